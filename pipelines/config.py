@@ -1,0 +1,165 @@
+"""The one settings object, read from the environment.
+
+Every knob of every service is a field here with its environment variable and a one-line
+reason; ``netquality settings`` prints them, and the README table is generated from
+:func:`settings_table`. Unset ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` mean "start the
+embedded broker / Postgres" (see ``pipelines.runtime``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _env(name: str, doc: str) -> dict[str, str]:
+    return {"env": name, "doc": doc}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All configuration of netquality; build it with :meth:`from_env`."""
+
+    kafka_bootstrap_servers: str | None = field(
+        default=None,
+        metadata=_env(
+            "KAFKA_BOOTSTRAP_SERVERS", "Kafka brokers (host:port,...); unset = embedded broker"
+        ),
+    )
+    database_url: str | None = field(
+        default=None,
+        metadata=_env(
+            "DATABASE_URL", "Postgres URL (postgresql://user:pw@host/db); unset = embedded Postgres"
+        ),
+    )
+    state_dir: Path = field(
+        default=Path("var"),
+        metadata=_env(
+            "NETQUALITY_STATE_DIR", "Worker table state, embedded broker/Postgres data and logs"
+        ),
+    )
+    topic_stats: str = field(
+        default="netquality.stats.v1", metadata=_env("NETQUALITY_TOPIC_STATS", "Raw samples in")
+    )
+    topic_levels: str = field(
+        default="netquality.levels.v1",
+        metadata=_env("NETQUALITY_TOPIC_LEVELS", "Level-change events (history)"),
+    )
+    topic_levels_current: str = field(
+        default="netquality.levels.current.v1",
+        metadata=_env(
+            "NETQUALITY_TOPIC_LEVELS_CURRENT", "Latest level per participant (compacted)"
+        ),
+    )
+    topic_rollups: str = field(
+        default="netquality.rollups.v1",
+        metadata=_env("NETQUALITY_TOPIC_ROLLUPS", "Per-minute room and region aggregates"),
+    )
+    topic_alerts: str = field(
+        default="netquality.alerts.v1",
+        metadata=_env("NETQUALITY_TOPIC_ALERTS", "Alerts opened/updated/resolved"),
+    )
+    topic_deadletter: str = field(
+        default="netquality.deadletter.v1",
+        metadata=_env("NETQUALITY_TOPIC_DEADLETTER", "Rejected input with the reason"),
+    )
+    partitions: int = field(
+        default=8,
+        metadata=_env(
+            "NETQUALITY_PARTITIONS", "Partitions per topic: the ceiling on parallel workers"
+        ),
+    )
+    replication_factor: int = field(
+        default=1,
+        metadata=_env("NETQUALITY_REPLICATION_FACTOR", "Topic replication (3 in production)"),
+    )
+    app_id: str = field(
+        default="netquality",
+        metadata=_env(
+            "NETQUALITY_APP_ID", "Faust app id: the worker consumer group and changelog prefix"
+        ),
+    )
+    sink_group: str = field(
+        default="netquality-sink",
+        metadata=_env("NETQUALITY_SINK_GROUP", "Consumer group of the Postgres sink"),
+    )
+    store: str = field(
+        default="memory://",
+        metadata=_env(
+            "NETQUALITY_STORE", "Faust table store: memory:// or rocksdb:// (needs rocksdict)"
+        ),
+    )
+    rebalance_timeout_s: float = field(
+        default=3.0,
+        metadata=_env(
+            "NETQUALITY_REBALANCE_TIMEOUT_S",
+            "Consumer-group rebalance timeout; Tansu joins only after it, so keep it short",
+        ),
+    )
+    thresholds_file: Path | None = field(
+        default=None,
+        metadata=_env(
+            "NETQUALITY_THRESHOLDS_FILE", "JSON file overriding scoring thresholds (optional)"
+        ),
+    )
+    participant_ttl_s: float = field(
+        default=120.0,
+        metadata=_env(
+            "NETQUALITY_PARTICIPANT_TTL_S",
+            "Silence after which a participant's state is expired with a final event",
+        ),
+    )
+    web_port: int = field(
+        default=8000, metadata=_env("NETQUALITY_WEB_PORT", "Port of the web API and dashboards")
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every field from its environment variable, falling back to the default."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f, raw)
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced (tests and the embedded runtime use this)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        env: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[f.metadata["env"]] = str(value)
+        return env
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = str(f.type)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("Path"):
+            return Path(raw)
+    except ValueError:
+        raise ValueError(f"{f.metadata['env']}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, in declaration order."""
+    return [
+        (f.metadata["env"], "" if f.default is None else str(f.default), f.metadata["doc"])
+        for f in dataclasses.fields(Settings)
+    ]

@@ -1,0 +1,44 @@
+"""``netquality.deadletter.v1``: input we could not accept, kept with the reason.
+
+Nothing disappears: the original bytes travel base64-encoded (they may not be UTF-8), up to
+``MAX_ORIGINAL_BYTES``; ``original_size`` always says how large the input really was.
+"""
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from pipelines.contracts.types import Counter, TimestampMs
+
+DEADLETTER_SCHEMA = "netquality.deadletter.v1"
+MAX_ORIGINAL_BYTES = 256 * 1024
+"""Keep dead letters well under Kafka's default 1 MiB message limit after base64 (+33 %)."""
+
+
+class DeadLetterSource(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Where the rejected input came from."""
+
+    topic: Annotated[str, Meta(min_length=1, max_length=249)]
+    partition: Annotated[int, Meta(ge=-1)] = -1
+    offset: Annotated[int, Meta(ge=-1)] = -1
+    key: Annotated[str, Meta(max_length=1024)] | None = None
+
+
+class DeadLetterError(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Why it was rejected: a stable ``code`` to count by and a message for humans."""
+
+    code: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    message: Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+class DeadLetter(msgspec.Struct, rename="camel", omit_defaults=True):
+    """A rejected message with its reason and provenance."""
+
+    schema: Literal["netquality.deadletter.v1"]
+    source: DeadLetterSource
+    error: DeadLetterError
+    timestamp: TimestampMs
+    original: Annotated[str, Meta(max_length=(MAX_ORIGINAL_BYTES * 4) // 3 + 4)]
+    original_size: Counter
+    truncated: bool = False

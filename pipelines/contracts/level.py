@@ -1,0 +1,88 @@
+"""``netquality.level.v1``: a participant's level changed (or was seen for the first time).
+
+Shaped like Twilio's ``networkQualityLevel`` / ``networkQualityStats`` so room services that
+know that API recognise it: an overall level, per-media send/recv levels, and detailed stats
+that explain each component level.
+"""
+
+from typing import Literal
+
+import msgspec
+
+from pipelines.contracts.types import (
+    BitsPerSecond,
+    Fraction,
+    Level,
+    Region,
+    Seconds,
+    Sid,
+    TimestampMs,
+)
+
+LEVEL_SCHEMA = "netquality.level.v1"
+
+Metric = Literal["bandwidth", "fractionLost", "latency"]
+
+
+class BandwidthStats(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Bitrate actually achieved against what the tracks demand and the network offers."""
+
+    level: Level
+    actual: BitsPerSecond | None = None
+    available: BitsPerSecond | None = None
+    demand: BitsPerSecond | None = None
+
+
+class LossStats(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Packet loss over the sample window."""
+
+    level: Level
+    fraction_lost: Fraction | None = None
+
+
+class LatencyStats(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Round-trip time and jitter, seconds."""
+
+    level: Level
+    rtt: Seconds | None = None
+    jitter: Seconds | None = None
+
+
+class ComponentStats(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Why one component (say video send) has its level: each metric with its own level."""
+
+    bandwidth: BandwidthStats | None = None
+    fraction_lost: LossStats | None = None
+    latency: LatencyStats | None = None
+
+
+class MediaLevels(msgspec.Struct, rename="camel"):
+    """Send and receive levels of one media kind; ``None`` where no such track exists."""
+
+    send: Level | None = None
+    recv: Level | None = None
+    send_stats: ComponentStats | None = None
+    recv_stats: ComponentStats | None = None
+
+
+class LevelEvent(msgspec.Struct, rename="camel", omit_defaults=True):
+    """A change of a participant's overall or any component level.
+
+    ``event_id`` is ``"{participantSid}:{seq}"`` of the sample that caused it (with a suffix for
+    events not caused by a sample), so replays produce the same id and sinks can upsert.
+    ``limited_by`` names what holds the level down: ``"video.send.bandwidth"``,
+    ``"connectionState"``, ``"staleness"``; ``None`` when the level is 5.
+    """
+
+    schema: Literal["netquality.level.v1"]
+    event_id: Sid
+    room_sid: Sid
+    participant_sid: Sid
+    region: Region
+    timestamp: TimestampMs
+    level: Level
+    previous_level: Level | None
+    audio: MediaLevels
+    video: MediaLevels
+    limited_by: str | None = None
+    departed: bool = False

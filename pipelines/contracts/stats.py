@@ -1,0 +1,96 @@
+"""``netquality.stats.v1``: one stats sample a client publishes, about once per second.
+
+Field names follow W3C webrtc-stats so values copy straight out of ``getStats()``.
+Byte and packet counters are cumulative, as in getStats; the engine turns them into rates.
+"""
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from pipelines.contracts.types import (
+    BitsPerSecond,
+    Counter,
+    Fraction,
+    Kind,
+    Region,
+    Seconds,
+    Sid,
+    TimestampMs,
+)
+
+STATS_SCHEMA = "netquality.stats.v1"
+MAX_TRACKS = 64
+"""Tracks per direction; a large SFU subscription is ~50, thousands is abuse."""
+
+ConnectionState = Literal[
+    "new", "connecting", "connected", "reconnecting", "disconnected", "failed", "closed"
+]
+
+
+class CandidatePair(msgspec.Struct, rename="camel", omit_defaults=True):
+    """The selected ICE candidate pair: the transport's own view of capacity and RTT."""
+
+    available_outgoing_bitrate: BitsPerSecond | None = None
+    available_incoming_bitrate: BitsPerSecond | None = None
+    current_round_trip_time: Seconds | None = None
+
+
+class RemoteInbound(msgspec.Struct, rename="camel", omit_defaults=True):
+    """``remote-inbound-rtp``: what the receiver reported back about a track we send."""
+
+    packets_lost: Counter | None = None
+    fraction_lost: Fraction | None = None
+    jitter: Seconds | None = None
+    round_trip_time: Seconds | None = None
+
+
+class OutboundTrack(msgspec.Struct, rename="camel", omit_defaults=True):
+    """``outbound-rtp`` of one published track (with its remote-inbound report)."""
+
+    track_sid: Sid
+    kind: Kind
+    bytes_sent: Counter
+    packets_sent: Counter
+    target_bitrate: BitsPerSecond | None = None
+    frame_width: Annotated[int, Meta(ge=0, le=16384)] | None = None
+    frame_height: Annotated[int, Meta(ge=0, le=16384)] | None = None
+    frames_per_second: Annotated[float, Meta(ge=0, le=1000)] | None = None
+    quality_limitation_reason: Literal["none", "cpu", "bandwidth", "other"] | None = None
+    remote: RemoteInbound | None = None
+
+
+class InboundTrack(msgspec.Struct, rename="camel", omit_defaults=True):
+    """``inbound-rtp`` of one subscribed track."""
+
+    track_sid: Sid
+    kind: Kind
+    bytes_received: Counter
+    packets_received: Counter
+    packets_lost: Counter
+    jitter: Seconds | None = None
+    expected_bitrate: BitsPerSecond | None = None
+
+
+class StatsSample(msgspec.Struct, rename="camel", omit_defaults=True):
+    """One participant's stats at one moment.
+
+    ``seq`` increases per participant and is how the engine drops duplicates and stale
+    (out-of-order) samples; ``timestamp`` is ms since the epoch on the client's clock.
+    """
+
+    schema: Literal["netquality.stats.v1"]
+    room_sid: Sid
+    participant_sid: Sid
+    region: Region
+    timestamp: TimestampMs
+    seq: Counter
+    connection_state: ConnectionState
+    candidate_pair: CandidatePair | None = None
+    outbound: Annotated[list[OutboundTrack], Meta(max_length=MAX_TRACKS)] = msgspec.field(
+        default_factory=list
+    )
+    inbound: Annotated[list[InboundTrack], Meta(max_length=MAX_TRACKS)] = msgspec.field(
+        default_factory=list
+    )
