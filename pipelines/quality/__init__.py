@@ -1,0 +1,19 @@
+"""The pure scoring core: counters to rates, metric scores, smoothing, participant state.
+
+Nothing here does I/O or imports Faust, Kafka, SQLAlchemy or a web stack; adapters call in.
+"""
+
+from pipelines.quality.engine import Engine, EngineCounts
+from pipelines.quality.state import ParticipantState, dump_state, load_state
+from pipelines.quality.thresholds import DEFAULT_THRESHOLDS, Thresholds, load_thresholds
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Engine",
+    "EngineCounts",
+    "ParticipantState",
+    "Thresholds",
+    "dump_state",
+    "load_state",
+    "load_thresholds",
+]

@@ -1,0 +1,113 @@
+"""The scoring engine: participant states plus the rules, fed one sample or a batch at a time.
+
+Pure: no clock, no I/O. Callers pass ``received_at`` (their own clock, ms) so staleness and
+expiry never compare a client's clock with ours; offline scoring uses the sample timestamps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
+
+from pipelines.contracts.level import LevelEvent
+from pipelines.contracts.stats import StatsSample
+from pipelines.quality.participant import advance, expire, mark_stale, new_participant
+from pipelines.quality.state import ParticipantState
+from pipelines.quality.thresholds import DEFAULT_THRESHOLDS, Thresholds
+
+
+@dataclass(slots=True)
+class EngineCounts:
+    """What the engine has seen, for metrics and summaries."""
+
+    samples: int = 0
+    ignored: int = 0
+    """Duplicates and out-of-order samples (seq not newer than the last accepted)."""
+    events: int = 0
+    departed: int = 0
+
+
+class Engine:
+    """Per-participant scoring over any mapping of states (a dict, or a Faust table)."""
+
+    def __init__(
+        self,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        states: MutableMapping[str, ParticipantState] | None = None,
+        participant_ttl_s: float = 120.0,
+    ) -> None:
+        self.thresholds = thresholds
+        self.states: MutableMapping[str, ParticipantState] = {} if states is None else states
+        self.participant_ttl_ms = participant_ttl_s * 1000.0
+        self.counts = EngineCounts()
+
+    def feed(self, sample: StatsSample, received_at: int | None = None) -> list[LevelEvent]:
+        """Apply one sample; returns 0, 1 or 2 events (a staleness event, then a change)."""
+        events: list[LevelEvent] = []
+        self._feed(sample, sample.timestamp if received_at is None else received_at, events)
+        return events
+
+    def feed_batch(
+        self, samples: Iterable[StatsSample], received_at: int | None = None
+    ) -> list[LevelEvent]:
+        """Apply many samples of many participants in order; events in input order."""
+        events: list[LevelEvent] = []
+        feed = self._feed
+        if received_at is None:
+            for sample in samples:
+                feed(sample, sample.timestamp, events)
+        else:
+            for sample in samples:
+                feed(sample, received_at, events)
+        return events
+
+    def _feed(self, sample: StatsSample, received_at: int, events: list[LevelEvent]) -> None:
+        self.counts.samples += 1
+        key = sample.participant_sid
+        st = self.states.get(key)
+        th = self.thresholds
+        if st is None:
+            st = new_participant(sample)
+        elif sample.seq <= st.seq:
+            self.counts.ignored += 1
+            return
+        else:
+            silent_ms = received_at - st.seen_at
+            if silent_ms > th.stale_after_s * 1000.0 and st.level > 0:
+                stale = mark_stale(st, st.timestamp + int(th.stale_after_s * 1000.0))
+                if stale is not None:
+                    events.append(stale)
+        event, departed = advance(st, sample, th)
+        if event is not None:
+            events.append(event)
+            self.counts.events += 1
+        if departed:
+            self.states.pop(key, None)
+            self.counts.departed += 1
+        else:
+            st.seen_at = received_at
+            self.states[key] = st
+
+    def sweep(self, now: int) -> list[LevelEvent]:
+        """Mark silent participants stale (level 0) and expire those silent past the TTL.
+
+        Call it periodically with the same clock as ``received_at``.
+        """
+        th = self.thresholds
+        stale_ms = th.stale_after_s * 1000.0
+        events: list[LevelEvent] = []
+        for key, st in list(self.states.items()):
+            silent = now - st.seen_at
+            if silent <= stale_ms:
+                continue
+            if silent > self.participant_ttl_ms:
+                events.append(expire(st, st.timestamp + int(silent)))
+                del self.states[key]
+                self.counts.departed += 1
+            else:
+                stale = mark_stale(st, st.timestamp + int(stale_ms))
+                if stale is not None:
+                    events.append(stale)
+                    self.states[key] = st
+        self.counts.events += len(events)
+        return events

@@ -1,0 +1,128 @@
+"""Every number the scoring uses, in one place, each with its reasoning and source.
+
+All metrics are first mapped to a *score* from 0 (unusable) to 100 (perfect), the scale of
+LiveKit's connection-quality scorer (an R-factor-like scale taken from the ITU-T G.107
+E-model), then the score is cut into levels 1..5 by :attr:`Thresholds.level_floors`.
+Level 0 is not a score: it means the connection is broken or silent.
+
+Override any field with a JSON file named by ``NETQUALITY_THRESHOLDS_FILE``
+(``{"loss_weight_audio": 6.0, ...}``); unknown keys are an error so typos do not pass silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Scoring and smoothing parameters (see each field's comment for why)."""
+
+    # Score -> level cut points for levels 5, 4, 3, 2 (below the last: level 1).
+    # LiveKit calls a score > 80 EXCELLENT and <= 40 POOR (scorer.go scoreToConnectionQuality,
+    # "R-factor ... roughly based on ITU-T E-model tutorial"). We keep 80 for 5 and spread
+    # 4..2 evenly below it, so that Opus at 1 % loss is 5, at 4 % is 4, at 9 % is 2, and loss
+    # >= 10 % is 1 (Jitsi: loss >= 10 % is poor whatever the bitrate).
+    level_floors: tuple[float, float, float, float] = (80.0, 64.0, 48.0, 24.0)
+
+    # Loss score = 100 - weight * loss%. LiveKit uses ~8 for Opus without RED (1 % -> 92,
+    # 4 % -> 68, 9 % -> 28: excellent/good/poor as its docs state). Video keeps the same weight:
+    # NACK/FEC repair a few %, but ~10 % loss freezes video (Jitsi's poor line).
+    loss_weight_audio: float = 8.0
+    loss_weight_video: float = 8.0
+    # Loss over fewer packets than this is noise (1 of 8 DTX packets is not 12 % loss);
+    # LiveKit discounts low packet rates for the same reason (getPacketLossWeight).
+    loss_min_packets: int = 10
+
+    # Latency: effective one-way delay d = RTT/2 + 2 x jitter (ms), the simplified E-model of
+    # PingPlotter / twilio-voice.js that LiveKit's calculatePacketScore uses; score = 100 -
+    # d/40 up to 160 ms, then 100 - (d-120)/10. Cut by level_floors: d <= 320 ms is 5,
+    # <= 480 is 4, <= 640 is 3, <= 880 is 2. ITU-T G.114: one-way delay above 400 ms is
+    # unacceptable for conversation, which lands between 4 and 3 here once loss adds in.
+    delay_knee_ms: float = 160.0
+    delay_slope_low: float = 1 / 40
+    delay_slope_high: float = 1 / 10
+    delay_offset_high_ms: float = 120.0
+
+    # Bandwidth score = 100 x capacity / demand (capped at 100): the share of the wanted
+    # bitrate the network carries, as Jitsi's ConnectionQuality scores video by the share of
+    # the resolution's target bitrate actually sent. Linear rather than LiveKit's
+    # 100 - 20 ln(expected/actual) because that one still says "good" at 1/2.7 of the demand,
+    # and the product promise is that 720p on a 300 kbit/s uplink is level 1, not 4.
+    bandwidth_full_score_ratio: float = 1.0
+
+    # Demand when a track does not say (bits/s). Audio: Opus voice default in WebRTC.
+    audio_default_bitrate: float = 32_000.0
+    # Video by frame height, from libwebrtc's simulcast table (video/config/simulcast.cc,
+    # target kbps: 180p 150, 270p 350, 360p 500, 540p 1200, 720p 2500, 1080p 4000).
+    video_bitrate_by_height: tuple[tuple[int, float], ...] = (
+        (180, 150_000.0),
+        (270, 350_000.0),
+        (360, 500_000.0),
+        (540, 1_200_000.0),
+        (720, 2_500_000.0),
+        (1080, 4_000_000.0),
+    )
+    video_default_bitrate: float = 1_200_000.0
+    # While an encoder is bandwidth-limited its targetBitrate follows the estimate down, so the
+    # demand we score against is the target it had before (remembered with this half-life).
+    # Receivers without expectedBitrate are scored against the rate they had before the
+    # trouble, decaying with the same half-life so a sender's own downgrade is forgotten.
+    demand_memory_half_life_s: float = 20.0
+
+    # Smoothing: worse news at once, better news only after it held this long and cleared the
+    # next level's floor by the margin (LiveKit: asymmetric EWMA, decrease 0.7 / increase 0.4;
+    # a dwell is easier to reason about and to test than an EWMA and stops flapping the same).
+    upgrade_dwell_s: float = 4.0
+    upgrade_margin: float = 4.0
+
+    # No sample for this long while connected means level 0 ("no stats for too long").
+    # Clients publish about once a second; Twilio's reconnecting UI kicks in after ~5-10 s.
+    stale_after_s: float = 10.0
+    # A window longer than this between two samples is a gap: rates over it would average
+    # away the trouble, so counters re-baseline instead.
+    max_window_s: float = 10.0
+
+    def level_of(self, score: float) -> int:
+        """Map a 0..100 score to level 1..5."""
+        f5, f4, f3, f2 = self.level_floors
+        if score >= f5:
+            return 5
+        if score >= f4:
+            return 4
+        if score >= f3:
+            return 3
+        if score >= f2:
+            return 2
+        return 1
+
+    def video_bitrate_for_height(self, height: int | None) -> float:
+        """Nominal target bitrate for a video track of this frame height."""
+        if not height:
+            return self.video_default_bitrate
+        for max_height, bitrate in self.video_bitrate_by_height:
+            if height <= max_height:
+                return bitrate
+        return self.video_bitrate_by_height[-1][1]
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def load_thresholds(path: Path | None) -> Thresholds:
+    """Defaults, overridden by the JSON object in ``path`` if given."""
+    if path is None:
+        return DEFAULT_THRESHOLDS
+    overrides: dict[str, Any] = json.loads(Path(path).read_text())
+    known = {f.name for f in dataclasses.fields(Thresholds)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown threshold(s) {unknown}; known: {sorted(known)}")
+    for name, value in overrides.items():
+        if isinstance(value, list):
+            overrides[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return dataclasses.replace(DEFAULT_THRESHOLDS, **overrides)

@@ -1,0 +1,165 @@
+"""Scripted participants for tests, benchmarks and the simulator.
+
+A :class:`ScriptedParticipant` turns per-second network conditions (capacity, loss, RTT,
+jitter) and what it publishes/subscribes into samples with cumulative counters, exactly as a
+browser's getStats would produce them, so every test drives the real decoder and engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipelines.contracts.stats import (
+    STATS_SCHEMA,
+    CandidatePair,
+    ConnectionState,
+    InboundTrack,
+    OutboundTrack,
+    RemoteInbound,
+    StatsSample,
+)
+
+AUDIO_BITRATE = 32_000.0
+AUDIO_PACKET_RATE = 50.0
+VIDEO_PACKET_BYTES = 1_100.0
+
+
+@dataclass(slots=True)
+class Conditions:
+    """The network for one second: capacity each way (bits/s), loss fraction, RTT/jitter (s)."""
+
+    uplink: float = 5_000_000.0
+    downlink: float = 10_000_000.0
+    loss: float = 0.0
+    rtt: float = 0.04
+    jitter: float = 0.003
+    state: ConnectionState = "connected"
+
+
+@dataclass(slots=True)
+class _Counters:
+    bytes: int = 0
+    packets: int = 0
+    lost: int = 0
+
+
+@dataclass
+class ScriptedParticipant:
+    """One participant whose samples follow the conditions it is given, second by second."""
+
+    participant_sid: str
+    room_sid: str = "RM-test"
+    region: str = "us1"
+    publish_audio: bool = True
+    publish_video: bool = False
+    video_bitrate: float = 1_500_000.0
+    video_height: int = 720
+    subscribe_audio: int = 0
+    subscribe_video: int = 0
+    subscribed_video_bitrate: float = 1_000_000.0
+    start_ms: int = 1_763_900_000_000
+    interval_ms: int = 1_000
+    seq: int = 0
+    _out: dict[str, _Counters] = field(default_factory=dict)
+    _in: dict[str, _Counters] = field(default_factory=dict)
+
+    def step(self, conditions: Conditions | None = None) -> StatsSample:
+        """Advance one interval under ``conditions`` and return the sample a client would send."""
+        c = conditions or Conditions()
+        self.seq += 1
+        dt = self.interval_ms / 1000.0
+        timestamp = self.start_ms + self.seq * self.interval_ms
+        outbound: list[OutboundTrack] = []
+        budget = c.uplink
+        if self.publish_audio:
+            sent = min(AUDIO_BITRATE, budget)
+            budget -= sent
+            outbound.append(
+                self._outbound("MTa-" + self.participant_sid, "audio", sent, AUDIO_BITRATE, c, dt)
+            )
+        if self.publish_video:
+            sent = min(self.video_bitrate, budget)
+            track = self._outbound(
+                "MTv-" + self.participant_sid, "video", sent, self.video_bitrate, c, dt
+            )
+            outbound.append(track)
+        inbound: list[InboundTrack] = []
+        down = c.downlink
+        for i in range(self.subscribe_audio):
+            got = min(AUDIO_BITRATE, down)
+            down -= got
+            inbound.append(self._inbound(f"MTra{i}", "audio", got, AUDIO_BITRATE, c, dt))
+        for i in range(self.subscribe_video):
+            got = min(self.subscribed_video_bitrate, down)
+            down -= got
+            inbound.append(
+                self._inbound(f"MTrv{i}", "video", got, self.subscribed_video_bitrate, c, dt)
+            )
+        return StatsSample(
+            schema=STATS_SCHEMA,
+            room_sid=self.room_sid,
+            participant_sid=self.participant_sid,
+            region=self.region,
+            timestamp=timestamp,
+            seq=self.seq,
+            connection_state=c.state,
+            candidate_pair=CandidatePair(
+                available_outgoing_bitrate=c.uplink,
+                available_incoming_bitrate=None,
+                current_round_trip_time=c.rtt,
+            ),
+            outbound=outbound,
+            inbound=inbound,
+        )
+
+    def _outbound(
+        self, sid: str, kind: str, bps: float, target: float, c: Conditions, dt: float
+    ) -> OutboundTrack:
+        counters = self._out.setdefault(sid, _Counters())
+        packets = _packets(kind, bps, dt)
+        counters.bytes += int(bps * dt / 8)
+        counters.packets += packets
+        counters.lost += round(packets * c.loss)
+        limited = bps < target * 0.95
+        return OutboundTrack(
+            track_sid=sid,
+            kind=kind,  # type: ignore[arg-type]
+            bytes_sent=counters.bytes,
+            packets_sent=counters.packets,
+            target_bitrate=bps if limited else target,
+            frame_height=self.video_height if kind == "video" else None,
+            quality_limitation_reason=("bandwidth" if limited else "none")
+            if kind == "video"
+            else None,
+            remote=RemoteInbound(
+                packets_lost=counters.lost,
+                fraction_lost=min(c.loss, 1.0),
+                jitter=c.jitter,
+                round_trip_time=c.rtt,
+            ),
+        )
+
+    def _inbound(
+        self, sid: str, kind: str, bps: float, expected: float, c: Conditions, dt: float
+    ) -> InboundTrack:
+        counters = self._in.setdefault(sid, _Counters())
+        packets = _packets(kind, bps, dt)
+        lost = round(packets * c.loss)
+        counters.bytes += int(bps * dt / 8)
+        counters.packets += packets - lost
+        counters.lost += lost
+        return InboundTrack(
+            track_sid=sid,
+            kind=kind,  # type: ignore[arg-type]
+            bytes_received=counters.bytes,
+            packets_received=counters.packets,
+            packets_lost=counters.lost,
+            jitter=c.jitter,
+            expected_bitrate=expected,
+        )
+
+
+def _packets(kind: str, bps: float, dt: float) -> int:
+    if kind == "audio":
+        return round(AUDIO_PACKET_RATE * dt) if bps > 0 else 0
+    return max(round(bps * dt / 8 / VIDEO_PACKET_BYTES), 1 if bps > 0 else 0)

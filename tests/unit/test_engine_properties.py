@@ -1,0 +1,127 @@
+"""Property tests of the engine: invariants that must hold for any network and any history."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.quality import Engine
+from pipelines.testing import Conditions, ScriptedParticipant
+
+conditions = st.builds(
+    Conditions,
+    uplink=st.floats(10_000, 10_000_000),
+    downlink=st.floats(10_000, 20_000_000),
+    loss=st.floats(0, 0.5),
+    rtt=st.floats(0, 3.0),
+    jitter=st.floats(0, 0.5),
+)
+scripts = st.lists(conditions, min_size=1, max_size=12)
+states = st.sampled_from(
+    ["new", "connecting", "connected", "reconnecting", "failed", "connected", "connected"]
+)
+
+
+def participant(sid: str = "P", **kwargs) -> ScriptedParticipant:
+    defaults = dict(publish_video=True, subscribe_audio=2, subscribe_video=1)
+    return ScriptedParticipant(sid, **{**defaults, **kwargs})
+
+
+def levels(p: ScriptedParticipant, script: list[Conditions]) -> list[int]:
+    """The participant's overall level after each sample."""
+    engine = Engine()
+    out = []
+    for c in script:
+        engine.feed(p.step(c))
+        out.append(engine.states[p.participant_sid].level)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(script=st.lists(st.tuples(conditions, states), min_size=1, max_size=15))
+def test_level_is_always_between_zero_and_five(script):
+    engine = Engine()
+    p = participant()
+    for c, state in script:
+        for event in engine.feed(p.step(replace(c, state=state))):
+            assert 0 <= event.level <= 5
+            for comp in (event.audio.send, event.audio.recv, event.video.send, event.video.recv):
+                assert comp is None or 1 <= comp <= 5
+
+
+@settings(max_examples=100, deadline=None)
+@given(script=scripts, extra=st.lists(st.floats(0, 0.5), min_size=12, max_size=12))
+def test_more_loss_never_gives_a_higher_level(script, extra):
+    worse = [replace(c, loss=min(c.loss + e, 1.0)) for c, e in zip(script, extra, strict=False)]
+    for better_level, worse_level in zip(
+        levels(participant(), script), levels(participant(), worse), strict=True
+    ):
+        assert worse_level <= better_level
+
+
+@settings(max_examples=100, deadline=None)
+@given(script=scripts, extra=st.lists(st.floats(0, 2.0), min_size=12, max_size=12))
+def test_more_rtt_never_gives_a_higher_level(script, extra):
+    worse = [replace(c, rtt=c.rtt + e) for c, e in zip(script, extra, strict=False)]
+    for better_level, worse_level in zip(
+        levels(participant(), script), levels(participant(), worse), strict=True
+    ):
+        assert worse_level <= better_level
+
+
+@settings(max_examples=100, deadline=None)
+@given(script=scripts, extra=st.lists(st.floats(0, 0.5), min_size=12, max_size=12))
+def test_more_jitter_never_gives_a_higher_level(script, extra):
+    worse = [replace(c, jitter=c.jitter + e) for c, e in zip(script, extra, strict=False)]
+    for better_level, worse_level in zip(
+        levels(participant(), script), levels(participant(), worse), strict=True
+    ):
+        assert worse_level <= better_level
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    script=scripts,
+    video=st.floats(100_000, 3_000_000),
+    more=st.floats(0, 3_000_000),
+    subscribed=st.floats(100_000, 3_000_000),
+)
+def test_more_demand_on_the_same_network_never_gives_a_higher_level(
+    script, video, more, subscribed
+):
+    low = participant(video_bitrate=video, subscribed_video_bitrate=subscribed)
+    high = participant(video_bitrate=video + more, subscribed_video_bitrate=subscribed + more)
+    for low_level, high_level in zip(levels(low, script), levels(high, script), strict=True):
+        assert high_level <= low_level
+
+
+@settings(max_examples=50, deadline=None)
+@given(script=scripts)
+def test_nothing_published_or_subscribed_is_always_five(script):
+    idle = ScriptedParticipant("P", publish_audio=False)
+    assert set(levels(idle, script)) == {5}
+
+
+@settings(max_examples=50, deadline=None)
+@given(script=scripts, state=st.sampled_from(["reconnecting", "failed"]))
+def test_reconnecting_gives_zero_whatever_the_network(script, state):
+    p = participant()
+    assert levels(p, [*script, replace(script[-1], state=state)])[-1] == 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    loss=st.floats(0.05, 0.5),
+    seconds=st.integers(8, 30),
+    clean=st.builds(Conditions, rtt=st.floats(0, 0.1), jitter=st.floats(0, 0.01)),
+)
+def test_alternating_clean_and_lossy_each_second_does_not_change_level_each_second(
+    loss, seconds, clean
+):
+    script = [clean if i % 2 == 0 else replace(clean, loss=loss) for i in range(seconds)]
+    trace = levels(participant(), script)
+    changes = sum(1 for a, b in pairwise(trace) if a != b)
+    assert changes <= 1
