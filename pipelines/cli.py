@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipelines.config import settings_table
 
@@ -15,6 +16,31 @@ def _cmd_settings(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from pipelines.quality import Engine, load_thresholds
+    from pipelines.scorer import run
+
+    engine = Engine(load_thresholds(args.thresholds))
+    summary = run(
+        args.source,
+        args.format,
+        engine,
+        sys.stdout.buffer,
+        sys.stderr,
+        room_sid=args.room,
+        region=args.region,
+    )
+    sys.stdout.flush()
+    if args.summary or summary.skipped:
+        print(
+            f"scored {summary.samples} samples into {summary.events} level events; "
+            f"{summary.skipped} input lines skipped, {summary.ignored} duplicate or "
+            "out-of-order samples ignored",
+            file=sys.stderr,
+        )
+    return 1 if summary.skipped else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netquality",
@@ -23,6 +49,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     settings = sub.add_parser("settings", help="list every setting with its environment variable")
     settings.set_defaults(handler=_cmd_settings)
+
+    score = sub.add_parser(
+        "score",
+        help="offline scorer: stats samples in, level-change events out (JSON lines)",
+        description=(
+            "Score stats samples with the same engine as the streaming worker. Writes one "
+            "netquality.level.v1 JSON line per level change, in input order. Bad input lines "
+            "are reported on stderr with their line number and skipped; the exit status is 1 "
+            "if any were skipped."
+        ),
+    )
+    score.add_argument("source", nargs="?", default="-", help="input file, or - for stdin")
+    score.add_argument(
+        "--format",
+        choices=["samples", "rtcstats", "getstats"],
+        default="samples",
+        help="samples: netquality.stats.v1 JSON lines (default); rtcstats: a jitsi "
+        "rtcstats-server dump; getstats: one RTCStatsReport JSON document",
+    )
+    score.add_argument("--room", help="room id for rtcstats/getstats input (default: file name)")
+    score.add_argument("--region", default="unknown", help="region for rtcstats/getstats input")
+    score.add_argument("--thresholds", type=Path, help="JSON file overriding scoring thresholds")
+    score.add_argument("--summary", action="store_true", help="print counts on stderr at the end")
+    score.set_defaults(handler=_cmd_score)
     return parser
 
 

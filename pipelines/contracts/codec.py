@@ -16,6 +16,10 @@ from pipelines.contracts.stats import StatsSample
 MAX_MESSAGE_BYTES = 128 * 1024
 """A sample with 64 tracks each way is about 40 KiB; anything far bigger is not a sample."""
 
+MAX_DEADLETTER_BYTES = 512 * 1024
+"""A dead letter carries up to 256 KiB of original bytes as base64 (~342 KiB) plus its reason,
+so it needs a larger cap than the messages it reports on."""
+
 T = TypeVar("T")
 
 
@@ -39,14 +43,14 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(kind)
     for kind in (StatsSample, LevelEvent, AlertEvent, DeadLetter)
 }
+_size_limits: dict[type, int] = {DeadLetter: MAX_DEADLETTER_BYTES}
 _encoder = msgspec.json.Encoder()
 
 
 def _decode(kind: type[T], data: bytes | str) -> T:
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ContractError(
-            "too_large", f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}"
-        )
+    limit = _size_limits.get(kind, MAX_MESSAGE_BYTES)
+    if len(data) > limit:
+        raise ContractError("too_large", f"message is {len(data)} bytes; the limit is {limit}")
     try:
         return _decoders[kind].decode(data)
     except msgspec.ValidationError as exc:

@@ -15,6 +15,11 @@ DEADLETTER_SCHEMA = "netquality.deadletter.v1"
 MAX_ORIGINAL_BYTES = 256 * 1024
 """Keep dead letters well under Kafka's default 1 MiB message limit after base64 (+33 %)."""
 
+CODE_PATTERN = r"^[a-z][a-z0-9_]*(?![\s\S])"
+"""The negative lookahead means "end of string" in both Python and ECMA-262 regexes; a bare
+``$`` would also match before a trailing newline in Python (msgspec, jsonschema) but not in
+JavaScript, so the same code could pass one validator and fail another."""
+
 
 class DeadLetterSource(msgspec.Struct, rename="camel", omit_defaults=True):
     """Where the rejected input came from."""
@@ -28,7 +33,7 @@ class DeadLetterSource(msgspec.Struct, rename="camel", omit_defaults=True):
 class DeadLetterError(msgspec.Struct, rename="camel", omit_defaults=True):
     """Why it was rejected: a stable ``code`` to count by and a message for humans."""
 
-    code: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    code: Annotated[str, Meta(min_length=1, max_length=64, pattern=CODE_PATTERN)]
     message: Annotated[str, Meta(min_length=1, max_length=2000)]
 
 

@@ -5,9 +5,10 @@ know that API recognise it: an overall level, per-media send/recv levels, and de
 that explain each component level.
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from pipelines.contracts.types import (
     BitsPerSecond,
@@ -22,6 +23,10 @@ from pipelines.contracts.types import (
 LEVEL_SCHEMA = "netquality.level.v1"
 
 Metric = Literal["bandwidth", "fractionLost", "latency"]
+
+EventId = Annotated[str, Meta(min_length=1, max_length=256)]
+"""``"{participantSid}:{seq}"`` plus an optional suffix: a 128-char Sid and a 16-digit seq
+must fit, so this is wider than :data:`Sid`."""
 
 
 class BandwidthStats(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -75,7 +80,7 @@ class LevelEvent(msgspec.Struct, rename="camel", omit_defaults=True):
     """
 
     schema: Literal["netquality.level.v1"]
-    event_id: Sid
+    event_id: EventId
     room_sid: Sid
     participant_sid: Sid
     region: Region
