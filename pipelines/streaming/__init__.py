@@ -1,0 +1,1 @@
+"""Kafka faces of netquality: the Faust app, topic management, levels agent."""

@@ -1,0 +1,195 @@
+"""The six netquality topics (ARCHITECTURE.md section 3), created idempotently from Settings.
+
+Existing topics are left as they are (a differing partition count is logged, not "fixed":
+repartitioning a keyed topic would move participants between workers). Configs follow Kafka:
+``levels.current`` is compacted because it is a latest-value-per-key bootstrap; the others are
+delete-retention logs. A broker that rejects a config gets the topic without it, with a warning,
+so a minimal Kafka-compatible broker still works.
+
+Tansu 0.6 (the embedded broker) accepts and echoes any config, but its ``memory://`` engine
+enforces neither compaction nor retention, so the configs only take effect on a real cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pipelines.config import Settings
+
+if TYPE_CHECKING:
+    from kafka.admin import KafkaAdminClient
+
+log = logging.getLogger(__name__)
+
+_DAY_MS = 24 * 60 * 60 * 1000
+
+# Kafka error codes we handle by name (kafka.errors has the classes; codes keep it explicit).
+_TOPIC_ALREADY_EXISTS = 36
+_INVALID_CONFIG = 40
+_POLICY_VIOLATION = 44
+_UNSUPPORTED_CONFIG_ERRORS = {_INVALID_CONFIG, _POLICY_VIOLATION}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """What one topic should look like."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+def _delete(retention_days: int) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(retention_days * _DAY_MS)}
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The six topics with their configs; retention says how long a replay can reach back."""
+    p, rf = settings.partitions, settings.replication_factor
+    return [
+        # Raw samples are only worth re-scoring for a short while.
+        TopicSpec(settings.topic_stats, p, rf, _delete(1)),
+        # History is in Postgres; a week of Kafka history covers a sink outage with margin.
+        TopicSpec(settings.topic_levels, p, rf, _delete(7)),
+        # Latest level per participant: keep the newest record per key forever.
+        TopicSpec(
+            settings.topic_levels_current, p, rf,
+            {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
+             "delete.retention.ms": str(_DAY_MS)},
+        ),
+        TopicSpec(settings.topic_rollups, p, rf, _delete(7)),
+        TopicSpec(settings.topic_alerts, p, rf, _delete(30)),
+        # Rejected input is kept long enough for someone to look at it.
+        TopicSpec(settings.topic_deadletter, p, rf, _delete(14)),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureResult:
+    """What :func:`ensure_topics` did, topic by topic."""
+
+    created: list[str]
+    existing: list[str]
+    configs_dropped: list[str]  # created, but without configs the broker rejected
+
+
+def ensure_topics(
+    settings: Settings,
+    *,
+    bootstrap_servers: str | None = None,
+    specs: list[TopicSpec] | None = None,
+    timeout_s: float = 30.0,
+) -> EnsureResult:
+    """Create whatever topics are missing; existing ones are fine. Blocking (kafka-python).
+
+    From async code call it via ``asyncio.to_thread``.
+    """
+    from kafka.admin import KafkaAdminClient  # noqa: PLC0415 (keeps module import cheap)
+
+    servers = bootstrap_servers or settings.kafka_bootstrap_servers
+    if not servers:
+        raise ValueError("no Kafka bootstrap servers: resolve them with pipelines.runtime first")
+    wanted = {s.name: s for s in (specs if specs is not None else topic_specs(settings))}
+    timeout_ms = int(timeout_s * 1000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=servers, client_id="netquality-topics",
+        bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
+    )
+    try:
+        created, existing, dropped = _create(admin, list(wanted.values()), timeout_ms)
+        if created:
+            admin.wait_for_topics(created, timeout_ms=timeout_ms)
+        _warn_on_partition_mismatch(admin, [wanted[n] for n in existing])
+    finally:
+        admin.close()
+    log.info("topics: created=%s existing=%s configs_dropped=%s", created, existing, dropped)
+    return EnsureResult(created=created, existing=existing, configs_dropped=dropped)
+
+
+def _create(
+    admin: KafkaAdminClient, specs: list[TopicSpec], timeout_ms: int
+) -> tuple[list[str], list[str], list[str]]:
+    created: list[str] = []
+    existing: list[str] = []
+    dropped: list[str] = []
+    results = _create_request(admin, specs, timeout_ms, with_configs=True)
+    retry: list[TopicSpec] = []
+    for spec in specs:
+        code, message = results[spec.name]
+        if code == 0:
+            created.append(spec.name)
+        elif code == _TOPIC_ALREADY_EXISTS:
+            existing.append(spec.name)
+        elif code in _UNSUPPORTED_CONFIG_ERRORS and spec.configs:
+            log.warning("broker rejected configs %s of %s (%s); creating it without them",
+                        dict(spec.configs), spec.name, message)
+            retry.append(spec)
+        else:
+            raise TopicError(spec.name, code, message)
+    if retry:
+        results = _create_request(admin, retry, timeout_ms, with_configs=False)
+        for spec in retry:
+            code, message = results[spec.name]
+            if code == 0:
+                created.append(spec.name)
+                dropped.append(spec.name)
+            elif code == _TOPIC_ALREADY_EXISTS:  # created concurrently by someone else
+                existing.append(spec.name)
+            else:
+                raise TopicError(spec.name, code, message)
+    return created, existing, dropped
+
+
+def _create_request(
+    admin: KafkaAdminClient, specs: list[TopicSpec], timeout_ms: int, *, with_configs: bool
+) -> dict[str, tuple[int, str | None]]:
+    request = {
+        s.name: {
+            "num_partitions": s.partitions,
+            "replication_factor": s.replication_factor,
+            "configs": dict(s.configs) if with_configs else {},
+        }
+        for s in specs
+    }
+    response = admin.create_topics(request, timeout_ms=timeout_ms, raise_errors=False)
+    return {t["name"]: (t["error_code"], t.get("error_message")) for t in response["topics"]}
+
+
+def _warn_on_partition_mismatch(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
+    if not specs:
+        return
+    described = admin.describe_topics([s.name for s in specs])
+    counts = {t["name"]: len(t.get("partitions") or []) for t in described}
+    for spec in specs:
+        have = counts.get(spec.name)
+        if have is not None and have != spec.partitions:
+            log.warning("topic %s exists with %s partitions, settings say %s; left as is",
+                        spec.name, have, spec.partitions)
+
+
+class TopicError(RuntimeError):
+    """The broker refused to create a topic for a reason we cannot work around."""
+
+    def __init__(self, topic: str, code: int, message: str | None) -> None:
+        super().__init__(f"creating topic {topic!r} failed: error {code} {message or ''}".strip())
+        self.topic = topic
+        self.code = code
+
+
+def describe_partitions(bootstrap_servers: str, topics: list[str]) -> dict[str, int]:
+    """Partition count per existing topic (for checks and the CLI)."""
+    from kafka.admin import KafkaAdminClient  # noqa: PLC0415
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="netquality-topics")
+    try:
+        return {
+            t["name"]: len(t.get("partitions") or [])
+            for t in admin.describe_topics(topics)
+            if t.get("error_code", 0) == 0
+        }
+    finally:
+        admin.close()
