@@ -41,6 +41,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 1 if summary.skipped else 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.worker import run_worker
+
+    run_worker(Settings.from_env(), loglevel=args.loglevel)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netquality",
@@ -73,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--thresholds", type=Path, help="JSON file overriding scoring thresholds")
     score.add_argument("--summary", action="store_true", help="print counts on stderr at the end")
     score.set_defaults(handler=_cmd_score)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the streaming worker (levels agent) until SIGTERM/SIGINT",
+        description="Consume netquality.stats.v1 and publish level changes. Configured from "
+        "the environment (see `netquality settings`); without KAFKA_BOOTSTRAP_SERVERS it "
+        "starts an embedded broker.",
+    )
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
+    worker.set_defaults(handler=_cmd_worker)
     return parser
 
 

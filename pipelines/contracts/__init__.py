@@ -13,7 +13,12 @@ from pipelines.contracts.codec import (
     decode_stats,
     encode,
 )
-from pipelines.contracts.deadletter import DeadLetter, DeadLetterError, DeadLetterSource
+from pipelines.contracts.deadletter import (
+    DeadLetter,
+    DeadLetterError,
+    DeadLetterSource,
+    make_dead_letter,
+)
 from pipelines.contracts.level import (
     BandwidthStats,
     ComponentStats,
@@ -53,4 +58,5 @@ __all__ = [
     "decode_level",
     "decode_stats",
     "encode",
+    "make_dead_letter",
 ]

@@ -4,6 +4,7 @@ Nothing disappears: the original bytes travel base64-encoded (they may not be UT
 ``MAX_ORIGINAL_BYTES``; ``original_size`` always says how large the input really was.
 """
 
+import base64
 from typing import Annotated, Literal
 
 import msgspec
@@ -47,3 +48,33 @@ class DeadLetter(msgspec.Struct, rename="camel", omit_defaults=True):
     original: Annotated[str, Meta(max_length=(MAX_ORIGINAL_BYTES * 4) // 3 + 4)]
     original_size: Counter
     truncated: bool = False
+
+
+def make_dead_letter(
+    original: bytes | None,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    code: str,
+    message: str,
+    now_ms: int,
+) -> DeadLetter:
+    """A dead letter for rejected input: the bytes as they came (base64, capped) and why."""
+    data = original or b""
+    kept = data[:MAX_ORIGINAL_BYTES]
+    return DeadLetter(
+        schema=DEADLETTER_SCHEMA,
+        source=DeadLetterSource(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=None if key is None else key[:256].decode("utf-8", "replace"),
+        ),
+        error=DeadLetterError(code=code, message=message[:2000] or code),
+        timestamp=now_ms,
+        original=base64.b64encode(kept).decode("ascii"),
+        original_size=len(data),
+        truncated=len(kept) < len(data),
+    )

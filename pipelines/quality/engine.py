@@ -43,50 +43,53 @@ class Engine:
 
     def feed(self, sample: StatsSample, received_at: int | None = None) -> list[LevelEvent]:
         """Apply one sample; returns 0, 1 or 2 events (a staleness event, then a change)."""
-        events: list[LevelEvent] = []
-        self._feed(sample, sample.timestamp if received_at is None else received_at, events)
-        return events
+        return self.feed_batch((sample,), received_at)
 
     def feed_batch(
         self, samples: Iterable[StatsSample], received_at: int | None = None
     ) -> list[LevelEvent]:
-        """Apply many samples of many participants in order; events in input order."""
-        events: list[LevelEvent] = []
-        feed = self._feed
-        if received_at is None:
-            for sample in samples:
-                feed(sample, sample.timestamp, events)
-        else:
-            for sample in samples:
-                feed(sample, received_at, events)
-        return events
+        """Apply many samples of many participants in order; events in input order.
 
-    def _feed(self, sample: StatsSample, received_at: int, events: list[LevelEvent]) -> None:
-        self.counts.samples += 1
-        key = sample.participant_sid
-        st = self.states.get(key)
+        ``received_at`` defaults to each sample's own timestamp (offline scoring).
+        """
+        events: list[LevelEvent] = []
+        states = self.states
         th = self.thresholds
-        if st is None:
-            st = new_participant(sample)
-        elif sample.seq <= st.seq:
-            self.counts.ignored += 1
-            return
-        else:
-            silent_ms = received_at - st.seen_at
-            if silent_ms > th.stale_after_s * 1000.0 and st.level > 0:
-                stale = mark_stale(st, st.timestamp + int(th.stale_after_s * 1000.0))
-                if stale is not None:
-                    events.append(stale)
-        event, departed = advance(st, sample, th)
-        if event is not None:
-            events.append(event)
-            self.counts.events += 1
-        if departed:
-            self.states.pop(key, None)
-            self.counts.departed += 1
-        else:
-            st.seen_at = received_at
-            self.states[key] = st
+        stale_ms = th.stale_after_s * 1000.0
+        stale_offset_ms = int(th.stale_after_s * 1000.0)
+        counts = self.counts
+        accepted = ignored = emitted = departed = 0
+        try:
+            for sample in samples:
+                at = sample.timestamp if received_at is None else received_at
+                key = sample.participant_sid
+                st = states.get(key)
+                if st is None:
+                    st = new_participant(sample)
+                elif sample.seq <= st.seq:
+                    ignored += 1
+                    continue
+                elif at - st.seen_at > stale_ms and st.level > 0:
+                    stale = mark_stale(st, st.timestamp + stale_offset_ms)
+                    if stale is not None:
+                        events.append(stale)
+                accepted += 1
+                event, gone = advance(st, sample, th)
+                if event is not None:
+                    events.append(event)
+                    emitted += 1
+                if gone:
+                    states.pop(key, None)
+                    departed += 1
+                else:
+                    st.seen_at = at
+                    states[key] = st
+        finally:
+            counts.samples += accepted + ignored
+            counts.ignored += ignored
+            counts.events += emitted
+            counts.departed += departed
+        return events
 
     def sweep(self, now: int) -> list[LevelEvent]:
         """Mark silent participants stale (level 0) and expire those silent past the TTL.

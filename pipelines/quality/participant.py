@@ -11,6 +11,10 @@ The rules, in the order they apply:
 4. Overall = min of present components, 5 with none.
 5. An event is produced when the overall or any component level (or its presence) changes,
    and always for the first sample; it names the metric holding the level down.
+
+This is the hot path (every sample of every participant), so it works on plain numbers:
+windows are tuples, a component's scores are computed and smoothed in one call, and the
+detailed stats an event reports are built only when an event is emitted.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ from pipelines.contracts.level import (
     LossStats,
     MediaLevels,
 )
-from pipelines.contracts.stats import CandidatePair, StatsSample
+from pipelines.contracts.stats import StatsSample
 from pipelines.quality.scoring import bandwidth_score, decay, latency_score, loss_score
 from pipelines.quality.state import NO_LEVEL, ComponentState, ParticipantState
 from pipelines.quality.thresholds import Thresholds
-from pipelines.quality.window import ComponentWindow, add_inbound, add_outbound
+from pipelines.quality.window import RecvWindow, SendWindow, fold_inbound, fold_outbound
 
 DEPARTED_STATES = frozenset({"disconnected", "closed"})
 CONNECTION_STATE = "connectionState"
@@ -36,6 +40,15 @@ STALENESS = "staleness"
 
 Levels = tuple[int, int, int, int, int]
 """(overall, audio send, audio recv, video send, video recv); NO_LEVEL where absent."""
+
+WindowStats = tuple[
+    float | None, float | None, float | None, float | None, float, float, float, float, float
+]
+"""What an event reports about one component's window, kept as plain numbers until needed:
+``(actual, available, demand, fraction, rtt, jitter, bandwidth, loss, latency)``; the last
+three are the metric scores, -1.0 where not measured (see :func:`_component_stats`)."""
+
+_BANDWIDTH, _LOSS, _LATENCY = "bandwidth", "fractionLost", "latency"
 
 
 def new_participant(sample: StatsSample) -> ParticipantState:
@@ -62,16 +75,15 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
     """
     before = levels_of(st)
     first = st.seq < 0
-    dt_ms = s.timestamp - st.timestamp
+    now = s.timestamp
+    dt_ms = now - st.timestamp
     has_window = not first and 0 < dt_ms <= th.max_window_s * 1000.0
     dt_s = dt_ms / 1000.0
 
-    send = (ComponentWindow(), ComponentWindow())
-    recv = (ComponentWindow(), ComponentWindow())
-    st.outbound = add_outbound(send, s.outbound, st.outbound, has_window, th)
-    st.inbound = add_inbound(recv, s.inbound, st.inbound, has_window)
+    st.outbound, audio_send, video_send = fold_outbound(s.outbound, st.outbound, has_window, th)
+    st.inbound, audio_recv, video_recv = fold_inbound(s.inbound, st.inbound, has_window)
     st.seq = s.seq
-    st.timestamp = s.timestamp
+    st.timestamp = now
     st.stale = False
     st.room_sid = s.room_sid
     st.region = s.region
@@ -80,43 +92,74 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
     if state in DEPARTED_STATES:
         st.level = 0
         st.limited_by = CONNECTION_STATE
-        return _event(st, s.seq, s.timestamp, before, None, departed=True), True
+        return _event(st, s.seq, now, before, None, departed=True), True
 
-    windows: dict[str, WindowScore] | None = None
+    windows: tuple[WindowStats | None, ...] | None = None
     if state == "connected":
-        windows = {}
         cp = s.candidate_pair
-        audio_demand = send[0].demand if send[0].present else 0.0
-        for name, w, is_send, kind in (
-            ("audio_send", send[0], True, "audio"),
-            ("audio_recv", recv[0], False, "audio"),
-            ("video_send", send[1], True, "video"),
-            ("video_recv", recv[1], False, "video"),
-        ):
-            if not w.present:
-                setattr(st, name, None)
-                continue
-            cs = getattr(st, name)
+        available_out = available_in = cp_rtt = None
+        if cp is not None:
+            available_out = cp.available_outgoing_bitrate
+            available_in = cp.available_incoming_bitrate
+            cp_rtt = cp.current_round_trip_time
+        # Receivers fall back to the worst RTT our own tracks' remote reports measured.
+        a_rtt = -1.0 if audio_send is None else audio_send[7]
+        v_rtt = -1.0 if video_send is None else video_send[7]
+        rtt_fallback = v_rtt if v_rtt > a_rtt else a_rtt
+        if cp_rtt is not None:
+            rtt_fallback = cp_rtt
+        audio_demand = 0.0 if audio_send is None else audio_send[4]
+
+        ws_audio_send = ws_audio_recv = ws_video_send = ws_video_recv = None
+        if audio_send is None:
+            st.audio_send = None
+        else:
+            cs = st.audio_send
             if cs is None:
-                cs = ComponentState()
-                setattr(st, name, cs)
-            if is_send:
-                window_stats = _score_send(cs, w, kind, cp, audio_demand, has_window, dt_s, th)
-            else:
-                rtt_fallback = max(send[0].rtt, send[1].rtt)
-                window_stats = _score_recv(cs, w, kind, cp, rtt_fallback, has_window, dt_s, th)
-            windows[name] = window_stats
-            _smooth(cs, window_stats, kind, is_send, s.timestamp, th)
+                cs = st.audio_send = ComponentState()
+            ws_audio_send = _send(
+                cs, audio_send, True, available_out, cp_rtt, 0.0, has_window, dt_s, now, th
+            )
+        if audio_recv is None:
+            st.audio_recv = None
+        else:
+            cs = st.audio_recv
+            if cs is None:
+                cs = st.audio_recv = ComponentState()
+            ws_audio_recv = _recv(
+                cs, audio_recv, True, available_in, rtt_fallback, has_window, dt_s, now, th
+            )
+        if video_send is None:
+            st.video_send = None
+        else:
+            cs = st.video_send
+            if cs is None:
+                cs = st.video_send = ComponentState()
+            ws_video_send = _send(
+                cs, video_send, False, available_out, cp_rtt, audio_demand, has_window, dt_s,
+                now, th,
+            )  # fmt: skip
+        if video_recv is None:
+            st.video_recv = None
+        else:
+            cs = st.video_recv
+            if cs is None:
+                cs = st.video_recv = ComponentState()
+            ws_video_recv = _recv(
+                cs, video_recv, False, available_in, rtt_fallback, has_window, dt_s, now, th
+            )
+        windows = (ws_audio_send, ws_audio_recv, ws_video_send, ws_video_recv)
         _overall(st)
     else:
         st.level = 0
         st.limited_by = CONNECTION_STATE
 
-    after = levels_of(st)
-    if not first and after == before:
+    if not first and levels_of(st) == before:
         return None, False
-    stats = None if windows is None else {k: w.stats(th) for k, w in windows.items()}
-    return _event(st, s.seq, s.timestamp, before, stats, departed=False), False
+    stats = None
+    if windows is not None:
+        stats = tuple(None if w is None else _component_stats(w, th) for w in windows)
+    return _event(st, s.seq, now, before, stats, departed=False), False
 
 
 def mark_stale(st: ParticipantState, at_ms: int) -> LevelEvent | None:
@@ -140,182 +183,137 @@ def expire(st: ParticipantState, at_ms: int) -> LevelEvent:
     return _event(st, st.seq, at_ms, before, None, departed=True, suffix="expired")
 
 
-class WindowScore:
-    """One component's window: raw metrics and scores (-1 where not measured).
-
-    Kept as plain floats because most windows change nothing: the detailed stats an event
-    reports are built from them only when an event is emitted (:meth:`stats`).
-    """
-
-    __slots__ = (
-        "actual",
-        "available",
-        "bandwidth",
-        "demand",
-        "fraction",
-        "jitter",
-        "latency",
-        "loss",
-        "metric",
-        "rtt",
-        "score",
-    )
-
-    def __init__(
-        self,
-        actual: float | None,
-        available: float | None,
-        capacity: float | None,
-        demand: float | None,
-        fraction: float | None,
-        rtt: float,
-        jitter: float,
-        loss_weight: float,
-        th: Thresholds,
-    ) -> None:
-        self.actual = actual
-        self.available = available
-        self.demand = demand
-        self.fraction = fraction
-        self.rtt = rtt
-        self.jitter = jitter
-        worst, metric = 100.0, ""
-        self.bandwidth = self.loss = self.latency = -1.0
-        if capacity is not None and demand is not None:
-            worst = self.bandwidth = bandwidth_score(capacity, demand, th)
-            metric = "bandwidth"
-        if fraction is not None:
-            self.loss = loss_score(fraction, loss_weight)
-            if self.loss < worst:
-                worst, metric = self.loss, "fractionLost"
-        if rtt >= 0.0 or jitter >= 0.0:
-            self.latency = latency_score(max(rtt, 0.0), max(jitter, 0.0), th)
-            if self.latency < worst:
-                worst, metric = self.latency, "latency"
-        self.score = worst
-        self.metric = metric
-
-    def stats(self, th: Thresholds) -> ComponentStats:
-        """The detailed stats of this window, as a level event reports them."""
-        bandwidth = loss = latency = None
-        if self.bandwidth >= 0.0:
-            bandwidth = BandwidthStats(
-                level=th.level_of(self.bandwidth),
-                actual=self.actual,
-                available=self.available,
-                demand=self.demand,
-            )
-        elif self.actual is not None:
-            bandwidth = BandwidthStats(
-                level=5, actual=self.actual, available=self.available, demand=self.demand
-            )
-        if self.loss >= 0.0:
-            loss = LossStats(level=th.level_of(self.loss), fraction_lost=self.fraction)
-        if self.latency >= 0.0:
-            latency = LatencyStats(
-                level=th.level_of(self.latency),
-                rtt=self.rtt if self.rtt >= 0.0 else None,
-                jitter=self.jitter if self.jitter >= 0.0 else None,
-            )
-        return ComponentStats(bandwidth=bandwidth, fraction_lost=loss, latency=latency)
-
-
-def _score_send(
+def _send(
     cs: ComponentState,
-    w: ComponentWindow,
-    kind: str,
-    cp: CandidatePair | None,
+    w: SendWindow,
+    audio: bool,
+    available: float | None,
+    cp_rtt: float | None,
     audio_demand: float,
     has_window: bool,
     dt_s: float,
+    now_ms: int,
     th: Thresholds,
-) -> WindowScore:
-    actual = w.bytes * 8.0 / dt_s if has_window and w.deltas else None
-    available = None if cp is None else cp.available_outgoing_bitrate
-    if w.limited:
+) -> WindowStats:
+    """Score and smooth one send component; returns its window's stats."""
+    deltas, sent_bytes, lost, loss_packets, w_demand, nominal, limited, rtt, jitter, w_fraction = w
+    actual = sent_bytes * 8.0 / dt_s if has_window and deltas else None
+    if limited:
         # The encoder follows the estimate down: score against what it wanted before, or, if
         # it was limited from the start, against the nominal bitrate of its resolution.
         remembered = cs.reference
         if remembered > 0.0:
             remembered = decay(remembered, dt_s, th.demand_memory_half_life_s)
         else:
-            remembered = w.nominal
-        cs.reference = max(remembered, w.demand)
+            remembered = nominal
+        cs.reference = max(remembered, w_demand)
         demand = cs.reference
     else:
-        cs.reference = w.demand
-        demand = w.demand
+        cs.reference = w_demand
+        demand = w_demand
     capacity: float | None = None
     if available is not None:
         # Audio goes first on a shared transport; video gets what is left.
-        capacity = available if kind == "audio" else max(available - audio_demand, 0.0)
-    elif w.limited and actual is not None:
+        capacity = available if audio else max(available - audio_demand, 0.0)
+    elif limited and actual is not None:
         capacity = actual
     fraction = None
-    if w.loss_packets >= th.loss_min_packets:
-        fraction = min(w.lost / w.loss_packets, 1.0)
-    elif w.fraction_lost >= 0.0:
-        fraction = w.fraction_lost
-    rtt = w.rtt
-    if rtt < 0.0 and cp is not None and cp.current_round_trip_time is not None:
-        rtt = cp.current_round_trip_time
-    weight = th.loss_weight_audio if kind == "audio" else th.loss_weight_video
-    return WindowScore(actual, available, capacity, demand, fraction, rtt, w.jitter, weight, th)
+    if loss_packets >= th.loss_min_packets:
+        fraction = min(lost / loss_packets, 1.0)
+    elif w_fraction >= 0.0:
+        fraction = w_fraction
+    if rtt < 0.0 and cp_rtt is not None:
+        rtt = cp_rtt
+    weight = th.loss_weight_audio if audio else th.loss_weight_video
+    prefix = "audio.send." if audio else "video.send."
+    return _score_and_smooth(
+        cs, prefix, actual, available, capacity, demand, fraction, rtt, jitter, weight, now_ms, th
+    )
 
 
-def _score_recv(
+def _recv(
     cs: ComponentState,
-    w: ComponentWindow,
-    kind: str,
-    cp: CandidatePair | None,
-    rtt_fallback: float,
+    w: RecvWindow,
+    audio: bool,
+    available_in: float | None,
+    rtt: float,
     has_window: bool,
     dt_s: float,
-    th: Thresholds,
-) -> WindowScore:
-    actual = capacity = demand = available = None
-    if has_window and w.deltas:
-        actual = w.bytes * 8.0 / dt_s
-        # Received bitrate is bursty (key frames): smooth it over ~2 windows before comparing.
-        cs.rate = actual if cs.rate < 0.0 else 0.5 * (cs.rate + actual)
-        available = None if cp is None else cp.available_incoming_bitrate
-        capacity = cs.rate if available is None else min(cs.rate, available)
-        if w.expected_all and w.expected > 0.0:
-            demand = w.expected
-        elif kind == "video":
-            # No expectedBitrate: what was received before the trouble, slowly forgotten.
-            cs.reference = max(decay(cs.reference, dt_s, th.demand_memory_half_life_s), cs.rate)
-            demand = cs.reference
-    fraction = None
-    if w.loss_packets >= th.loss_min_packets:
-        fraction = min(w.lost / w.loss_packets, 1.0)
-    rtt = rtt_fallback
-    if cp is not None and cp.current_round_trip_time is not None:
-        rtt = cp.current_round_trip_time
-    weight = th.loss_weight_audio if kind == "audio" else th.loss_weight_video
-    return WindowScore(actual, available, capacity, demand, fraction, rtt, w.jitter, weight, th)
-
-
-def _smooth(
-    cs: ComponentState,
-    window: WindowScore,
-    kind: str,
-    is_send: bool,
     now_ms: int,
     th: Thresholds,
-) -> None:
-    """Worse news at once; better news only once it held for the dwell, above floor + margin."""
-    raw = th.level_of(window.score)
-    limited_by = f"{kind}.{'send' if is_send else 'recv'}.{window.metric}" if raw < 5 else ""
-    if cs.level == NO_LEVEL or raw <= cs.level:
+) -> WindowStats:
+    """Score and smooth one receive component; returns its window's stats."""
+    deltas, received_bytes, lost, loss_packets, expected, expected_all, jitter = w
+    actual = capacity = demand = available = None
+    if has_window and deltas:
+        actual = received_bytes * 8.0 / dt_s
+        # Received bitrate is bursty (key frames): smooth it over ~2 windows before comparing.
+        rate = actual if cs.rate < 0.0 else 0.5 * (cs.rate + actual)
+        cs.rate = rate
+        available = available_in
+        capacity = rate if available is None else min(rate, available)
+        if expected_all and expected > 0.0:
+            demand = expected
+        elif not audio:
+            # No expectedBitrate: what was received before the trouble, slowly forgotten.
+            cs.reference = max(decay(cs.reference, dt_s, th.demand_memory_half_life_s), rate)
+            demand = cs.reference
+    fraction = None
+    if loss_packets >= th.loss_min_packets:
+        fraction = min(lost / loss_packets, 1.0)
+    weight = th.loss_weight_audio if audio else th.loss_weight_video
+    prefix = "audio.recv." if audio else "video.recv."
+    return _score_and_smooth(
+        cs, prefix, actual, available, capacity, demand, fraction, rtt, jitter, weight, now_ms, th
+    )
+
+
+def _score_and_smooth(
+    cs: ComponentState,
+    prefix: str,
+    actual: float | None,
+    available: float | None,
+    capacity: float | None,
+    demand: float | None,
+    fraction: float | None,
+    rtt: float,
+    jitter: float,
+    loss_weight: float,
+    now_ms: int,
+    th: Thresholds,
+) -> WindowStats:
+    """The component's score is its worst metric; then the smoothing rule.
+
+    Smoothing: worse news at once; better news only once it held for the dwell, above the
+    next floor + margin.
+    """
+    score, metric = 100.0, ""
+    bandwidth = loss = latency = -1.0
+    if capacity is not None and demand is not None:
+        score = bandwidth = bandwidth_score(capacity, demand, th)
+        metric = _BANDWIDTH
+    if fraction is not None:
+        loss = loss_score(fraction, loss_weight)
+        if loss < score:
+            score, metric = loss, _LOSS
+    if rtt >= 0.0 or jitter >= 0.0:
+        latency = latency_score(0.0 if rtt < 0.0 else rtt, 0.0 if jitter < 0.0 else jitter, th)
+        if latency < score:
+            score, metric = latency, _LATENCY
+    window = (actual, available, demand, fraction, rtt, jitter, bandwidth, loss, latency)
+
+    f5, f4, f3, f2 = th.level_floors  # Thresholds.level_of, inlined: it runs for every window
+    raw = 5 if score >= f5 else 4 if score >= f4 else 3 if score >= f3 else 2 if score >= f2 else 1
+    level = cs.level
+    if level == NO_LEVEL or raw <= level:
         cs.level = raw
-        cs.limited_by = limited_by
+        cs.limited_by = prefix + metric if raw < 5 else ""
         cs.up_since = -1
-        return
-    candidate = th.level_of(window.score - th.upgrade_margin)
-    if candidate <= cs.level:
+        return window
+    candidate = th.level_of(score - th.upgrade_margin)
+    if candidate <= level:
         cs.up_since = -1
-        return
+        return window
     if cs.up_since < 0:
         cs.up_since = now_ms
         cs.up_target = candidate
@@ -323,8 +321,30 @@ def _smooth(
         cs.up_target = candidate
     if now_ms - cs.up_since >= th.upgrade_dwell_s * 1000.0:
         cs.level = cs.up_target
-        cs.limited_by = limited_by
+        cs.limited_by = prefix + metric if raw < 5 else ""
         cs.up_since = -1
+    return window
+
+
+def _component_stats(window: WindowStats, th: Thresholds) -> ComponentStats:
+    """The detailed stats of one component's window, as a level event reports them."""
+    actual, available, demand, fraction, rtt, jitter, bandwidth_sc, loss_sc, latency_sc = window
+    bandwidth = loss = latency = None
+    if bandwidth_sc >= 0.0:
+        bandwidth = BandwidthStats(
+            level=th.level_of(bandwidth_sc), actual=actual, available=available, demand=demand
+        )
+    elif actual is not None:
+        bandwidth = BandwidthStats(level=5, actual=actual, available=available, demand=demand)
+    if loss_sc >= 0.0:
+        loss = LossStats(level=th.level_of(loss_sc), fraction_lost=fraction)
+    if latency_sc >= 0.0:
+        latency = LatencyStats(
+            level=th.level_of(latency_sc),
+            rtt=rtt if rtt >= 0.0 else None,
+            jitter=jitter if jitter >= 0.0 else None,
+        )
+    return ComponentStats(bandwidth=bandwidth, fraction_lost=loss, latency=latency)
 
 
 def _overall(st: ParticipantState) -> None:
@@ -341,15 +361,17 @@ def _event(
     seq: int,
     timestamp: int,
     before: Levels,
-    stats: dict[str, ComponentStats] | None,
+    stats: tuple[ComponentStats | None, ...] | None,
     *,
     departed: bool,
     suffix: str = "",
 ) -> LevelEvent:
-    stats = stats or {}
+    audio_send = audio_recv = video_send = video_recv = None
+    if stats is not None:
+        audio_send, audio_recv, video_send, video_recv = stats
     event_id = f"{st.participant_sid}:{seq}" + (f":{suffix}" if suffix else "")
     return LevelEvent(
-        schema=LEVEL_SCHEMA,
+        schema=LEVEL_SCHEMA,  # type: ignore[arg-type]  # a str constant of the Literal
         event_id=event_id,
         room_sid=st.room_sid,
         participant_sid=st.participant_sid,
@@ -357,12 +379,8 @@ def _event(
         timestamp=timestamp,
         level=st.level,
         previous_level=None if before[0] == NO_LEVEL else before[0],
-        audio=_media(
-            st.audio_send, st.audio_recv, stats.get("audio_send"), stats.get("audio_recv")
-        ),
-        video=_media(
-            st.video_send, st.video_recv, stats.get("video_send"), stats.get("video_recv")
-        ),
+        audio=_media(st.audio_send, st.audio_recv, audio_send, audio_recv),
+        video=_media(st.video_send, st.video_recv, video_send, video_recv),
         limited_by=st.limited_by if st.level < 5 else None,
         departed=departed,
     )

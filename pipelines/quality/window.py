@@ -4,6 +4,9 @@ A window is the interval between two consecutive accepted samples of a participa
 come only from counter deltas inside one window; a counter that went backwards (a reset, a
 re-created track) or a track seen for the first time gives no delta, so it cannot invent
 loss or bitrate.
+
+This runs for every track of every sample, so windows are plain tuples of numbers built from
+local accumulators (no per-window objects); ``None`` means the component has no track.
 """
 
 from __future__ import annotations
@@ -12,127 +15,172 @@ from pipelines.contracts.stats import InboundTrack, OutboundTrack
 from pipelines.quality.state import TrackCounters
 from pipelines.quality.thresholds import Thresholds
 
+SendWindow = tuple[int, int, int, int, float, float, bool, float, float, float]
+"""All outbound tracks of one kind in one window:
 
-class ComponentWindow:
-    """Accumulates one component's tracks of one sample (say all outbound video tracks)."""
+``(deltas, bytes, lost, loss_packets, demand, nominal, limited, rtt, jitter, fraction_lost)``
 
-    __slots__ = (
-        "bytes",
-        "deltas",
-        "demand",
-        "expected",
-        "expected_all",
-        "fraction_lost",
-        "jitter",
-        "limited",
-        "loss_packets",
-        "lost",
-        "nominal",
-        "packets",
-        "present",
-        "rtt",
-    )
+- deltas: tracks that produced a counter delta: no delta, no rate (resets, new tracks).
+- loss_packets: packets sent on tracks whose loss counter had a delta (loss denominator).
+- demand: targetBitrate, or the nominal bitrate where a track does not say.
+- nominal: demand by codec and resolution alone, for encoders limited since their first sample.
+- limited: some encoder reports qualityLimitationReason == "bandwidth".
+- rtt, jitter, fraction_lost: worst remote-inbound report, -1.0 where none.
+"""
 
-    def __init__(self) -> None:
-        self.present = False
-        self.deltas = 0
-        """Tracks that produced a counter delta: no delta, no rate (resets, new tracks)."""
-        self.bytes = 0
-        self.packets = 0
-        self.lost = 0
-        self.loss_packets = 0
-        """Packets sent/received on tracks whose loss counter had a delta (loss denominator)."""
-        self.demand = 0.0
-        self.nominal = 0.0
-        """Demand by codec and resolution alone, for encoders limited since their first sample."""
-        self.expected = 0.0
-        self.expected_all = True
-        self.limited = False
-        """Some encoder of this component reports qualityLimitationReason == "bandwidth"."""
-        self.rtt = -1.0
-        self.jitter = -1.0
-        self.fraction_lost = -1.0
+RecvWindow = tuple[int, int, int, int, float, bool, float]
+"""All inbound tracks of one kind in one window:
+
+``(deltas, bytes, lost, loss_packets, expected, expected_all, jitter)``
+
+- loss_packets: packets received + lost on tracks with a delta (loss denominator).
+- expected: sum of expectedBitrate; expected_all: every track with a delta reported one.
+- jitter: worst jitter, -1.0 where none.
+"""
 
 
-def add_outbound(
-    windows: tuple[ComponentWindow, ComponentWindow],
+def fold_outbound(
     tracks: list[OutboundTrack],
     previous: dict[str, TrackCounters],
     has_window: bool,
     th: Thresholds,
-) -> dict[str, TrackCounters]:
-    """Fold outbound tracks into the (audio, video) send windows; return the new counters."""
-    audio, video = windows
+) -> tuple[dict[str, TrackCounters], SendWindow | None, SendWindow | None]:
+    """Fold outbound tracks into (new counters, audio send window, video send window)."""
     counters: dict[str, TrackCounters] = {}
+    # Audio (a_) and video (v_) accumulators; *_present says the component exists.
+    a_present = v_present = False
+    a_deltas = a_bytes = a_lost = a_loss_packets = 0
+    v_deltas = v_bytes = v_lost = v_loss_packets = 0
+    a_demand = a_nominal = v_demand = v_nominal = 0.0
+    a_limited = v_limited = False
+    a_rtt = a_jitter = a_fraction = v_rtt = v_jitter = v_fraction = -1.0
+    audio_nominal = th.audio_default_bitrate
     for t in tracks:
         remote = t.remote
         lost = -1
         if remote is not None and remote.packets_lost is not None:
             lost = remote.packets_lost
-        counters[t.track_sid] = (t.bytes_sent, t.packets_sent, lost)
-        if t.kind == "audio":
-            w = audio
-            nominal = th.audio_default_bitrate
-        else:
-            w = video
-            nominal = th.video_bitrate_for_height(t.frame_height)
-        w.present = True
-        w.demand += nominal if t.target_bitrate is None else t.target_bitrate
-        w.nominal += nominal
-        if t.quality_limitation_reason == "bandwidth":
-            w.limited = True
-        if remote is not None:
-            if remote.round_trip_time is not None and remote.round_trip_time > w.rtt:
-                w.rtt = remote.round_trip_time
-            if remote.jitter is not None and remote.jitter > w.jitter:
-                w.jitter = remote.jitter
-            if remote.fraction_lost is not None and remote.fraction_lost > w.fraction_lost:
-                w.fraction_lost = remote.fraction_lost
+        sid = t.track_sid
+        bytes_sent = t.bytes_sent
+        packets_sent = t.packets_sent
+        counters[sid] = (bytes_sent, packets_sent, lost)
+        # This track's counter delta, if it has one.
+        delta = False
+        d_bytes = d_packets = d_lost = d_loss_packets = 0
         if has_window:
-            prev = previous.get(t.track_sid)
-            if prev is not None and t.bytes_sent >= prev[0] and t.packets_sent >= prev[1]:
-                sent = t.packets_sent - prev[1]
-                w.deltas += 1
-                w.bytes += t.bytes_sent - prev[0]
-                w.packets += sent
+            prev = previous.get(sid)
+            if prev is not None and bytes_sent >= prev[0] and packets_sent >= prev[1]:
+                delta = True
+                d_bytes = bytes_sent - prev[0]
+                d_packets = packets_sent - prev[1]
                 if lost >= prev[2] >= 0:
-                    w.lost += lost - prev[2]
-                    w.loss_packets += sent
-    return counters
+                    d_lost = lost - prev[2]
+                    d_loss_packets = d_packets
+        target = t.target_bitrate
+        limited = t.quality_limitation_reason == "bandwidth"
+        if t.kind == "audio":
+            a_present = True
+            a_demand += audio_nominal if target is None else target
+            a_nominal += audio_nominal
+            a_limited = a_limited or limited
+            if remote is not None:
+                if remote.round_trip_time is not None and remote.round_trip_time > a_rtt:
+                    a_rtt = remote.round_trip_time
+                if remote.jitter is not None and remote.jitter > a_jitter:
+                    a_jitter = remote.jitter
+                if remote.fraction_lost is not None and remote.fraction_lost > a_fraction:
+                    a_fraction = remote.fraction_lost
+            if delta:
+                a_deltas += 1
+                a_bytes += d_bytes
+                a_lost += d_lost
+                a_loss_packets += d_loss_packets
+        else:
+            nominal = th.video_bitrate_for_height(t.frame_height)
+            v_present = True
+            v_demand += nominal if target is None else target
+            v_nominal += nominal
+            v_limited = v_limited or limited
+            if remote is not None:
+                if remote.round_trip_time is not None and remote.round_trip_time > v_rtt:
+                    v_rtt = remote.round_trip_time
+                if remote.jitter is not None and remote.jitter > v_jitter:
+                    v_jitter = remote.jitter
+                if remote.fraction_lost is not None and remote.fraction_lost > v_fraction:
+                    v_fraction = remote.fraction_lost
+            if delta:
+                v_deltas += 1
+                v_bytes += d_bytes
+                v_lost += d_lost
+                v_loss_packets += d_loss_packets
+    audio = video = None
+    if a_present:
+        audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_demand, a_nominal, a_limited,
+                 a_rtt, a_jitter, a_fraction)  # fmt: skip
+    if v_present:
+        video = (v_deltas, v_bytes, v_lost, v_loss_packets, v_demand, v_nominal, v_limited,
+                 v_rtt, v_jitter, v_fraction)  # fmt: skip
+    return counters, audio, video
 
 
-def add_inbound(
-    windows: tuple[ComponentWindow, ComponentWindow],
+def fold_inbound(
     tracks: list[InboundTrack],
     previous: dict[str, TrackCounters],
     has_window: bool,
-) -> dict[str, TrackCounters]:
-    """Fold inbound tracks into the (audio, video) recv windows; return the new counters."""
-    audio, video = windows
+) -> tuple[dict[str, TrackCounters], RecvWindow | None, RecvWindow | None]:
+    """Fold inbound tracks into (new counters, audio recv window, video recv window)."""
     counters: dict[str, TrackCounters] = {}
+    a_present = v_present = False
+    a_deltas = a_bytes = a_lost = a_loss_packets = 0
+    v_deltas = v_bytes = v_lost = v_loss_packets = 0
+    a_expected = v_expected = 0.0
+    a_expected_all = v_expected_all = True
+    a_jitter = v_jitter = -1.0
     for t in tracks:
-        counters[t.track_sid] = (t.bytes_received, t.packets_received, t.packets_lost)
-        w = audio if t.kind == "audio" else video
-        w.present = True
-        if t.jitter is not None and t.jitter > w.jitter:
-            w.jitter = t.jitter
+        sid = t.track_sid
+        received = t.bytes_received
+        packets = t.packets_received
+        lost = t.packets_lost
+        counters[sid] = (received, packets, lost)
+        delta = False
+        d_bytes = d_packets = d_lost = 0
         if has_window:
-            prev = previous.get(t.track_sid)
-            if (
-                prev is not None
-                and t.bytes_received >= prev[0]
-                and t.packets_received >= prev[1]
-                and t.packets_lost >= prev[2]
-            ):
-                received = t.packets_received - prev[1]
-                lost = t.packets_lost - prev[2]
-                w.deltas += 1
+            prev = previous.get(sid)
+            if prev is not None and received >= prev[0] and packets >= prev[1] and lost >= prev[2]:
+                delta = True
+                d_bytes = received - prev[0]
+                d_packets = packets - prev[1]
+                d_lost = lost - prev[2]
+        jitter = t.jitter
+        if t.kind == "audio":
+            a_present = True
+            if jitter is not None and jitter > a_jitter:
+                a_jitter = jitter
+            if delta:
+                a_deltas += 1
                 if t.expected_bitrate is None:
-                    w.expected_all = False
+                    a_expected_all = False
                 else:
-                    w.expected += t.expected_bitrate
-                w.bytes += t.bytes_received - prev[0]
-                w.packets += received
-                w.lost += lost
-                w.loss_packets += received + lost
-    return counters
+                    a_expected += t.expected_bitrate
+                a_bytes += d_bytes
+                a_lost += d_lost
+                a_loss_packets += d_packets + d_lost
+        else:
+            v_present = True
+            if jitter is not None and jitter > v_jitter:
+                v_jitter = jitter
+            if delta:
+                v_deltas += 1
+                if t.expected_bitrate is None:
+                    v_expected_all = False
+                else:
+                    v_expected += t.expected_bitrate
+                v_bytes += d_bytes
+                v_lost += d_lost
+                v_loss_packets += d_packets + d_lost
+    audio = video = None
+    if a_present:
+        audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_expected, a_expected_all, a_jitter)
+    if v_present:
+        video = (v_deltas, v_bytes, v_lost, v_loss_packets, v_expected, v_expected_all, v_jitter)
+    return counters, audio, video

@@ -1,0 +1,44 @@
+"""The Faust application: one place that turns :class:`Settings` into a configured app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from pipelines.config import Settings
+from pipelines.streaming.compat import install_end_offset_fix
+
+
+def broker_url(bootstrap_servers: str) -> str:
+    """Faust's broker URL list for a Kafka bootstrap string (``host:port,host:port``)."""
+    return ";".join(f"kafka://{hp.strip()}" for hp in bootstrap_servers.split(",") if hp.strip())
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app for these settings; the broker must already be resolved (see runtime)."""
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("create_app needs resolved settings: start pipelines.runtime first")
+    install_end_offset_fix()
+    datadir = Path(settings.state_dir) / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        settings.app_id,
+        broker=broker_url(settings.kafka_bootstrap_servers),
+        store=settings.store,
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # Tansu admits a member only after the rebalance timeout; a short one keeps joins
+        # fast in dev and tests, and production Kafka is fine with it for small groups.
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=max(10.0, settings.rebalance_timeout_s * 3),
+        broker_heartbeat_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        # We expire participants ourselves (with a final event); Faust's windowed cleanup is
+        # not used.
+        table_cleanup_interval=3600.0,
+        producer_linger=0.005,
+        stream_wait_empty=False,
+    )

@@ -1,0 +1,83 @@
+"""Broker compatibility: Tansu's ListOffsets(LATEST) under-reports the end of a partition.
+
+Tansu (the embedded broker) answers ListOffsets(LATEST) with the base offset of the *last
+record batch* + 1 instead of the last offset + 1, while its Fetch responses carry the right
+high watermark (seen here: 17 records in two batches -> ListOffsets says 11, Fetch says 17).
+Faust's changelog recovery reads each table partition up to ListOffsets(LATEST), so on Tansu
+it would stop early and restore participants a few samples in the past.
+
+:func:`install_end_offset_fix` corrects the end offsets Faust asks for with the high
+watermark of one small fetch. On a broker that answers correctly the two agree and the fix
+only costs that fetch, once per partition Faust recovers or checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+log = logging.getLogger(__name__)
+
+_FETCH_ROUNDS = 50
+
+
+async def high_watermarks(
+    bootstrap_servers: str | list[str], listed: Mapping[Any, int]
+) -> dict[Any, int]:
+    """``listed`` end offsets, raised to the high watermark a fetch reports where it differs."""
+    result = dict(listed)
+    todo = [tp for tp, end in listed.items() if end > 0]
+    if not todo:
+        return result
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=1,
+    )
+    await consumer.start()
+    try:
+        keyed = {TopicPartition(tp.topic, tp.partition): tp for tp in todo}
+        consumer.assign(list(keyed))
+        for atp, tp in keyed.items():
+            consumer.seek(atp, listed[tp] - 1)
+        pending = set(keyed)
+        for _ in range(_FETCH_ROUNDS):
+            await consumer.getmany(*pending, timeout_ms=200, max_records=1)
+            for atp in list(pending):
+                high = consumer.highwater(atp)
+                if high is not None:
+                    tp = keyed[atp]
+                    if high != listed[tp]:
+                        log.debug(
+                            "end offset of %s: listed %s, fetch says %s", tp, listed[tp], high
+                        )
+                    result[tp] = max(listed[tp], high)
+                    pending.discard(atp)
+            if not pending:
+                break
+    finally:
+        await consumer.stop()
+    return result
+
+
+def install_end_offset_fix() -> None:
+    """Make Faust's highwater lookups (changelog recovery, lag) use fetch high watermarks."""
+    from faust.transport.drivers import aiokafka as driver  # noqa: PLC0415
+
+    thread = driver.AIOKafkaConsumerThread
+    if getattr(thread._highwaters, "_netquality_fix", False):
+        return
+    original = thread._highwaters
+
+    async def _highwaters(self: Any, partitions: Iterable[Any]) -> Mapping[Any, int]:
+        listed = await original(self, partitions)
+        if self.consumer.in_transaction or not listed:
+            return listed
+        bootstrap = self._ensure_consumer()._client._bootstrap_servers
+        return await high_watermarks(bootstrap, listed)
+
+    _highwaters._netquality_fix = True  # type: ignore[attr-defined]
+    thread._highwaters = _highwaters

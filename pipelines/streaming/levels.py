@@ -1,0 +1,229 @@
+"""The levels agent: stats samples in, level-change events out, state in a Faust table.
+
+Per batch of events (``stream.take_events``), in this order:
+
+1. decode each sample; invalid input goes to the dead-letter topic with the reason and is
+   counted (the worker never crashes on input);
+2. a sample whose Kafka key is not its ``participantSid``, or that sits in another partition
+   than the default partitioner gives that key, is re-published keyed correctly and skipped
+   here: it comes back on the right partition, so a participant's state, its changelog
+   partition and its samples always share one partition;
+3. the engine scores the batch; events go to ``netquality.levels.v1`` and the latest level to
+   the compacted ``netquality.levels.current.v1`` (a departed participant also gets a
+   tombstone there), and the agent waits for the broker's acks;
+4. only then are the changed states written to the changelog-backed table.
+
+A crash anywhere replays from the last committed offset; the engine drops samples it has
+already applied (by ``seq``), and anything re-emitted carries the same event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from kafka.partitioner.default import murmur2
+
+from pipelines.config import Settings
+from pipelines.contracts import ContractError, decode_stats, encode, make_dead_letter
+from pipelines.contracts.stats import StatsSample
+from pipelines.quality import Engine, Thresholds
+from pipelines.streaming.states import ChangelogStates
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+BATCH_WITHIN_S = 0.05
+SWEEP_INTERVAL_S = 2.0
+
+
+def default_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2), as Java, kafka-python and aiokafka use."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class LevelsCounts:
+    """What the agent has done since it started (for logs, metrics and tests)."""
+
+    samples: int = 0
+    events: int = 0
+    rerouted: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+
+
+class LevelsProcessor:
+    """The agent's logic over a batch of Faust events; the Faust wiring is in :func:`attach`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        states: ChangelogStates,
+        stats_topic: faust.TopicT,
+        levels_topic: faust.TopicT,
+        current_topic: faust.TopicT,
+        deadletter_topic: faust.TopicT,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.states = states
+        self.stats_topic = stats_topic
+        self.levels_topic = levels_topic
+        self.current_topic = current_topic
+        self.deadletter_topic = deadletter_topic
+        self.counts = LevelsCounts()
+        self.lock = asyncio.Lock()
+        self.lagging = False
+        self.sweep_after: int | None = None
+        """Wall time (ms) before which sweeps are held back; None until the worker is ready."""
+
+    async def process(self, events: list[faust.EventT]) -> None:
+        """Decode, route, score and publish one batch; then persist the changed states."""
+        now = int(time.time() * 1000)
+        pending: list[Awaitable[Any]] = []
+        samples: list[tuple[StatsSample, int]] = []
+        partitions = self.settings.partitions
+        for event in events:
+            message = event.message
+            raw = message.value
+            try:
+                sample = decode_stats(raw)
+            except ContractError as exc:
+                pending.append(self._dead_letter(message, exc.code, exc.message, now))
+                continue
+            key = sample.participant_sid.encode()
+            if message.key != key or message.partition != default_partition(key, partitions):
+                self.counts.rerouted += 1
+                pending.append(await self.stats_topic.send(key=key, value=raw))
+                continue
+            # When our publisher produced it, not when we read it: after a restart the backlog
+            # keeps its real spacing, so our downtime never looks like participant silence.
+            produced = int(message.timestamp * 1000) if message.timestamp else now
+            samples.append((sample, produced))
+        async with self.lock:
+            self.counts.samples += len(samples)
+            out = []
+            feed = self.engine.feed
+            for sample, produced in samples:
+                out.extend(feed(sample, received_at=produced))
+            pending.extend(await self._publish(out))
+            if pending:
+                await asyncio.gather(*pending)
+            self.states.flush()
+        self.lagging = len(events) >= BATCH_SIZE
+
+    async def sweep(self, ready: bool) -> None:
+        """Mark silent participants stale and expire departed ones.
+
+        Silence is judged only when it can mean the participant went quiet, not that we did:
+        never while recovering or rebalancing (``ready`` is False), never while catching up on
+        a backlog, and only one staleness threshold after the worker became ready, so a
+        restart does not turn its own downtime into level-0 events.
+        """
+        now = int(time.time() * 1000)
+        if not ready:
+            self.sweep_after = None
+            return
+        if self.sweep_after is None:
+            self.sweep_after = now + int(self.engine.thresholds.stale_after_s * 1000)
+        if now < self.sweep_after or self.lagging:
+            return
+        async with self.lock:
+            out = self.engine.sweep(now)
+            pending = await self._publish(out)
+            if pending:
+                await asyncio.gather(*pending)
+            self.states.flush()
+
+    async def _publish(self, events: list[Any]) -> list[Awaitable[Any]]:
+        pending: list[Awaitable[Any]] = []
+        for event in events:
+            key = event.participant_sid.encode()
+            value = encode(event)
+            pending.append(await self.levels_topic.send(key=key, value=value))
+            pending.append(await self.current_topic.send(key=key, value=value))
+            if event.departed:
+                pending.append(await self.current_topic.send(key=key, value=None))
+        self.counts.events += len(events)
+        return pending
+
+    async def _dead_letter(self, message: Any, code: str, reason: str, now: int) -> Awaitable[Any]:
+        self.counts.dead_letters[code] += 1
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            code,
+            reason,
+        )
+        letter = make_dead_letter(
+            message.value,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            code=code,
+            message=reason,
+            now_ms=now,
+        )
+        return await self.deadletter_topic.send(key=message.key, value=encode(letter))
+
+
+def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> LevelsProcessor:
+    """Declare the topics, the table, the agent and the sweep timer on ``app``."""
+
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    stats_topic = raw_topic(settings.topic_stats)
+    table = app.Table(
+        "participants",
+        partitions=settings.partitions,
+        # bytes -> Faust's "raw" serializer for the changelog: state is already msgpack.
+        key_type=bytes,
+        value_type=bytes,
+        # Changelog partition from the key with the default partitioner: the same partition
+        # as the participant's samples (step 2 above), also for writes made by the sweep timer.
+        use_partitioner=True,
+    )
+    states = ChangelogStates(table)
+    engine = Engine(thresholds, states, participant_ttl_s=settings.participant_ttl_s)
+    processor = LevelsProcessor(
+        settings,
+        engine,
+        states,
+        stats_topic,
+        raw_topic(settings.topic_levels),
+        raw_topic(settings.topic_levels_current),
+        raw_topic(settings.topic_deadletter),
+    )
+
+    @app.agent(stats_topic, name="levels")
+    async def levels(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            await processor.process(events)
+
+    @app.timer(interval=SWEEP_INTERVAL_S)
+    async def sweep() -> None:
+        recovered = app.tables.recovery.completed.is_set()
+        await processor.sweep(ready=recovered and not app.rebalancing)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        states.forget_cache()
+
+    del levels, sweep, on_revoked
+    return processor

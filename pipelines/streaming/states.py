@@ -1,0 +1,86 @@
+"""Participant states kept in a changelog-backed Faust table, with the write order we need.
+
+The engine sees a plain mapping. Decoded states are cached; writes are buffered as *dirty*
+and reach the table (and so its changelog) only on :meth:`flush`, which the agent calls after
+the level events of a batch are acknowledged by the broker. A crash between the two then
+replays the batch and re-emits events with the same ids (at-least-once), instead of having
+advanced the state past events that were never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from pipelines.quality import ParticipantState, dump_state, load_state
+
+_DELETED = object()
+
+
+class ChangelogStates(MutableMapping[str, ParticipantState]):
+    """A mapping of participant id to state over a Faust table of encoded states.
+
+    Table keys are the participant id's UTF-8 bytes (raw serializer), exactly the stats
+    topic's message key, so the default partitioner puts both in the same partition.
+    """
+
+    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+        self.table = table
+        self._cache: dict[str, ParticipantState] = {}
+        self._dirty: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> ParticipantState:
+        state = self._cache.get(key)
+        if state is not None:
+            return state
+        if self._dirty.get(key) is _DELETED:
+            raise KeyError(key)
+        raw = self.table[key.encode()]
+        state = load_state(raw)
+        self._cache[key] = state
+        return state
+
+    def get(self, key: str, default: Any = None) -> Any:  # hot path: avoid KeyError
+        state = self._cache.get(key)
+        if state is not None:
+            return state
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __setitem__(self, key: str, state: ParticipantState) -> None:
+        self._cache[key] = state
+        self._dirty[key] = state
+
+    def __delitem__(self, key: str) -> None:
+        existed = key in self._cache or key.encode() in self.table
+        self._cache.pop(key, None)
+        if not existed:
+            raise KeyError(key)
+        self._dirty[key] = _DELETED
+
+    def __iter__(self) -> Iterator[str]:
+        keys = {k.decode() for k in self.table} | set(self._cache)
+        for key, value in self._dirty.items():
+            if value is _DELETED:
+                keys.discard(key)
+        return iter(list(keys))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def flush(self) -> int:
+        """Write buffered changes to the table (its changelog); returns how many."""
+        count = len(self._dirty)
+        for key, value in self._dirty.items():
+            if value is _DELETED:
+                self.table.pop(key.encode(), None)
+            else:
+                self.table[key.encode()] = dump_state(value)
+        self._dirty.clear()
+        return count
+
+    def forget_cache(self) -> None:
+        """Drop decoded copies (after a rebalance the table is the truth)."""
+        self._cache.clear()

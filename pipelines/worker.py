@@ -1,0 +1,46 @@
+"""``netquality worker``: the streaming worker process (levels agent today).
+
+Resolves the broker (embedded Tansu when ``KAFKA_BOOTSTRAP_SERVERS`` is unset), creates the
+topics, and runs the Faust worker until SIGTERM/SIGINT, on which Faust stops the agents,
+commits, and leaves the consumer group cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from pipelines.config import Settings
+from pipelines.quality import load_thresholds
+from pipelines.runtime import Runtime
+from pipelines.streaming.app import create_app
+from pipelines.streaming.levels import attach
+from pipelines.streaming.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    """The Faust app with every agent of the worker attached (settings must be resolved)."""
+    app = create_app(settings)
+    attach(app, settings, load_thresholds(settings.thresholds_file))
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in this process until a signal stops it."""
+    try:
+        import uvloop  # noqa: PLC0415
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
+        pass
+    with Runtime(settings, database=False) as runtime:
+        resolved = runtime.settings
+        result = ensure_topics(resolved)
+        log.info("topics ready: created %s, existing %s", result.created, result.existing)
+        app = build_worker_app(resolved)
+        worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+        worker.execute_from_commandline()

@@ -1,0 +1,105 @@
+"""Fixtures for tests that run netquality's own processes against the real broker."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from pipelines.config import Settings
+from pipelines.runtime.process import ManagedProcess
+from pipelines.streaming.topics import ensure_topics
+
+
+class KafkaIO:
+    """Plain kafka-python produce/read helpers (no consumer groups: nothing to rebalance)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+
+    def produce(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        for key, value in records:
+            self.producer.send(topic, key=key, value=value)
+        self.producer.flush(timeout=30)
+
+    def read(self, topic: str, *, until: Callable[[list], bool], timeout: float = 60.0) -> list:
+        """All records of ``topic`` from the start, polling until ``until(records)`` or timeout."""
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, consumer_timeout_ms=500
+        )
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            records: list = []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=300).values():
+                    records.extend(batch)
+                if until(records):
+                    break
+            return records
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        self.producer.close(timeout=5)
+
+
+@pytest.fixture
+def kafka_io(broker: str) -> Iterator[KafkaIO]:
+    io = KafkaIO(broker)
+    yield io
+    io.close()
+
+
+@pytest.fixture
+def worker_settings(broker: str, unique_id: str, tmp_path: Path) -> Settings:
+    """Settings with fresh topics and a fresh app id (so a fresh consumer group) per test."""
+    suffix = unique_id[-10:]
+    settings = Settings.from_env().with_overrides(
+        kafka_bootstrap_servers=broker,
+        state_dir=tmp_path / "state",
+        app_id=f"nq-{suffix}",
+        partitions=4,
+        topic_stats=f"stats-{suffix}",
+        topic_levels=f"levels-{suffix}",
+        topic_levels_current=f"current-{suffix}",
+        topic_rollups=f"rollups-{suffix}",
+        topic_alerts=f"alerts-{suffix}",
+        topic_deadletter=f"deadletter-{suffix}",
+    )
+    ensure_topics(settings)
+    return settings
+
+
+WorkerFactory = Callable[[Settings], ManagedProcess]
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start ``netquality worker`` processes; all are stopped gracefully at teardown."""
+    started: list[ManagedProcess] = []
+
+    def start(settings: Settings) -> ManagedProcess:
+        env = {**os.environ, **settings.as_env()}
+        proc = ManagedProcess(
+            f"worker-{len(started)}",
+            [sys.executable, "-m", "pipelines.cli", "worker"],
+            log_path=tmp_path / f"worker-{len(started)}.log",
+            env=env,
+        )
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop(timeout=30)
