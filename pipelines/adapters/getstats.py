@@ -55,7 +55,9 @@ _W3C_TO_CONNECTION_STATE: dict[str, ConnectionState] = {
     "completed": "connected",
     # The browser keeps trying on its own from "disconnected"; it is not gone yet.
     "disconnected": "reconnecting",
-    "failed": "disconnected",
+    # ICE gave up: the network is broken (level 0), but the participant is still in the call
+    # and the app may restart ICE; only a closed connection means the participant left.
+    "failed": "failed",
     "closed": "disconnected",
 }
 
@@ -64,7 +66,8 @@ def map_connection_state(state: str) -> ConnectionState:
     """Map a W3C ``iceConnectionState`` / ``connectionState`` value to our ``ConnectionState``.
 
     ``disconnected`` becomes ``reconnecting`` because ICE recovers from it by itself;
-    ``failed`` and ``closed`` become ``disconnected`` because only a new connection helps.
+    ``failed`` stays ``failed`` (broken, level 0, but still in the call: an ICE restart can
+    recover it); only ``closed`` becomes ``disconnected``, which means the participant left.
     Raises ``ValueError`` for a value that is neither (so typos do not pass as "connected").
     """
     try:

@@ -24,7 +24,8 @@ _SEVERITY: dict[ConnectionState, int] = {
     "new": 1,
     "connecting": 2,
     "reconnecting": 3,
-    "disconnected": 4,
+    "failed": 4,
+    "disconnected": 5,
 }
 _ICE_EVENTS = frozenset({"oniceconnectionstatechange", "iceconnectionstatechange"})
 _PC_EVENTS = frozenset({"onconnectionstatechange", "connectionstatechange"})

@@ -6,7 +6,7 @@ expiry never compare a client's clock with ours; offline scoring uses the sample
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from pipelines.contracts.level import LevelEvent
@@ -46,22 +46,42 @@ class Engine:
         return self.feed_batch((sample,), received_at)
 
     def feed_batch(
-        self, samples: Iterable[StatsSample], received_at: int | None = None
+        self,
+        samples: Iterable[StatsSample],
+        received_at: int | Sequence[int] | None = None,
     ) -> list[LevelEvent]:
         """Apply many samples of many participants in order; events in input order.
 
-        ``received_at`` defaults to each sample's own timestamp (offline scoring).
+        ``received_at`` is our clock for the whole batch, or one value per sample (a stream
+        passes each message's produce time); it defaults to each sample's own timestamp
+        (offline scoring).
         """
+        if received_at is not None and not isinstance(received_at, int):
+            times = list(received_at)
+            samples = list(samples)
+            if len(times) != len(samples):
+                raise ValueError(f"{len(samples)} samples but {len(times)} received_at values")
+            return self._feed(samples, times)
+        return self._feed(samples, received_at)
+
+    def _feed(
+        self, samples: Iterable[StatsSample], received_at: int | list[int] | None
+    ) -> list[LevelEvent]:
         events: list[LevelEvent] = []
         states = self.states
         th = self.thresholds
-        stale_ms = th.stale_after_s * 1000.0
-        stale_offset_ms = int(th.stale_after_s * 1000.0)
+        stale_s = th.stale_after_s
         counts = self.counts
         accepted = ignored = emitted = departed = 0
+        per_sample = isinstance(received_at, list)
         try:
-            for sample in samples:
-                at = sample.timestamp if received_at is None else received_at
+            for i, sample in enumerate(samples):
+                if received_at is None:
+                    at = sample.timestamp
+                elif per_sample:
+                    at = received_at[i]  # type: ignore[index]
+                else:
+                    at = received_at  # type: ignore[assignment]
                 key = sample.participant_sid
                 st = states.get(key)
                 if st is None:
@@ -69,10 +89,15 @@ class Engine:
                 elif sample.seq <= st.seq:
                     ignored += 1
                     continue
-                elif at - st.seen_at > stale_ms and st.level > 0:
-                    stale = mark_stale(st, st.timestamp + stale_offset_ms)
-                    if stale is not None:
-                        events.append(stale)
+                elif st.level > 0:
+                    silent = at - st.seen_at
+                    limit = th.silence_limit_ms(
+                        st.interval, sample.timestamp - st.timestamp, stale_s
+                    )
+                    if silent > limit:
+                        stale = mark_stale(st, st.timestamp + int(limit))
+                        if stale is not None:
+                            events.append(stale)
                 accepted += 1
                 event, gone = advance(st, sample, th)
                 if event is not None:
@@ -97,10 +122,10 @@ class Engine:
         Call it periodically with the same clock as ``received_at``.
         """
         th = self.thresholds
-        stale_ms = th.stale_after_s * 1000.0
         events: list[LevelEvent] = []
         for key, st in list(self.states.items()):
             silent = now - st.seen_at
+            stale_ms = th.silence_limit_ms(st.interval, 0, th.stale_after_s)
             if silent <= stale_ms:
                 continue
             if silent > self.participant_ttl_ms:

@@ -77,7 +77,9 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
     first = st.seq < 0
     now = s.timestamp
     dt_ms = now - st.timestamp
-    has_window = not first and 0 < dt_ms <= th.max_window_s * 1000.0
+    has_window = not first and 0 < dt_ms <= th.silence_limit_ms(st.interval, dt_ms, th.max_window_s)
+    if has_window:
+        st.interval = dt_ms if st.interval <= 0 else (3 * st.interval + dt_ms) // 4
     dt_s = dt_ms / 1000.0
 
     st.outbound, audio_send, video_send = fold_outbound(s.outbound, st.outbound, has_window, th)
@@ -245,6 +247,9 @@ def _recv(
     """Score and smooth one receive component; returns its window's stats."""
     deltas, received_bytes, lost, loss_packets, expected, expected_all, jitter = w
     actual = capacity = demand = available = None
+    fraction = None
+    if loss_packets >= th.loss_min_packets:
+        fraction = min(lost / loss_packets, 1.0)
     if has_window and deltas:
         actual = received_bytes * 8.0 / dt_s
         # Received bitrate is bursty (key frames): smooth it over ~2 windows before comparing.
@@ -255,12 +260,13 @@ def _recv(
         if expected_all and expected > 0.0:
             demand = expected
         elif not audio:
-            # No expectedBitrate: what was received before the trouble, slowly forgotten.
-            cs.reference = max(decay(cs.reference, dt_s, th.demand_memory_half_life_s), rate)
-            demand = cs.reference
-    fraction = None
-    if loss_packets >= th.loss_min_packets:
-        fraction = min(lost / loss_packets, 1.0)
+            # No expectedBitrate: score only troubled windows, against the rate of clean ones.
+            remembered = decay(cs.reference, dt_s, th.demand_memory_half_life_s)
+            if fraction is not None and fraction >= th.recv_trouble_loss:
+                cs.reference = remembered
+                demand = remembered if remembered > 0.0 else None
+            else:
+                cs.reference = max(remembered, rate)
     weight = th.loss_weight_audio if audio else th.loss_weight_video
     prefix = "audio.recv." if audio else "video.recv."
     return _score_and_smooth(
@@ -321,7 +327,10 @@ def _score_and_smooth(
         cs.up_target = candidate
     if now_ms - cs.up_since >= th.upgrade_dwell_s * 1000.0:
         cs.level = cs.up_target
-        cs.limited_by = prefix + metric if raw < 5 else ""
+        if cs.level == 5:
+            cs.limited_by = ""
+        elif metric:  # still held below 5: name what limits it now, else keep the old reason
+            cs.limited_by = prefix + metric
         cs.up_since = -1
     return window
 

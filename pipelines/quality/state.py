@@ -51,6 +51,9 @@ class ParticipantState(msgspec.Struct, array_like=True):
     audio_recv: ComponentState | None = None
     video_send: ComponentState | None = None
     video_recv: ComponentState | None = None
+    interval: int = 0
+    """Learned sampling interval (ms, EWMA of accepted windows); 0 until known. Last field so
+    states written before it existed still decode."""
 
 
 _state_encoder = msgspec.msgpack.Encoder()

@@ -86,6 +86,25 @@ class Thresholds:
     # A window longer than this between two samples is a gap: rates over it would average
     # away the trouble, so counters re-baseline instead.
     max_window_s: float = 10.0
+    # Both limits grow with a participant's own sampling interval: rtcstats-server clients
+    # sample every 10 s (Firefox dumps here show 30 s), and silence is only news after a few
+    # missed samples. The interval is learned per participant (EWMA of its windows); before
+    # it is known, the first gap itself is taken as the interval, up to max_interval_s.
+    interval_multiple: float = 3.0
+    max_interval_s: float = 60.0
+
+    # A receiver without expectedBitrate has no demand to compare with, and its received
+    # video bitrate follows the *sender's* content (0-300 kbit/s swings at 0 % loss in the
+    # real Chrome dumps). So its bandwidth is scored only in troubled windows (loss at least
+    # this), against the rate it received in clean windows: "what was received before the
+    # trouble" (ARCHITECTURE.md), without flagging a quiet sender.
+    recv_trouble_loss: float = 0.02
+
+    def silence_limit_ms(self, interval_ms: int, gap_ms: int, floor_s: float) -> float:
+        """How long a participant sampling every ``interval_ms`` may be silent (or may leave
+        between two samples) before ``floor_s``-based rules apply: at least ``floor_s``."""
+        basis = interval_ms if interval_ms > 0 else min(gap_ms, self.max_interval_s * 1000.0)
+        return max(floor_s * 1000.0, self.interval_multiple * basis)
 
     def level_of(self, score: float) -> int:
         """Map a 0..100 score to level 1..5."""

@@ -153,16 +153,16 @@ def test_p2p_dump_hand_checked_values() -> None:
     assert len({t.track_sid for t in video}) == 3
 
 
-def test_failed_dump_ends_disconnected_after_being_connected() -> None:
+def test_failed_dump_ends_failed_after_being_connected() -> None:
     samples = _dump("chrome-standard-pc-failed")
     assert samples[-1].participant_sid == "chrome-standard-pc-failed-PC_2"
-    assert samples[-1].connection_state == "disconnected"
+    assert samples[-1].connection_state == "failed"
     assert any(s.connection_state == "connected" for s in samples[:-1])
     per_pc = _by_participant(samples)
     # PC_1/PC_2: ICE "checking" -> (line 199/200) ICE "disconnected" + PC "failed".
     for pc in ("PC_1", "PC_2"):
         states = [s.connection_state for s in per_pc[f"chrome-standard-pc-failed-{pc}"]]
-        assert states == ["connecting"] + ["disconnected"] * 5
+        assert states == ["connecting"] + ["failed"] * 5
     # PC_0: first getstats (line 193) sits between ICE "connected" and PC "connected".
     states = [s.connection_state for s in per_pc["chrome-standard-pc-failed-PC_0"]]
     assert states == ["connecting"] + ["connected"] * 6
@@ -425,7 +425,7 @@ def test_bad_connection_state_and_missing_timestamp_are_rejected() -> None:
         ("connected", "connected"),
         ("completed", "connected"),
         ("disconnected", "reconnecting"),
-        ("failed", "disconnected"),
+        ("failed", "failed"),
         ("closed", "disconnected"),
     ],
 )

@@ -150,7 +150,8 @@ def test_counter_reset_does_not_invent_loss_or_bitrate():
 def test_gap_longer_than_stale_threshold_reports_zero_then_recovers():
     p = video_caller()
     engine = Engine()
-    engine.feed(p.step(CLEAN))
+    for _ in range(3):  # the engine learns this client samples every second
+        engine.feed(p.step(CLEAN))
     p.seq += 30  # 30 s of silence
     events = engine.feed(p.step(CLEAN))
     assert [e.level for e in events] == [0, 5]
@@ -158,15 +159,29 @@ def test_gap_longer_than_stale_threshold_reports_zero_then_recovers():
     assert events[0].event_id.endswith(":stale")
 
 
+def test_a_client_sampling_every_ten_seconds_is_not_stale_between_samples():
+    p = ScriptedParticipant("PA1", publish_video=True, interval_ms=10_000)
+    engine = Engine()
+    events = []
+    for _ in range(6):
+        events += engine.feed(p.step(CLEAN))
+    assert [e.level for e in events] == [5]
+    assert engine.states["PA1"].interval == 10_000
+    p.seq += 4  # 50 s of silence: more than three missed samples is news
+    events = engine.feed(p.step(CLEAN))
+    assert [e.level for e in events] == [0, 5]
+
+
 def test_sweep_marks_silent_participants_stale_then_expires_them():
     p = video_caller()
     engine = Engine(participant_ttl_s=60)
     engine.feed(p.step(CLEAN), received_at=0)
+    engine.feed(p.step(CLEAN), received_at=1_000)
     assert engine.sweep(5_000) == []
-    stale = engine.sweep(11_000)
+    stale = engine.sweep(12_000)
     assert [e.level for e in stale] == [0]
-    assert engine.sweep(12_000) == []  # stale once, not every sweep
-    expired = engine.sweep(61_000)
+    assert engine.sweep(13_000) == []  # stale once, not every sweep
+    expired = engine.sweep(62_000)
     assert len(expired) == 1 and expired[0].departed
     assert engine.states == {}
 
