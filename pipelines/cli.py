@@ -49,12 +49,24 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(_: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipelines.demo import run_demo
+
+    return run_demo(Console())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netquality",
         description="Network Quality Levels (0-5) for video-call participants, as a stream.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser(
+        "demo", help="score the bundled real browser dumps and show their levels"
+    )
+    demo.set_defaults(handler=_cmd_demo)
     settings = sub.add_parser("settings", help="list every setting with its environment variable")
     settings.set_defaults(handler=_cmd_settings)
 

@@ -88,7 +88,8 @@ class LevelsProcessor:
         """Decode, route, score and publish one batch; then persist the changed states."""
         now = int(time.time() * 1000)
         pending: list[Awaitable[Any]] = []
-        samples: list[tuple[StatsSample, int]] = []
+        samples: list[StatsSample] = []
+        produced: list[int] = []
         partitions = self.settings.partitions
         for event in events:
             message = event.message
@@ -105,14 +106,11 @@ class LevelsProcessor:
                 continue
             # When our publisher produced it, not when we read it: after a restart the backlog
             # keeps its real spacing, so our downtime never looks like participant silence.
-            produced = int(message.timestamp * 1000) if message.timestamp else now
-            samples.append((sample, produced))
+            samples.append(sample)
+            produced.append(int(message.timestamp * 1000) if message.timestamp else now)
         async with self.lock:
             self.counts.samples += len(samples)
-            out = []
-            feed = self.engine.feed
-            for sample, produced in samples:
-                out.extend(feed(sample, received_at=produced))
+            out = self.engine.feed_batch(samples, received_at=produced)
             pending.extend(await self._publish(out))
             if pending:
                 await asyncio.gather(*pending)
