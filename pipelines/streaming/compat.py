@@ -13,8 +13,10 @@ only costs that fetch, once per partition Faust recovers or checks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -81,3 +83,39 @@ def install_end_offset_fix() -> None:
 
     _highwaters._netquality_fix = True  # type: ignore[attr-defined]
     thread._highwaters = _highwaters
+
+
+class _PartitionMessage:
+    __slots__ = ("partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+
+
+class _PartitionEvent:
+    """Just enough of a Faust event for a store to learn which partition a write belongs to."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = _PartitionMessage(topic, partition)
+
+
+@contextlib.contextmanager
+def writing_to_partition(topic: str, partition: int) -> Iterator[None]:
+    """Table writes inside this block are filed under ``partition`` by every Faust store.
+
+    With ``use_partitioner=True`` the changelog record's partition comes from the key, but
+    Faust's RocksDB store still files the local write under the *current event's* partition
+    (``faust/stores/rocksdb.py`` ``Store._set``). Writes made for a batch, or by a timer, have
+    no such event, so we provide one that names the partition the key really belongs to.
+    """
+    from faust import streams  # noqa: PLC0415
+
+    stand_in = _PartitionEvent(topic, partition)
+    token = streams._current_event.set(weakref.ref(stand_in))
+    try:
+        yield
+    finally:
+        streams._current_event.reset(token)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 BATCH_WITHIN_S = 0.05
 SWEEP_INTERVAL_S = 2.0
+REPORT_INTERVAL_S = 30.0
 
 
 def default_partition(key: bytes, partitions: int) -> int:
@@ -197,7 +198,11 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         # as the participant's samples (step 2 above), also for writes made by the sweep timer.
         use_partitioner=True,
     )
-    states = ChangelogStates(table)
+    states = ChangelogStates(
+        table,
+        partition_of=lambda key: default_partition(key, settings.partitions),
+        source_topic=settings.topic_stats,
+    )
     engine = Engine(thresholds, states, participant_ttl_s=settings.participant_ttl_s)
     processor = LevelsProcessor(
         settings,
@@ -219,9 +224,20 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         recovered = app.tables.recovery.completed.is_set()
         await processor.sweep(ready=recovered and not app.rebalancing)
 
+    @app.timer(interval=REPORT_INTERVAL_S)
+    async def report() -> None:
+        c = processor.counts
+        log.info(
+            "levels agent: %d samples, %d level events, %d re-keyed, dead letters %s",
+            c.samples,
+            c.events,
+            c.rerouted,
+            dict(c.dead_letters) or "none",
+        )
+
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         states.forget_cache()
 
-    del levels, sweep, on_revoked
+    del levels, sweep, report, on_revoked
     return processor

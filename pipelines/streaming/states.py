@@ -9,10 +9,11 @@ advanced the state past events that were never sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 from pipelines.quality import ParticipantState, dump_state, load_state
+from pipelines.streaming.compat import writing_to_partition
 
 _DELETED = object()
 
@@ -24,8 +25,15 @@ class ChangelogStates(MutableMapping[str, ParticipantState]):
     topic's message key, so the default partitioner puts both in the same partition.
     """
 
-    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+    def __init__(
+        self,
+        table: MutableMapping[bytes, bytes],
+        partition_of: Callable[[bytes], int],
+        source_topic: str,
+    ) -> None:
         self.table = table
+        self.partition_of = partition_of
+        self.source_topic = source_topic
         self._cache: dict[str, ParticipantState] = {}
         self._dirty: dict[str, Any] = {}
 
@@ -74,10 +82,12 @@ class ChangelogStates(MutableMapping[str, ParticipantState]):
         """Write buffered changes to the table (its changelog); returns how many."""
         count = len(self._dirty)
         for key, value in self._dirty.items():
-            if value is _DELETED:
-                self.table.pop(key.encode(), None)
-            else:
-                self.table[key.encode()] = dump_state(value)
+            raw_key = key.encode()
+            with writing_to_partition(self.source_topic, self.partition_of(raw_key)):
+                if value is _DELETED:
+                    self.table.pop(raw_key, None)
+                else:
+                    self.table[raw_key] = dump_state(value)
         self._dirty.clear()
         return count
 

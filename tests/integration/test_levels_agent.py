@@ -6,6 +6,7 @@ import base64
 from collections import defaultdict
 
 import msgspec
+import pytest
 
 from pipelines.contracts import decode_deadletter, decode_level, encode
 from pipelines.contracts.stats import StatsSample
@@ -137,9 +138,11 @@ def test_samples_keyed_by_something_else_are_routed_to_their_participant(
     assert by_participant(level_events(records)) == expected
 
 
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_worker_restarted_mid_stream_resumes_from_table_state(
-    worker_settings, kafka_io, start_worker
+    store, worker_settings, kafka_io, start_worker
 ):
+    worker_settings = worker_settings.with_overrides(store=store)
     samples = scripted_samples()
     expected = expected_events(samples)
     total = sum(len(v) for v in expected.values())
