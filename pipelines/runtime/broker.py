@@ -12,9 +12,8 @@ import os
 import signal
 import time
 from pathlib import Path
-from types import TracebackType
 
-from pipelines.runtime.process import ManagedProcess, free_port, port_open
+from pipelines.runtime.process import EmbeddedServer, ManagedProcess, free_port, port_open
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +67,10 @@ def metadata_ok(bootstrap_servers: str, timeout: float = 5.0) -> bool:
         admin.close()
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(EmbeddedServer):
     """A Tansu broker on a free loopback port; ``with EmbeddedBroker(log_dir) as b: ...``."""
+
+    log_name = "tansu.log"
 
     def __init__(
         self,
@@ -79,12 +80,11 @@ class EmbeddedBroker:
         binary: str | None = None,
         startup_timeout: float = 20.0,
     ) -> None:
-        self.log_dir = Path(log_dir)
+        super().__init__(log_dir)
         self._fixed_port = port
         self._binary = binary
         self.startup_timeout = startup_timeout
         self.port: int | None = None
-        self._process: ManagedProcess | None = None
         self.startup_seconds: float | None = None
 
     @property
@@ -93,17 +93,6 @@ class EmbeddedBroker:
         if self.port is None:
             raise RuntimeError("broker not started")
         return f"{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / "tansu.log"
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.alive()
 
     def start(self) -> None:
         """Launch Tansu and return once it answers metadata requests."""
@@ -144,22 +133,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; all topics and offsets are gone after."""
-        if self._process is not None:
-            self._process.stop(timeout)
-            self._process = None
+        super().stop(timeout)
         self.port = None
-
-    def __enter__(self) -> EmbeddedBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _resolve_binary() -> str:

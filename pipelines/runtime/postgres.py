@@ -21,12 +21,11 @@ import signal
 import stat
 import time
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
-from pipelines.runtime.process import ManagedProcess, free_port
+from pipelines.runtime.process import EmbeddedServer, ManagedProcess, free_port
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +85,14 @@ def postgres_argv(data_dir: Path, port: int) -> list[str]:
     ]
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(EmbeddedServer):
     """A real PostgreSQL on a free loopback port with a ``netquality`` database.
 
     ``with EmbeddedPostgres(data_dir, log_dir) as pg: pg.url``. The data directory is
     initialised once and reused; ``stop()``/``start()`` keep the port and the data.
     """
+
+    log_name = "postgres.log"
 
     def __init__(
         self,
@@ -103,12 +104,11 @@ class EmbeddedPostgres:
         startup_timeout: float = 60.0,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
-        self.log_dir = Path(log_dir) if log_dir is not None else self.data_dir.parent
+        super().__init__(Path(log_dir) if log_dir is not None else self.data_dir.parent)
         self.port: int | None = port
         self.database = database
         self.startup_timeout = startup_timeout
         self.run_as = unprivileged_user()
-        self._process: ManagedProcess | None = None
         self.startup_seconds: float | None = None
         self.initdb_seconds: float | None = None
 
@@ -122,17 +122,6 @@ class EmbeddedPostgres:
     def dsn(self) -> str:
         """libpq URL of the same database, for ``psycopg.connect``."""
         return f"postgresql://{SUPERUSER}@{HOST}:{self._require_port()}/{self.database}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / "postgres.log"
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.alive()
 
     def _require_port(self) -> int:
         if self.port is None:
@@ -167,21 +156,7 @@ class EmbeddedPostgres:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT), SIGKILL after ``timeout``; the port is kept for ``start()``."""
-        if self._process is not None:
-            self._process.stop(timeout)
-            self._process = None
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop(timeout)
 
     # -- internals ---------------------------------------------------------------------------
     def _prepare_data_dir(self) -> None:

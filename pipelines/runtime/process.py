@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +167,43 @@ def _primary_group(user: str) -> int:
     import pwd  # noqa: PLC0415 (POSIX only, needed only when switching users)
 
     return pwd.getpwnam(user).pw_gid
+
+
+class EmbeddedServer:
+    """What every embedded server shares: one managed process, its log, start/stop, ``with``.
+
+    Subclasses set ``log_name`` and implement :meth:`start` and :meth:`stop`.
+    """
+
+    log_name = "server.log"
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = Path(log_dir)
+        self._process: ManagedProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / self.log_name
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the process (polite signal, then SIGKILL after ``timeout``)."""
+        if self._process is not None:
+            self._process.stop(timeout)
+            self._process = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
