@@ -57,6 +57,43 @@ def _cmd_demo(_: argparse.Namespace) -> int:
     return run_demo(Console())
 
 
+def _cmd_db(args: argparse.Namespace) -> int:
+    import contextlib
+    import logging
+
+    from pipelines.config import Settings
+    from pipelines.runtime import Runtime
+    from pipelines.storage import migrate
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    steps = logging.getLogger("alembic.runtime.migration")  # "Running upgrade  -> 0001, ..."
+    steps.setLevel(logging.INFO)
+    steps.addFilter(lambda record: record.getMessage().startswith("Running "))
+    settings = Settings.from_env()
+    with contextlib.ExitStack() as stack:
+        url = settings.database_url
+        if not url:
+            runtime = Runtime(settings, kafka=False)
+            print(
+                f"DATABASE_URL is unset: starting the embedded Postgres under "
+                f"{runtime.state_dir / 'postgres'} for this command",
+                file=sys.stderr,
+            )
+            url = stack.enter_context(runtime).settings.database_url
+        if not url:
+            raise SystemExit("no database URL")
+        if args.db_command in ("upgrade", "downgrade"):
+            getattr(migrate, args.db_command)(url, args.revision)
+            print(f"database at revision {migrate.current(url) or 'none (base)'}")
+        elif args.db_command == "current":
+            at, head = migrate.current(url), migrate.head()
+            print(f"{at or 'none'} (head {head}{', up to date' if at == head else ''})")
+        else:
+            created = migrate.ensure_future_partitions(url, args.days)
+            print(f"created {len(created)} partitions{': ' if created else ''}{' '.join(created)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netquality",
@@ -103,6 +140,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
     worker.set_defaults(handler=_cmd_worker)
+
+    db = sub.add_parser(
+        "db",
+        help="Postgres schema: migrate up or down, show the revision, create partitions",
+        description="Alembic migrations of the Postgres schema. Uses DATABASE_URL; without it "
+        "the embedded Postgres is started for the duration of the command.",
+    )
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_upgrade = db_sub.add_parser("upgrade", help="migrate up (default: to the latest)")
+    db_upgrade.add_argument("revision", nargs="?", default="head", help="target (default head)")
+    db_downgrade = db_sub.add_parser(
+        "downgrade", help="migrate down; `base` drops the whole schema"
+    )
+    db_downgrade.add_argument("revision", help="target revision: base, -1, or a revision id")
+    db_sub.add_parser("current", help="print the database's revision and the latest one")
+    db_partitions = db_sub.add_parser(
+        "partitions", help="create the daily level_changes partitions ahead (run daily)"
+    )
+    db_partitions.add_argument(
+        "--days", type=int, default=7, help="days ahead from today, UTC (default 7)"
+    )
+    db.set_defaults(handler=_cmd_db)
     return parser
 
 
