@@ -94,15 +94,27 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sink(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipelines.config import Settings
+    from pipelines.storage.sink import run_sink
+
+    logging.basicConfig(
+        level=args.loglevel.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+    )
+    run_sink(Settings.from_env())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netquality",
         description="Network Quality Levels (0-5) for video-call participants, as a stream.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo", help="score the bundled real browser dumps and show their levels"
-    )
+    demo = sub.add_parser("demo", help="score the bundled real browser dumps and show their levels")
     demo.set_defaults(handler=_cmd_demo)
     settings = sub.add_parser("settings", help="list every setting with its environment variable")
     settings.set_defaults(handler=_cmd_settings)
@@ -140,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
     worker.set_defaults(handler=_cmd_worker)
+
+    sink = sub.add_parser(
+        "sink",
+        help="write level events, current levels and alerts to Postgres until SIGTERM/SIGINT",
+        description="Consume netquality.levels.v1, netquality.levels.current.v1 and "
+        "netquality.alerts.v1 into Postgres in batches; Kafka offsets are committed only after "
+        "the database commit. Without DATABASE_URL it starts (and migrates) an embedded Postgres.",
+    )
+    sink.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
+    sink.set_defaults(handler=_cmd_sink)
 
     db = sub.add_parser(
         "db",

@@ -163,3 +163,26 @@ def _packets(kind: str, bps: float, dt: float) -> int:
     if kind == "audio":
         return round(AUDIO_PACKET_RATE * dt) if bps > 0 else 0
     return max(round(bps * dt / 8 / VIDEO_PACKET_BYTES), 1 if bps > 0 else 0)
+
+
+def scripted_session() -> list[StatsSample]:
+    """Three participants, interleaved: a loss burst, a bandwidth collapse, a reconnect."""
+    scripts = [
+        (
+            ScriptedParticipant("PA-loss", room_sid="RM1", publish_video=True, subscribe_audio=1),
+            [Conditions()] * 3 + [Conditions(loss=0.12)] * 2 + [Conditions()] * 7,
+        ),
+        (
+            ScriptedParticipant("PA-bw", room_sid="RM1", publish_video=True, region="eu1"),
+            [Conditions()] * 2 + [Conditions(uplink=350_000)] * 4 + [Conditions()] * 6,
+        ),
+        (
+            ScriptedParticipant("PA-rc", room_sid="RM2", subscribe_video=2),
+            [Conditions()] * 4 + [Conditions(state="reconnecting")] * 2 + [Conditions()] * 6,
+        ),
+    ]
+    samples = []
+    for step in range(12):
+        for participant, conditions in scripts:
+            samples.append(participant.step(conditions[step]))
+    return samples

@@ -5,14 +5,22 @@ from __future__ import annotations
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from psycopg import sql
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
 
 from pipelines.config import Settings
+from pipelines.runtime import libpq_url
 from pipelines.runtime.process import ManagedProcess
+from pipelines.storage import migrate
 from pipelines.streaming.topics import ensure_topics
 
 
@@ -103,3 +111,62 @@ def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
     yield start
     for proc in started:
         proc.stop(timeout=30)
+
+
+class Database:
+    """A throwaway database on the session's Postgres."""
+
+    def __init__(self, server_url: str) -> None:
+        self.name = f"nq_mig_{uuid.uuid4().hex[:12]}"
+        self.admin_dsn = libpq_url(server_url)
+        self.url = make_url(server_url).set(database=self.name).render_as_string(False)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+        self.engine: Engine = create_engine(self.url)
+
+    def drop(self) -> None:
+        self.engine.dispose()
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(self.name)
+                )
+            )
+
+    def relations(self) -> set[str]:
+        """Tables (plain and partitioned) in the database's schema."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT relname FROM pg_class"
+                    " WHERE relnamespace = current_schema()::regnamespace"
+                    " AND relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
+                )
+            )
+            return {row[0] for row in rows}
+
+
+@pytest.fixture
+def make_db(postgres: Any) -> Iterator[Any]:
+    """Factory of fresh databases, all dropped at teardown."""
+    created: list[Database] = []
+
+    def make() -> Database:
+        db = Database(postgres.url)
+        created.append(db)
+        return db
+
+    yield make
+    for db in created:
+        db.drop()
+
+
+@pytest.fixture
+def db(make_db: Any) -> Database:
+    return make_db()
+
+
+@pytest.fixture
+def migrated(db: Database) -> Database:
+    migrate.upgrade(db.url)
+    return db

@@ -11,32 +11,7 @@ import pytest
 from pipelines.contracts import decode_deadletter, decode_level, encode
 from pipelines.contracts.stats import StatsSample
 from pipelines.quality import Engine
-from pipelines.testing import Conditions, ScriptedParticipant
-
-CLEAN = Conditions()
-
-
-def scripted_samples() -> list[StatsSample]:
-    """Three participants, interleaved: a loss burst, a bandwidth collapse, a reconnect."""
-    scripts = [
-        (
-            ScriptedParticipant("PA-loss", room_sid="RM1", publish_video=True, subscribe_audio=1),
-            [CLEAN] * 3 + [Conditions(loss=0.12)] * 2 + [CLEAN] * 7,
-        ),
-        (
-            ScriptedParticipant("PA-bw", room_sid="RM1", publish_video=True, region="eu1"),
-            [CLEAN] * 2 + [Conditions(uplink=350_000)] * 4 + [CLEAN] * 6,
-        ),
-        (
-            ScriptedParticipant("PA-rc", room_sid="RM2", subscribe_video=2),
-            [CLEAN] * 4 + [Conditions(state="reconnecting")] * 2 + [CLEAN] * 6,
-        ),
-    ]
-    samples = []
-    for step in range(12):
-        for participant, conditions in scripts:
-            samples.append(participant.step(conditions[step]))
-    return samples
+from pipelines.testing import scripted_session as scripted_samples
 
 
 def by_participant(events) -> dict[str, list[dict]]:

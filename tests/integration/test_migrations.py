@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from psycopg import sql
-from sqlalchemy import Connection, create_engine, exc, func, insert, select, text
+from sqlalchemy import Connection, exc, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Engine, make_url
 
 from pipelines.cli import main
 from pipelines.runtime import libpq_url
@@ -45,65 +41,6 @@ TABLES = {
     "alerts",
     "deadletter_counts",
 }
-
-
-class Database:
-    """A throwaway database on the session's Postgres."""
-
-    def __init__(self, server_url: str) -> None:
-        self.name = f"nq_mig_{uuid.uuid4().hex[:12]}"
-        self.admin_dsn = libpq_url(server_url)
-        self.url = make_url(server_url).set(database=self.name).render_as_string(False)
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        self.engine: Engine = create_engine(self.url)
-
-    def drop(self) -> None:
-        self.engine.dispose()
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(self.name)
-                )
-            )
-
-    def relations(self) -> set[str]:
-        """Tables (plain and partitioned) in the database's schema."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT relname FROM pg_class"
-                    " WHERE relnamespace = current_schema()::regnamespace"
-                    " AND relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
-                )
-            )
-            return {row[0] for row in rows}
-
-
-@pytest.fixture
-def make_db(postgres: Any) -> Iterator[Any]:
-    """Factory of fresh databases, all dropped at teardown."""
-    created: list[Database] = []
-
-    def make() -> Database:
-        db = Database(postgres.url)
-        created.append(db)
-        return db
-
-    yield make
-    for db in created:
-        db.drop()
-
-
-@pytest.fixture
-def db(make_db: Any) -> Database:
-    return make_db()
-
-
-@pytest.fixture
-def migrated(db: Database) -> Database:
-    migrate.upgrade(db.url)
-    return db
 
 
 def _level_change(event_id: str, ts: datetime, **overrides: Any) -> dict[str, Any]:
@@ -141,7 +78,7 @@ def _role_exists(conn: Connection) -> bool:
     )
 
 
-def test_upgrade_downgrade_upgrade_round_trip(db: Database) -> None:
+def test_upgrade_downgrade_upgrade_round_trip(db: Any) -> None:
     assert migrate.current(db.url) is None
     migrate.upgrade(db.url)
     assert migrate.current(db.url) == migrate.head() == "0001"
@@ -167,7 +104,7 @@ def test_upgrade_downgrade_upgrade_round_trip(db: Database) -> None:
     assert db.relations() >= TABLES
 
 
-def test_migrated_schema_matches_the_models(migrated: Database) -> None:
+def test_migrated_schema_matches_the_models(migrated: Any) -> None:
     """The models are the single source: autogenerate would propose nothing."""
     with migrated.engine.connect() as conn:
         context = MigrationContext.configure(
@@ -181,7 +118,7 @@ def test_migrated_schema_matches_the_models(migrated: Database) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_offline_sql_script_has_the_partitions(db: Database) -> None:
+def test_offline_sql_script_has_the_partitions(db: Any) -> None:
     """``alembic upgrade --sql`` works without asking the database anything."""
     out = io.StringIO()
     config = migrate.alembic_config(db.url)
@@ -194,7 +131,7 @@ def test_offline_sql_script_has_the_partitions(db: Database) -> None:
 
 
 def test_level_changes_of_any_date_land_and_partitions_are_idempotent(
-    migrated: Database,
+    migrated: Any,
 ) -> None:
     now = datetime.now(UTC)
     long_ago = datetime(1999, 3, 4, 23, 59, 59, tzinfo=UTC)
@@ -237,7 +174,7 @@ def test_level_changes_of_any_date_land_and_partitions_are_idempotent(
             conn.execute(insert(LevelChange), [_level_change("PA01:2", long_ago)])
 
 
-def test_level_check_rejects_out_of_range_levels(migrated: Database) -> None:
+def test_level_check_rejects_out_of_range_levels(migrated: Any) -> None:
     with migrated.engine.begin() as conn, pytest.raises(exc.IntegrityError, match="level_range"):
         conn.execute(insert(LevelChange), [_level_change("PA01:9", datetime.now(UTC), level=6)])
 
@@ -246,7 +183,7 @@ def _denied() -> Any:
     return pytest.raises(exc.ProgrammingError, match="permission denied")
 
 
-def test_analyst_role_reads_everything_and_writes_nothing(migrated: Database) -> None:
+def test_analyst_role_reads_everything_and_writes_nothing(migrated: Any) -> None:
     later = date.today() + timedelta(days=60)
     with migrated.engine.begin() as conn:  # created after the migration: default privileges
         ensure_partitions(conn, later, 1)
@@ -300,7 +237,7 @@ def test_downgrade_drops_the_role_only_when_nothing_else_uses_it(make_db: Any) -
         assert _role_exists(conn) == (others > 0)
 
 
-def test_downgrade_keeps_the_role_while_logins_are_members(migrated: Database) -> None:
+def test_downgrade_keeps_the_role_while_logins_are_members(migrated: Any) -> None:
     member = f"nq_member_{uuid.uuid4().hex[:8]}"
     with migrated.engine.begin() as conn:
         conn.execute(text(f"CREATE ROLE {member} LOGIN IN ROLE {ANALYST_ROLE}"))
@@ -313,7 +250,7 @@ def test_downgrade_keeps_the_role_while_logins_are_members(migrated: Database) -
             conn.execute(text(f"DROP ROLE {member}"))
 
 
-def test_cli_db_commands(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_db_commands(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", libpq_url(db.url))
     out = io.StringIO()
     with redirect_stdout(out):

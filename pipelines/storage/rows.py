@@ -1,0 +1,135 @@
+"""Contract messages -> table rows (pure): one function per table, column order fixed here.
+
+The sink COPYs these tuples into staging tables, so the column lists below are the single
+place where a message field meets a column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from pipelines.contracts import AlertEvent, LevelEvent
+
+LEVEL_CHANGE_COLUMNS = (
+    "event_id",
+    "ts",
+    "room_sid",
+    "participant_sid",
+    "region",
+    "level",
+    "previous_level",
+    "audio_send",
+    "audio_recv",
+    "video_send",
+    "video_recv",
+    "limited_by",
+    "departed",
+    "stats",
+)
+CURRENT_LEVEL_COLUMNS = (
+    "participant_sid",
+    "room_sid",
+    "region",
+    "ts",
+    "level",
+    "audio_send",
+    "audio_recv",
+    "video_send",
+    "video_recv",
+    "limited_by",
+    "event_id",
+    "departed",
+)
+ALERT_COLUMNS = (
+    "alert_id",
+    "kind",
+    "status",
+    "region",
+    "room_sid",
+    "participant_sid",
+    "opened_at",
+    "updated_at",
+    "resolved_at",
+    "participants",
+    "degraded",
+    "share",
+    "payload",
+)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds (our contracts) -> an aware UTC datetime (timestamptz)."""
+    return datetime.fromtimestamp(ms / 1000.0, UTC)
+
+
+def _stats(event: LevelEvent) -> dict[str, Any]:
+    return {
+        "audio": {
+            "sendStats": msgspec.to_builtins(event.audio.send_stats),
+            "recvStats": msgspec.to_builtins(event.audio.recv_stats),
+        },
+        "video": {
+            "sendStats": msgspec.to_builtins(event.video.send_stats),
+            "recvStats": msgspec.to_builtins(event.video.recv_stats),
+        },
+    }
+
+
+def level_change_row(event: LevelEvent) -> tuple[Any, ...]:
+    """A ``level_changes`` row (stats as a JSON-able dict)."""
+    return (
+        event.event_id,
+        ms_to_datetime(event.timestamp),
+        event.room_sid,
+        event.participant_sid,
+        event.region,
+        event.level,
+        event.previous_level,
+        event.audio.send,
+        event.audio.recv,
+        event.video.send,
+        event.video.recv,
+        event.limited_by,
+        event.departed,
+        _stats(event),
+    )
+
+
+def current_level_row(event: LevelEvent) -> tuple[Any, ...]:
+    """A ``current_levels`` row: the participant's latest level."""
+    return (
+        event.participant_sid,
+        event.room_sid,
+        event.region,
+        ms_to_datetime(event.timestamp),
+        event.level,
+        event.audio.send,
+        event.audio.recv,
+        event.video.send,
+        event.video.recv,
+        event.limited_by,
+        event.event_id,
+        event.departed,
+    )
+
+
+def alert_row(alert: AlertEvent) -> tuple[Any, ...]:
+    """An ``alerts`` row: the alert's latest state (the whole event kept as payload)."""
+    return (
+        alert.alert_id,
+        alert.kind,
+        alert.status,
+        alert.region,
+        alert.room_sid,
+        alert.participant_sid,
+        ms_to_datetime(alert.opened_at),
+        ms_to_datetime(alert.timestamp),
+        None if alert.resolved_at is None else ms_to_datetime(alert.resolved_at),
+        alert.participants,
+        alert.degraded,
+        alert.share,
+        msgspec.to_builtins(alert),
+    )

@@ -1,0 +1,276 @@
+"""``netquality sink``: level events, current levels and alerts from Kafka into Postgres.
+
+The loop, per batch (``getmany``):
+
+1. decode each message; one that does not decode goes to the dead-letter topic;
+2. deduplicate within the batch by table key (history: first copy; latest state: last);
+3. write everything in one transaction (:class:`BatchWriter`); a transient database error
+   (connection lost, Postgres restarting) is retried with backoff, forever, holding the batch
+   and its offsets: nothing is committed to Kafka that is not in Postgres;
+4. dead-letter the rows Postgres refused permanently (the rest of the batch is written);
+5. commit the consumed offsets.
+
+A crash between 3 and 5 replays the batch; the merges are idempotent, so replays (even of the
+whole topics from the start) change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from pipelines.config import Settings
+from pipelines.contracts import (
+    ContractError,
+    decode_alert,
+    decode_level,
+    encode,
+    make_dead_letter,
+)
+from pipelines.runtime import libpq_url
+from pipelines.storage.rows import alert_row, current_level_row, level_change_row
+from pipelines.storage.writer import (
+    ALERTS,
+    CURRENT_LEVELS,
+    LEVEL_CHANGES,
+    Batch,
+    BatchWriter,
+    Reject,
+    is_transient,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 5000
+POLL_MS = 200
+BACKOFF_START_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+@dataclass
+class SinkCounts:
+    """What the sink has written since it started."""
+
+    batches: int = 0
+    rows: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    dead_letters: int = 0
+    retries: int = 0
+    last_commit_ms: int = 0
+
+
+@dataclass
+class _Pending:
+    batch: Batch = field(default_factory=Batch)
+    history: dict[tuple[str, int], Any] = field(default_factory=dict)
+    current: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    bad: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
+
+
+class PostgresSink:
+    """Consumes the level, current-level and alert topics into Postgres."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.kafka_bootstrap_servers or not settings.database_url:
+            raise ValueError("PostgresSink needs resolved settings (see pipelines.runtime)")
+        self.settings = settings
+        self.counts = SinkCounts()
+        self.topics = (
+            settings.topic_levels,
+            settings.topic_levels_current,
+            settings.topic_alerts,
+        )
+        self._conn: psycopg.Connection[Any] | None = None
+        self._writer: BatchWriter | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; leaves the group cleanly."""
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.settings.sink_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            rebalance_timeout_ms=int(self.settings.rebalance_timeout_s * 1000),
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            max_poll_interval_ms=600_000,
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, linger_ms=5
+        )
+        await consumer.start()
+        await producer.start()
+        try:
+            while not stop.is_set():
+                records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
+                messages = [m for batch in records.values() for m in batch]
+                if not messages:
+                    continue
+                pending = self._collect(messages)
+                rejects = await self._write_until_done(pending.batch, stop)
+                if rejects is None:  # stopped while the database was down: do not commit
+                    break
+                await self._dead_letter(producer, pending, rejects)
+                await consumer.commit()
+                self.counts.batches += 1
+                self.counts.last_commit_ms = int(time.time() * 1000)
+        finally:
+            await producer.stop()
+            await consumer.stop()
+            self._close()
+
+    def _collect(self, messages: list[ConsumerRecord]) -> _Pending:
+        pending = _Pending()
+        levels, current, alerts = self.topics
+        for m in messages:
+            try:
+                if m.topic == levels:
+                    event = decode_level(m.value)
+                    pending.history.setdefault(
+                        (event.event_id, event.timestamp), level_change_row(event)
+                    )
+                elif m.topic == current:
+                    key = m.key.decode() if m.key else None
+                    if m.value is None:
+                        if key:
+                            pending.current[key] = None  # tombstone: the participant left
+                        continue
+                    event = decode_level(m.value)
+                    pending.current[event.participant_sid] = current_level_row(event)
+                elif m.topic == alerts:
+                    alert = decode_alert(m.value)
+                    pending.alerts[alert.alert_id] = alert_row(alert)
+            except ContractError as exc:
+                pending.bad.append((m, exc.code, exc.message))
+        batch = pending.batch
+        batch.rows[LEVEL_CHANGES] = list(pending.history.values())
+        batch.rows[CURRENT_LEVELS] = [r for r in pending.current.values() if r is not None]
+        batch.deletes[CURRENT_LEVELS] = [k for k, r in pending.current.items() if r is None]
+        batch.rows[ALERTS] = list(pending.alerts.values())
+        return pending
+
+    async def _write_until_done(self, batch: Batch, stop: asyncio.Event) -> list[Reject] | None:
+        delay = BACKOFF_START_S
+        while True:
+            try:
+                writer = self._ensure_writer()
+                rejects = await asyncio.to_thread(writer.write, batch)
+                for merge, rows in batch.rows.items():
+                    self.counts.rows[merge.table] += len(rows)
+                return rejects
+            except psycopg.Error as exc:
+                if not is_transient(exc):
+                    raise
+                self.counts.retries += 1
+                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
+                self._close()
+                if stop.is_set():
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, pending: _Pending, rejects: list[Reject]
+    ) -> None:
+        now = int(time.time() * 1000)
+        futures = []
+        for m, code, message in pending.bad:
+            letter = make_dead_letter(
+                m.value,
+                topic=m.topic,
+                partition=m.partition,
+                offset=m.offset,
+                key=m.key,
+                code=code,
+                message=message,
+                now_ms=now,
+            )
+            futures.append(await producer.send(self.settings.topic_deadletter, encode(letter)))
+        for reject in rejects:
+            letter = make_dead_letter(
+                repr(reject.row).encode(),
+                topic=reject.table,
+                partition=-1,
+                offset=-1,
+                key=str(reject.row[0]).encode(),
+                code=reject.code,
+                message=reject.message,
+                now_ms=now,
+            )
+            futures.append(await producer.send(self.settings.topic_deadletter, encode(letter)))
+        if futures:
+            await asyncio.gather(*futures)
+        self.counts.dead_letters += len(futures)
+        self.counts.rejected += len(rejects)
+
+    def _ensure_writer(self) -> BatchWriter:
+        if self._writer is None:
+            assert self.settings.database_url
+            self._conn = psycopg.connect(libpq_url(self.settings.database_url), autocommit=True)
+            self._writer = BatchWriter(self._conn)
+        return self._writer
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None
+        self._writer = None
+
+
+def run_sink(settings: Settings) -> None:
+    """Run the sink in this process until SIGTERM/SIGINT (embedded servers if unset)."""
+    from pipelines.runtime import Runtime  # noqa: PLC0415
+    from pipelines.storage import migrate  # noqa: PLC0415
+    from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
+
+    embedded_db = not settings.database_url
+    with Runtime(settings) as runtime:
+        resolved = runtime.settings
+        assert resolved.database_url
+        ensure_topics(resolved)
+        if embedded_db:
+            migrate.upgrade(resolved.database_url)
+        elif migrate.current(resolved.database_url) != migrate.head():
+            raise SystemExit(
+                "the database schema is not at the latest revision: run `netquality db upgrade`"
+            )
+        sink = PostgresSink(resolved)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            reporter = asyncio.create_task(_report(sink, stop))
+            try:
+                await sink.run(stop)
+            finally:
+                reporter.cancel()
+            log.info("sink stopped: %s", _summary(sink.counts))
+
+        asyncio.run(main())
+
+
+def _summary(c: SinkCounts) -> str:
+    return (
+        f"{c.batches} batches, rows {dict(c.rows)}, {c.rejected} rejected, "
+        f"{c.dead_letters} dead letters, {c.retries} retries"
+    )
+
+
+async def _report(sink: PostgresSink, stop: asyncio.Event, every_s: float = 30.0) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(every_s)
+        log.info("sink: %s", _summary(sink.counts))

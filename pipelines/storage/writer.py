@@ -1,0 +1,204 @@
+"""Write a batch of rows to Postgres: COPY into staging, then one idempotent merge per table.
+
+One transaction per batch, so either the whole batch is in the database or none of it; the
+sink commits Kafka offsets only after that transaction commits. Replays are harmless:
+history rows are inserted ``ON CONFLICT DO NOTHING`` (keyed by event id), the latest-state
+tables are upserted only by newer data.
+
+A row the database refuses permanently (a constraint or data error) must not block the rest:
+the batch is bisected until the offending rows are isolated; they are returned as rejects
+(for the dead-letter topic) and everything else is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from pipelines.storage.rows import ALERT_COLUMNS, CURRENT_LEVEL_COLUMNS, LEVEL_CHANGE_COLUMNS
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TableMerge:
+    """How one table is merged from its staging copy."""
+
+    table: str
+    columns: tuple[str, ...]
+    conflict: tuple[str, ...]
+    update: bool
+    """Upsert (latest state) rather than insert-if-absent (history)."""
+    newer_column: str | None = None
+    """With ``update``: only replace a row when this column is not older."""
+    json_columns: frozenset[str] = field(default_factory=frozenset)
+
+    def merge_sql(self) -> sql.Composed:
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        stage = sql.Identifier(f"stage_{self.table}")
+        target = sql.Identifier(self.table)
+        conflict = sql.SQL(", ").join(map(sql.Identifier, self.conflict))
+        if not self.update:
+            action = sql.SQL("DO NOTHING")
+        else:
+            assignments = [
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                for c in self.columns
+                if c not in self.conflict
+            ]
+            assignments.append(sql.SQL("updated_at = now()"))
+            action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(assignments))
+            if self.newer_column:
+                action = sql.SQL("{} WHERE {t}.{c} <= EXCLUDED.{c}").format(
+                    action, t=target, c=sql.Identifier(self.newer_column)
+                )
+        return sql.SQL(
+            "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) {a}"
+        ).format(t=target, cols=cols, s=stage, k=conflict, a=action)
+
+
+LEVEL_CHANGES = TableMerge(
+    "level_changes", LEVEL_CHANGE_COLUMNS, ("event_id", "ts"), False,
+    json_columns=frozenset({"stats"}),
+)  # fmt: skip
+CURRENT_LEVELS = TableMerge(
+    "current_levels", CURRENT_LEVEL_COLUMNS, ("participant_sid",), True, newer_column="ts"
+)
+ALERTS = TableMerge(
+    "alerts", ALERT_COLUMNS, ("alert_id",), True, newer_column="updated_at",
+    json_columns=frozenset({"payload"}),
+)  # fmt: skip
+
+
+@dataclass
+class Batch:
+    """Rows per table (already deduplicated by key) and keys to delete from latest-state tables."""
+
+    rows: dict[TableMerge, list[Row]] = field(default_factory=dict)
+    deletes: dict[TableMerge, list[Any]] = field(default_factory=dict)
+
+    def add(self, merge: TableMerge, row: Row) -> None:
+        self.rows.setdefault(merge, []).append(row)
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.rows.values()) + sum(len(k) for k in self.deletes.values())
+
+
+@dataclass
+class Reject:
+    """A row the database refused permanently, with its reason."""
+
+    table: str
+    row: Row
+    code: str
+    message: str
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection loss, shutdown, overload, serialization conflicts: retry the whole batch."""
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        return not sqlstate.startswith(("22", "23"))
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return sqlstate.startswith(("08", "40", "53", "57"))
+
+
+class BatchWriter:
+    """Writes :class:`Batch`es over one psycopg connection (the caller reconnects on loss)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self._staged: set[str] = set()
+
+    def write(self, batch: Batch) -> list[Reject]:
+        """Write the batch in one transaction; on a permanent error isolate the bad rows."""
+        for merge in batch.rows:
+            self._ensure_stage(merge)
+        try:
+            with self.conn.transaction():
+                for merge, rows in batch.rows.items():
+                    self._merge(merge, rows)
+                for merge, keys in batch.deletes.items():
+                    self._delete(merge, keys)
+            return []
+        except psycopg.Error as exc:
+            if is_transient(exc):
+                raise
+            log.warning("batch refused (%s); isolating the rows at fault", exc.sqlstate)
+        rejects: list[Reject] = []
+        for merge, rows in batch.rows.items():
+            rejects.extend(self._bisect(merge, rows))
+        with self.conn.transaction():
+            for merge, keys in batch.deletes.items():
+                self._delete(merge, keys)
+        return rejects
+
+    def _bisect(self, merge: TableMerge, rows: Sequence[Row]) -> list[Reject]:
+        try:
+            with self.conn.transaction():
+                self._merge(merge, rows)
+            return []
+        except psycopg.Error as exc:
+            if is_transient(exc):
+                raise
+            if len(rows) == 1:
+                return [Reject(merge.table, rows[0], "db_rejected", f"{exc.sqlstate}: {exc}")]
+        middle = len(rows) // 2
+        return self._bisect(merge, rows[:middle]) + self._bisect(merge, rows[middle:])
+
+    def _merge(self, merge: TableMerge, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        stage = f"stage_{merge.table}"
+        with self.conn.cursor() as cur:
+            json_at = [i for i, c in enumerate(merge.columns) if c in merge.json_columns]
+            copy_sql = sql.SQL("COPY {s} ({cols}) FROM STDIN").format(
+                s=sql.Identifier(stage),
+                cols=sql.SQL(", ").join(map(sql.Identifier, merge.columns)),
+            )
+            with cur.copy(copy_sql) as copy:
+                for row in rows:
+                    if json_at:
+                        row = tuple(  # noqa: PLW2901
+                            Jsonb(v) if i in json_at else v for i, v in enumerate(row)
+                        )
+                    copy.write_row(row)
+            cur.execute(merge.merge_sql())
+            cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+
+    def _ensure_stage(self, merge: TableMerge) -> None:
+        """Create the session's staging table once, outside any batch transaction (a failed
+        batch must not roll it back)."""
+        stage = f"stage_{merge.table}"
+        if stage in self._staged:
+            return
+        self.conn.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS)").format(
+                s=sql.Identifier(stage), t=sql.Identifier(merge.table)
+            )
+        )
+        self._staged.add(stage)
+
+    def _delete(self, merge: TableMerge, keys: Sequence[Any]) -> None:
+        if not keys:
+            return
+        key = merge.conflict[0]
+        with self.conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DELETE FROM {t} WHERE {k} = ANY(%s)").format(
+                    t=sql.Identifier(merge.table), k=sql.Identifier(key)
+                ),
+                (list(keys),),
+            )
+
+    def reset(self) -> None:
+        """Forget staging tables (after a reconnect they no longer exist)."""
+        self._staged.clear()

@@ -1,0 +1,212 @@
+"""The Postgres sink on the real broker and Postgres: exact rows, replays, outages, rejects."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from pipelines.contracts import LevelEvent, encode
+from pipelines.quality import Engine
+from pipelines.runtime import libpq_url
+from pipelines.storage.sink import PostgresSink
+from pipelines.storage.writer import LEVEL_CHANGES, Batch, BatchWriter
+from pipelines.testing import Conditions, ScriptedParticipant, scripted_session
+
+
+class SinkThread:
+    """A PostgresSink running in its own thread and event loop, stoppable from the test."""
+
+    def __init__(self, settings: Any) -> None:
+        self.sink = PostgresSink(settings)
+        self.loop = asyncio.new_event_loop()
+        self.stop_event: asyncio.Event | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.stop_event = asyncio.Event()
+            await self.sink.run(self.stop_event)
+
+        try:
+            self.loop.run_until_complete(main())
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    def stop(self) -> None:
+        while self.stop_event is None and self.thread.is_alive():
+            time.sleep(0.05)
+        if self.stop_event is not None:
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "sink did not stop"
+        if self.error:
+            raise self.error
+
+
+@pytest.fixture
+def sink_settings(worker_settings, migrated, unique_id):
+    return worker_settings.with_overrides(
+        database_url=migrated.url, sink_group=f"sink-{unique_id[-10:]}"
+    )
+
+
+@pytest.fixture
+def sinks():
+    started: list[SinkThread] = []
+
+    def start(settings) -> SinkThread:
+        sink = SinkThread(settings)
+        started.append(sink)
+        return sink
+
+    yield start
+    for sink in started:
+        if sink.thread.is_alive():
+            sink.stop()
+
+
+def query(url: str, statement: str) -> list[tuple]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        return conn.execute(statement).fetchall()
+
+
+def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def count(url: str, table: str) -> int:
+    return query(url, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def many_level_events(participants: int = 40, steps: int = 20) -> list[LevelEvent]:
+    """Level events of a busy room, computed by the engine (so they are realistic)."""
+    people = [
+        ScriptedParticipant(f"PA{i:03d}", room_sid=f"RM{i % 4}", publish_video=i % 3 != 0,
+                            subscribe_audio=1, region=("us1", "eu1")[i % 2])
+        for i in range(participants)
+    ]  # fmt: skip
+    samples = []
+    for step in range(steps):
+        for i, p in enumerate(people):
+            bad = (step + i) % 7 == 0
+            samples.append(p.step(Conditions(loss=0.1) if bad else Conditions()))
+    return Engine().feed_batch(samples)
+
+
+def publish_events(kafka_io, settings, events: list[LevelEvent]) -> None:
+    records = [(e.participant_sid.encode(), encode(e)) for e in events]
+    kafka_io.produce(settings.topic_levels, records)
+    kafka_io.produce(settings.topic_levels_current, records)
+
+
+def test_scripted_session_through_worker_and_sink_gives_exact_rows(
+    sink_settings, kafka_io, start_worker, sinks
+):
+    samples = scripted_session()
+    expected = [e for e in Engine().feed_batch(samples)]
+    kafka_io.produce(
+        sink_settings.topic_stats, [(s.participant_sid.encode(), encode(s)) for s in samples]
+    )
+    start_worker(sink_settings)
+    sinks(sink_settings)
+    url = sink_settings.database_url
+    wait_for(lambda: count(url, "level_changes") >= len(expected), what="history rows")
+    rows = query(
+        url,
+        "SELECT event_id, participant_sid, level, previous_level, audio_send, audio_recv,"
+        " video_send, video_recv, limited_by, departed, ts FROM level_changes ORDER BY event_id",
+    )
+    want = sorted(
+        (
+            e.event_id, e.participant_sid, e.level, e.previous_level, e.audio.send,
+            e.audio.recv, e.video.send, e.video.recv, e.limited_by, e.departed,
+            datetime.fromtimestamp(e.timestamp / 1000, UTC),
+        )
+        for e in expected
+    )  # fmt: skip
+    assert rows == want
+    last = {}
+    for e in expected:
+        last[e.participant_sid] = e
+    wait_for(
+        lambda: query(url, "SELECT count(*) FROM current_levels")[0][0] == len(last),
+        what="current levels",
+    )
+    current = dict(query(url, "SELECT participant_sid, event_id FROM current_levels"))
+    assert current == {sid: e.event_id for sid, e in last.items()}
+    stats = query(url, "SELECT stats FROM level_changes WHERE level < 5 LIMIT 1")[0][0]
+    assert set(stats) == {"audio", "video"}
+
+
+def test_replaying_the_topics_twice_changes_nothing(sink_settings, kafka_io, sinks):
+    events = many_level_events()
+    publish_events(kafka_io, sink_settings, events)
+    url = sink_settings.database_url
+    first = sinks(sink_settings)
+    wait_for(lambda: count(url, "level_changes") == len(events), what="first pass")
+    first.stop()
+    snapshot = query(url, "SELECT event_id, level, ts FROM level_changes ORDER BY 1")
+    current = query(url, "SELECT participant_sid, event_id FROM current_levels ORDER BY 1")
+    for replay in range(2):
+        settings = sink_settings.with_overrides(sink_group=f"{sink_settings.sink_group}-r{replay}")
+        sink = sinks(settings)
+        wait_for(
+            lambda s=sink: s.sink.counts.rows["level_changes"] >= len(events),
+            what="replay consumed everything",
+        )
+        sink.stop()
+        assert query(url, "SELECT event_id, level, ts FROM level_changes ORDER BY 1") == snapshot
+        assert query(url, "SELECT participant_sid, event_id FROM current_levels ORDER BY 1") == (
+            current
+        )
+
+
+def test_database_outage_during_a_load_loses_no_row(sink_settings, kafka_io, sinks, postgres):
+    events = many_level_events(participants=60)
+    third = len(events) // 3
+    url = sink_settings.database_url
+    sink = sinks(sink_settings)
+    publish_events(kafka_io, sink_settings, events[:third])
+    wait_for(lambda: count(url, "level_changes") == third, what="first chunk")
+    postgres.stop()
+    try:
+        publish_events(kafka_io, sink_settings, events[third : 2 * third])
+        time.sleep(3.0)  # the sink is retrying against a database that is down
+    finally:
+        postgres.start()
+    publish_events(kafka_io, sink_settings, events[2 * third :])
+    wait_for(lambda: count(url, "level_changes") == len(events), what="all rows after outage")
+    ids = {e.event_id for e in events}
+    assert {r[0] for r in query(url, "SELECT event_id FROM level_changes")} == ids
+    assert sink.sink.counts.retries > 0
+
+
+def test_a_row_the_database_refuses_is_isolated_and_the_rest_is_written(migrated):
+    good = many_level_events(participants=5, steps=3)
+    from pipelines.storage.rows import level_change_row
+
+    rows = [level_change_row(e) for e in good]
+    broken = list(rows[1])
+    broken[5] = 9  # level 9 passes no contract, but reaches the database here on purpose
+    rows[1] = tuple(broken)
+    with psycopg.connect(libpq_url(migrated.url), autocommit=True) as conn:
+        batch = Batch()
+        for row in rows:
+            batch.add(LEVEL_CHANGES, row)
+        rejects = BatchWriter(conn).write(batch)
+    assert [r.row[0] for r in rejects] == [rows[1][0]]
+    assert rejects[0].code == "db_rejected" and "level_range" in rejects[0].message
+    assert count(migrated.url, "level_changes") == len(rows) - 1
