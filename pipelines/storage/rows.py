@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from pipelines.contracts import AlertEvent, LevelEvent
+from pipelines.quality.rollups import MinuteRollup
 
 LEVEL_CHANGE_COLUMNS = (
     "event_id",
@@ -58,6 +59,17 @@ ALERT_COLUMNS = (
     "share",
     "payload",
 )
+
+
+_MEASURES = (
+    *(f"seconds_at_level_{level}" for level in range(6)),
+    "participants_seen",
+    "min_level",
+    "avg_level",
+    "changes",
+)
+ROOM_ROLLUP_COLUMNS = ("room_sid", "minute", "region", *_MEASURES)
+REGION_ROLLUP_COLUMNS = ("region", "minute", *_MEASURES)
 
 
 def ms_to_datetime(ms: int) -> datetime:
@@ -133,3 +145,18 @@ def alert_row(alert: AlertEvent) -> tuple[Any, ...]:
         alert.share,
         msgspec.to_builtins(alert),
     )
+
+
+def rollup_row(rollup: MinuteRollup) -> tuple[Any, ...]:
+    """A ``room_rollups`` or ``region_rollups`` row, by the rollup's scope."""
+    measures = (
+        *rollup.seconds_at_level,
+        rollup.participants_seen,
+        rollup.min_level,
+        rollup.avg_level,
+        rollup.changes,
+    )
+    minute = ms_to_datetime(rollup.minute)
+    if rollup.scope == "room":
+        return (rollup.scope_id, minute, rollup.region, *measures)
+    return (rollup.scope_id, minute, *measures)

@@ -1,4 +1,4 @@
-"""``netquality sink``: level events, current levels and alerts from Kafka into Postgres.
+"""``netquality sink``: level events, current levels, rollups and alerts into Postgres.
 
 The loop, per batch (``getmany``):
 
@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
@@ -36,12 +37,15 @@ from pipelines.contracts import (
     encode,
     make_dead_letter,
 )
+from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
-from pipelines.storage.rows import alert_row, current_level_row, level_change_row
+from pipelines.storage.rows import alert_row, current_level_row, level_change_row, rollup_row
 from pipelines.storage.writer import (
     ALERTS,
     CURRENT_LEVELS,
     LEVEL_CHANGES,
+    REGION_ROLLUPS,
+    ROOM_ROLLUPS,
     Batch,
     BatchWriter,
     Reject,
@@ -74,6 +78,7 @@ class _Pending:
     history: dict[tuple[str, int], Any] = field(default_factory=dict)
     current: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
     alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    rollups: dict[tuple[str, str, int], tuple[Any, ...]] = field(default_factory=dict)
     bad: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
 
 
@@ -89,6 +94,7 @@ class PostgresSink:
             settings.topic_levels,
             settings.topic_levels_current,
             settings.topic_alerts,
+            settings.topic_rollups,
         )
         self._conn: psycopg.Connection[Any] | None = None
         self._writer: BatchWriter | None = None
@@ -132,7 +138,7 @@ class PostgresSink:
 
     def _collect(self, messages: list[ConsumerRecord]) -> _Pending:
         pending = _Pending()
-        levels, current, alerts = self.topics
+        levels, current, alerts, rollups = self.topics
         for m in messages:
             try:
                 if m.topic == levels:
@@ -151,13 +157,20 @@ class PostgresSink:
                 elif m.topic == alerts:
                     alert = decode_alert(m.value)
                     pending.alerts[alert.alert_id] = alert_row(alert)
+                elif m.topic == rollups:
+                    rollup = decode_rollup(m.value)
+                    pending.rollups[rollup.key] = rollup_row(rollup)
             except ContractError as exc:
                 pending.bad.append((m, exc.code, exc.message))
+            except msgspec.DecodeError as exc:  # rollups have no contract module yet
+                pending.bad.append((m, "invalid_field", str(exc)))
         batch = pending.batch
         batch.rows[LEVEL_CHANGES] = list(pending.history.values())
         batch.rows[CURRENT_LEVELS] = [r for r in pending.current.values() if r is not None]
         batch.deletes[CURRENT_LEVELS] = [k for k, r in pending.current.items() if r is None]
         batch.rows[ALERTS] = list(pending.alerts.values())
+        batch.rows[ROOM_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "room"]
+        batch.rows[REGION_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "region"]
         return pending
 
     async def _write_until_done(self, batch: Batch, stop: asyncio.Event) -> list[Reject] | None:

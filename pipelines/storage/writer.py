@@ -21,7 +21,13 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from pipelines.storage.rows import ALERT_COLUMNS, CURRENT_LEVEL_COLUMNS, LEVEL_CHANGE_COLUMNS
+from pipelines.storage.rows import (
+    ALERT_COLUMNS,
+    CURRENT_LEVEL_COLUMNS,
+    LEVEL_CHANGE_COLUMNS,
+    REGION_ROLLUP_COLUMNS,
+    ROOM_ROLLUP_COLUMNS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,10 @@ ALERTS = TableMerge(
     "alerts", ALERT_COLUMNS, ("alert_id",), True, newer_column="updated_at",
     json_columns=frozenset({"payload"}),
 )  # fmt: skip
+
+# A minute's latest emission is its full corrected aggregate: last write wins.
+ROOM_ROLLUPS = TableMerge("room_rollups", ROOM_ROLLUP_COLUMNS, ("room_sid", "minute"), True)
+REGION_ROLLUPS = TableMerge("region_rollups", REGION_ROLLUP_COLUMNS, ("region", "minute"), True)
 
 
 @dataclass

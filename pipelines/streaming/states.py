@@ -10,16 +10,17 @@ advanced the state past events that were never sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pipelines.quality import ParticipantState, dump_state, load_state
+from pipelines.quality import dump_state, load_state
 from pipelines.streaming.compat import writing_to_partition
 
 _DELETED = object()
+S = TypeVar("S")
 
 
-class ChangelogStates(MutableMapping[str, ParticipantState]):
-    """A mapping of participant id to state over a Faust table of encoded states.
+class ChangelogStates(MutableMapping[str, S], Generic[S]):
+    """A mapping of key (participant, room, region) to state over a Faust table of bytes.
 
     Table keys are the participant id's UTF-8 bytes (raw serializer), exactly the stats
     topic's message key, so the default partitioner puts both in the same partition.
@@ -30,21 +31,25 @@ class ChangelogStates(MutableMapping[str, ParticipantState]):
         table: MutableMapping[bytes, bytes],
         partition_of: Callable[[bytes], int],
         source_topic: str,
+        dump: Callable[[Any], bytes] = dump_state,
+        load: Callable[[bytes], Any] = load_state,
     ) -> None:
         self.table = table
         self.partition_of = partition_of
         self.source_topic = source_topic
-        self._cache: dict[str, ParticipantState] = {}
+        self.dump = dump
+        self.load = load
+        self._cache: dict[str, S] = {}
         self._dirty: dict[str, Any] = {}
 
-    def __getitem__(self, key: str) -> ParticipantState:
+    def __getitem__(self, key: str) -> S:
         state = self._cache.get(key)
         if state is not None:
             return state
         if self._dirty.get(key) is _DELETED:
             raise KeyError(key)
         raw = self.table[key.encode()]
-        state = load_state(raw)
+        state = self.load(raw)
         self._cache[key] = state
         return state
 
@@ -57,7 +62,7 @@ class ChangelogStates(MutableMapping[str, ParticipantState]):
         except KeyError:
             return default
 
-    def __setitem__(self, key: str, state: ParticipantState) -> None:
+    def __setitem__(self, key: str, state: S) -> None:
         self._cache[key] = state
         self._dirty[key] = state
 
@@ -87,7 +92,7 @@ class ChangelogStates(MutableMapping[str, ParticipantState]):
                 if value is _DELETED:
                     self.table.pop(raw_key, None)
                 else:
-                    self.table[raw_key] = dump_state(value)
+                    self.table[raw_key] = self.dump(value)
         self._dirty.clear()
         return count
 

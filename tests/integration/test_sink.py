@@ -210,3 +210,37 @@ def test_a_row_the_database_refuses_is_isolated_and_the_rest_is_written(migrated
     assert [r.row[0] for r in rejects] == [rows[1][0]]
     assert rejects[0].code == "db_rejected" and "level_range" in rejects[0].message
     assert count(migrated.url, "level_changes") == len(rows) - 1
+
+
+def test_rollups_are_upserted_by_room_or_region_and_minute(sink_settings, kafka_io, sinks):
+    from pipelines.quality.rollups import MinuteRollup
+
+    minute = 1_763_899_980_000
+
+    def rollup(scope: str, scope_id: str, seconds5: float, revision: int) -> MinuteRollup:
+        return MinuteRollup(
+            scope=scope, scope_id=scope_id, region="us1", minute=minute,
+            seconds_at_level=(0.0, 0.0, 30.0, 0.0, 0.0, seconds5), participants_seen=2,
+            min_level=2, avg_level=(2 * 30 + 5 * seconds5) / (30 + seconds5), changes=3,
+            revision=revision,
+        )  # fmt: skip
+
+    records = [
+        (b"room:RM1", rollup("room", "RM1", 60.0, 0).encode()),
+        (b"room:RM1", rollup("room", "RM1", 90.0, 1).encode()),  # a late correction
+        (b"region:us1", rollup("region", "us1", 90.0, 0).encode()),
+    ]
+    kafka_io.produce(sink_settings.topic_rollups, records)
+    sinks(sink_settings)
+    url = sink_settings.database_url
+    wait_for(lambda: count(url, "region_rollups") == 1, what="region rollup row")
+    wait_for(
+        lambda: query(url, "SELECT seconds_at_level_5 FROM room_rollups")[0][0] == 90.0,
+        what="corrected room minute",
+    )
+    room = query(
+        url,
+        "SELECT room_sid, region, seconds_at_level_2, seconds_at_level_5, participants_seen,"
+        " min_level, changes, minute FROM room_rollups",
+    )
+    assert room == [("RM1", "us1", 30.0, 90.0, 2, 2, 3, datetime.fromtimestamp(minute / 1000, UTC))]
