@@ -88,6 +88,15 @@ def worker_settings(broker: str, unique_id: str, tmp_path: Path) -> Settings:
     return settings
 
 
+@pytest.fixture
+def no_staleness(tmp_path: Path) -> Path:
+    """A thresholds file under which silence only counts after an hour: for tests about
+    something else, so that a slow CI machine cannot turn waiting into participant silence."""
+    path = tmp_path / "thresholds-no-staleness.json"
+    path.write_text('{"stale_after_s": 3600}')
+    return path
+
+
 WorkerFactory = Callable[[Settings], ManagedProcess]
 
 

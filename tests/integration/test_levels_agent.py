@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.contracts import decode_deadletter, decode_level, encode
 from pipelines.contracts.stats import StatsSample
-from pipelines.quality import Engine
+from pipelines.quality import Engine, load_thresholds
 from pipelines.testing import scripted_session as scripted_samples
 
 
@@ -115,14 +115,20 @@ def test_samples_keyed_by_something_else_are_routed_to_their_participant(
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_worker_restarted_mid_stream_resumes_from_table_state(
-    store, worker_settings, kafka_io, start_worker
+    store, worker_settings, kafka_io, start_worker, no_staleness
 ):
-    worker_settings = worker_settings.with_overrides(store=store)
+    # Resuming is the subject here, not staleness: the restart (and a loaded CI machine) must
+    # not turn into participant silence.
+    thresholds = no_staleness
+    worker_settings = worker_settings.with_overrides(
+        store=store, thresholds_file=thresholds, participant_ttl_s=7200.0
+    )
+    engine = Engine(load_thresholds(thresholds))
     samples = scripted_samples()
-    expected = expected_events(samples)
+    expected = by_participant(engine.feed_batch(samples))
     total = sum(len(v) for v in expected.values())
     half = len(samples) // 2
-    first_half = expected_events(samples[:half])
+    first_half = by_participant(Engine(load_thresholds(thresholds)).feed_batch(samples[:half]))
     first_total = sum(len(v) for v in first_half.values())
 
     kafka_io.produce(

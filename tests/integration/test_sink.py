@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from pipelines.contracts import LevelEvent, encode
-from pipelines.quality import Engine
+from pipelines.quality import Engine, load_thresholds
 from pipelines.runtime import libpq_url
 from pipelines.storage.sink import PostgresSink
 from pipelines.storage.writer import LEVEL_CHANGES, Batch, BatchWriter
@@ -113,10 +113,11 @@ def publish_events(kafka_io, settings, events: list[LevelEvent]) -> None:
 
 
 def test_scripted_session_through_worker_and_sink_gives_exact_rows(
-    sink_settings, kafka_io, start_worker, sinks
+    sink_settings, kafka_io, start_worker, sinks, no_staleness
 ):
+    sink_settings = sink_settings.with_overrides(thresholds_file=no_staleness)
     samples = scripted_session()
-    expected = [e for e in Engine().feed_batch(samples)]
+    expected = Engine(load_thresholds(no_staleness)).feed_batch(samples)
     kafka_io.produce(
         sink_settings.topic_stats, [(s.participant_sid.encode(), encode(s)) for s in samples]
     )
