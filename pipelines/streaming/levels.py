@@ -34,6 +34,7 @@ from pipelines.config import Settings
 from pipelines.contracts import ContractError, decode_stats, encode, make_dead_letter
 from pipelines.contracts.stats import StatsSample
 from pipelines.quality import Engine, Thresholds
+from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class LevelsProcessor:
         self.deadletter_topic = deadletter_topic
         self.counts = LevelsCounts()
         self.lock = asyncio.Lock()
-        self.lagging = False
+        self.clock = StreamClock()
         self.sweep_after: int | None = None
         """Wall time (ms) before which sweeps are held back; None until the worker is ready."""
 
@@ -109,6 +110,8 @@ class LevelsProcessor:
             # keeps its real spacing, so our downtime never looks like participant silence.
             samples.append(sample)
             produced.append(int(message.timestamp * 1000) if message.timestamp else now)
+        if produced:
+            self.clock.observe(max(produced), time.time())
         async with self.lock:
             self.counts.samples += len(samples)
             out = self.engine.feed_batch(samples, received_at=produced)
@@ -116,23 +119,22 @@ class LevelsProcessor:
             if pending:
                 await asyncio.gather(*pending)
             self.states.flush()
-        self.lagging = len(events) >= BATCH_SIZE
 
     async def sweep(self, ready: bool) -> None:
         """Mark silent participants stale and expire departed ones.
 
-        Silence is judged only when it can mean the participant went quiet, not that we did:
-        never while recovering or rebalancing (``ready`` is False), never while catching up on
-        a backlog, and only one staleness threshold after the worker became ready, so a
-        restart does not turn its own downtime into level-0 events.
+        Silence is judged on the :class:`StreamClock`, and only once the worker is ready
+        (recovered, not rebalancing) plus one staleness threshold, so a restart does not turn
+        its own downtime into level-0 events.
         """
-        now = int(time.time() * 1000)
+        wall = time.time()
         if not ready:
             self.sweep_after = None
             return
         if self.sweep_after is None:
-            self.sweep_after = now + int(self.engine.thresholds.stale_after_s * 1000)
-        if now < self.sweep_after or self.lagging:
+            self.sweep_after = int(wall * 1000) + int(self.engine.thresholds.stale_after_s * 1000)
+        now = self.clock.now(wall)
+        if int(wall * 1000) < self.sweep_after or not now:
             return
         async with self.lock:
             out = self.engine.sweep(now)

@@ -31,9 +31,16 @@ class KafkaIO:
         self.bootstrap = bootstrap
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
 
-    def produce(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-        for key, value in records:
-            self.producer.send(topic, key=key, value=value)
+    def produce(
+        self,
+        topic: str,
+        records: list[tuple[bytes | None, bytes]],
+        timestamps: list[int] | None = None,
+    ) -> None:
+        """Send and flush; ``timestamps`` (ms) set each record's CreateTime (produce time)."""
+        for i, (key, value) in enumerate(records):
+            ts = None if timestamps is None else timestamps[i]
+            self.producer.send(topic, key=key, value=value, timestamp_ms=ts)
         self.producer.flush(timeout=30)
 
     def read(self, topic: str, *, until: Callable[[list], bool], timeout: float = 60.0) -> list:

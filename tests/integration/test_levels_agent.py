@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections import defaultdict
 
 import msgspec
@@ -11,6 +12,7 @@ import pytest
 from pipelines.contracts import decode_deadletter, decode_level, encode
 from pipelines.contracts.stats import StatsSample
 from pipelines.quality import Engine, load_thresholds
+from pipelines.testing import Conditions, ScriptedParticipant
 from pipelines.testing import scripted_session as scripted_samples
 
 
@@ -157,3 +159,29 @@ def test_worker_restarted_mid_stream_resumes_from_table_state(
         assert deduped == expected[sid], sid
         for event in events:
             assert event == next(e for e in expected[sid] if e["eventId"] == event["eventId"])
+
+
+def test_draining_an_old_backlog_invents_no_silence(worker_settings, kafka_io, start_worker):
+    """Samples produced two minutes ago, read now, give exactly the offline events: their
+    age is not participant silence (the sweep judges silence on stream time)."""
+    people = [
+        ScriptedParticipant(f"PB{i:03d}", room_sid=f"RB{i % 10}", publish_video=i % 2 == 0)
+        for i in range(300)
+    ]
+    samples = [p.step(Conditions(loss=0.15 if (step + i) % 9 == 0 else 0.0))
+               for step in range(10) for i, p in enumerate(people)]  # fmt: skip
+    produced_at = int(time.time() * 1000) - 120_000
+    kafka_io.produce(
+        worker_settings.topic_stats,
+        [(s.participant_sid.encode(), encode(s)) for s in samples],
+        timestamps=[produced_at + (s.seq * 1000) for s in samples],
+    )
+    expected = expected_events(samples)
+    total = sum(len(v) for v in expected.values())
+    start_worker(worker_settings)
+    records = kafka_io.read(
+        worker_settings.topic_levels, until=lambda r: count_changes(r) >= total, timeout=120
+    )
+    events = level_events(records)
+    assert [e.event_id for e in events if ":" in e.event_id.split(":", 1)[1]] == []
+    assert by_participant(events) == expected
