@@ -1,4 +1,4 @@
-"""``netquality worker``: the streaming worker process (levels agent today).
+"""``netquality worker``: the streaming worker process (levels and rollups agents).
 
 Resolves the broker (embedded Tansu when ``KAFKA_BOOTSTRAP_SERVERS`` is unset), creates the
 topics, and runs the Faust worker until SIGTERM/SIGINT, on which Faust stops the agents,
@@ -17,6 +17,7 @@ from pipelines.quality import load_thresholds
 from pipelines.runtime import Runtime
 from pipelines.streaming.app import create_app
 from pipelines.streaming.levels import attach
+from pipelines.streaming.rollups import attach_rollups
 from pipelines.streaming.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     """The Faust app with every agent of the worker attached (settings must be resolved)."""
     app = create_app(settings)
     attach(app, settings, load_thresholds(settings.thresholds_file))
+    attach_rollups(app, settings)
     return app
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from pipelines.config import Settings
 from pipelines.runtime import libpq_url
 from pipelines.runtime.process import ManagedProcess
 from pipelines.storage import migrate
+from pipelines.storage.sink import PostgresSink
 from pipelines.streaming.topics import ensure_topics
 
 
@@ -186,3 +189,93 @@ def db(make_db: Any) -> Database:
 def migrated(db: Database) -> Database:
     migrate.upgrade(db.url)
     return db
+
+
+class SinkThread:
+    """A PostgresSink running in its own thread and event loop, stoppable from the test."""
+
+    def __init__(self, settings: Any) -> None:
+        self.sink = PostgresSink(settings)
+        self.loop = asyncio.new_event_loop()
+        self.stop_event: asyncio.Event | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.stop_event = asyncio.Event()
+            await self.sink.run(self.stop_event)
+
+        try:
+            self.loop.run_until_complete(main())
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    def stop(self) -> None:
+        while self.stop_event is None and self.thread.is_alive():
+            time.sleep(0.05)
+        if self.stop_event is not None:
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "sink did not stop"
+        if self.error:
+            raise self.error
+
+
+@pytest.fixture
+def sink_settings(worker_settings, migrated, unique_id):
+    return worker_settings.with_overrides(
+        database_url=migrated.url, sink_group=f"sink-{unique_id[-10:]}"
+    )
+
+
+@pytest.fixture
+def sinks():
+    started: list[SinkThread] = []
+
+    def start(settings) -> SinkThread:
+        sink = SinkThread(settings)
+        started.append(sink)
+        return sink
+
+    yield start
+    for sink in started:
+        if sink.thread.is_alive():
+            sink.stop()
+
+
+def query(url: str, statement: str) -> list[tuple]:
+    """Rows of one SQL statement (tests only: no parameters)."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        return conn.execute(statement).fetchall()
+
+
+def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def count(url: str, table: str) -> int:
+    return query(url, f"SELECT count(*) FROM {table}")[0][0]
+
+
+
+@pytest.fixture
+def db_query():
+    return query
+
+
+@pytest.fixture
+def wait_until():
+    return wait_for
+
+
+@pytest.fixture
+def row_count():
+    return count

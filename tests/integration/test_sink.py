@@ -2,93 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
-import pytest
 
 from pipelines.contracts import LevelEvent, encode
 from pipelines.quality import Engine, load_thresholds
 from pipelines.runtime import libpq_url
-from pipelines.storage.sink import PostgresSink
 from pipelines.storage.writer import LEVEL_CHANGES, Batch, BatchWriter
 from pipelines.testing import Conditions, ScriptedParticipant, scripted_session
-
-
-class SinkThread:
-    """A PostgresSink running in its own thread and event loop, stoppable from the test."""
-
-    def __init__(self, settings: Any) -> None:
-        self.sink = PostgresSink(settings)
-        self.loop = asyncio.new_event_loop()
-        self.stop_event: asyncio.Event | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self.stop_event = asyncio.Event()
-            await self.sink.run(self.stop_event)
-
-        try:
-            self.loop.run_until_complete(main())
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-
-    def stop(self) -> None:
-        while self.stop_event is None and self.thread.is_alive():
-            time.sleep(0.05)
-        if self.stop_event is not None:
-            self.loop.call_soon_threadsafe(self.stop_event.set)
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive(), "sink did not stop"
-        if self.error:
-            raise self.error
-
-
-@pytest.fixture
-def sink_settings(worker_settings, migrated, unique_id):
-    return worker_settings.with_overrides(
-        database_url=migrated.url, sink_group=f"sink-{unique_id[-10:]}"
-    )
-
-
-@pytest.fixture
-def sinks():
-    started: list[SinkThread] = []
-
-    def start(settings) -> SinkThread:
-        sink = SinkThread(settings)
-        started.append(sink)
-        return sink
-
-    yield start
-    for sink in started:
-        if sink.thread.is_alive():
-            sink.stop()
-
-
-def query(url: str, statement: str) -> list[tuple]:
-    with psycopg.connect(libpq_url(url)) as conn:
-        return conn.execute(statement).fetchall()
-
-
-def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def count(url: str, table: str) -> int:
-    return query(url, f"SELECT count(*) FROM {table}")[0][0]
 
 
 def many_level_events(participants: int = 40, steps: int = 20) -> list[LevelEvent]:
@@ -113,8 +36,9 @@ def publish_events(kafka_io, settings, events: list[LevelEvent]) -> None:
 
 
 def test_scripted_session_through_worker_and_sink_gives_exact_rows(
-    sink_settings, kafka_io, start_worker, sinks, no_staleness
+    sink_settings, kafka_io, start_worker, sinks, no_staleness, db_query, wait_until, row_count
 ):
+    query, wait_for, count = db_query, wait_until, row_count
     sink_settings = sink_settings.with_overrides(thresholds_file=no_staleness)
     samples = scripted_session()
     expected = Engine(load_thresholds(no_staleness)).feed_batch(samples)
@@ -152,7 +76,10 @@ def test_scripted_session_through_worker_and_sink_gives_exact_rows(
     assert set(stats) == {"audio", "video"}
 
 
-def test_replaying_the_topics_twice_changes_nothing(sink_settings, kafka_io, sinks):
+def test_replaying_the_topics_twice_changes_nothing(
+    sink_settings, kafka_io, sinks, db_query, wait_until, row_count
+):
+    query, wait_for, count = db_query, wait_until, row_count
     events = many_level_events()
     publish_events(kafka_io, sink_settings, events)
     url = sink_settings.database_url
@@ -175,7 +102,10 @@ def test_replaying_the_topics_twice_changes_nothing(sink_settings, kafka_io, sin
         )
 
 
-def test_database_outage_during_a_load_loses_no_row(sink_settings, kafka_io, sinks, postgres):
+def test_database_outage_during_a_load_loses_no_row(
+    sink_settings, kafka_io, sinks, postgres, db_query, wait_until, row_count
+):
+    query, wait_for, count = db_query, wait_until, row_count
     events = many_level_events(participants=60)
     third = len(events) // 3
     url = sink_settings.database_url
@@ -195,7 +125,8 @@ def test_database_outage_during_a_load_loses_no_row(sink_settings, kafka_io, sin
     assert sink.sink.counts.retries > 0
 
 
-def test_a_row_the_database_refuses_is_isolated_and_the_rest_is_written(migrated):
+def test_a_row_the_database_refuses_is_isolated_and_the_rest_is_written(migrated, row_count):
+    count = row_count
     good = many_level_events(participants=5, steps=3)
     from pipelines.storage.rows import level_change_row
 
@@ -213,7 +144,10 @@ def test_a_row_the_database_refuses_is_isolated_and_the_rest_is_written(migrated
     assert count(migrated.url, "level_changes") == len(rows) - 1
 
 
-def test_rollups_are_upserted_by_room_or_region_and_minute(sink_settings, kafka_io, sinks):
+def test_rollups_are_upserted_by_room_or_region_and_minute(
+    sink_settings, kafka_io, sinks, db_query, wait_until, row_count
+):
+    query, wait_for, count = db_query, wait_until, row_count
     from pipelines.quality.rollups import MinuteRollup
 
     minute = 1_763_899_980_000
