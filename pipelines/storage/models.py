@@ -372,3 +372,19 @@ class DeadletterCount(Base):
     topic: Mapped[str] = mapped_column(String(TOPIC), primary_key=True)
     code: Mapped[str] = mapped_column(String(CODE), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class SinkOffset(Base):
+    """How far the sink has applied a topic partition whose writes are not idempotent.
+
+    Counting dead letters adds to a counter, so a replay would count twice. The sink keeps the
+    next offset to apply per partition here and moves it in the same transaction as the
+    counts: whatever consumer group replays the topic, each record is counted once.
+    """
+
+    __tablename__ = "sink_offsets"
+
+    topic: Mapped[str] = mapped_column(String(TOPIC), primary_key=True)
+    partition: Mapped[int] = mapped_column(primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,4 +1,4 @@
-"""``netquality sink``: level events, current levels, rollups and alerts into Postgres.
+"""``netquality sink``: levels, current levels, rollups, alerts and dead-letter counts -> Postgres.
 
 The loop, per batch (``getmany``):
 
@@ -33,13 +33,20 @@ from pipelines.config import Settings
 from pipelines.contracts import (
     ContractError,
     decode_alert,
+    decode_deadletter,
     decode_level,
     encode,
     make_dead_letter,
 )
 from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
-from pipelines.storage.rows import alert_row, current_level_row, level_change_row, rollup_row
+from pipelines.storage.rows import (
+    alert_row,
+    current_level_row,
+    level_change_row,
+    ms_to_datetime,
+    rollup_row,
+)
 from pipelines.storage.writer import (
     ALERTS,
     CURRENT_LEVELS,
@@ -95,6 +102,7 @@ class PostgresSink:
             settings.topic_levels_current,
             settings.topic_alerts,
             settings.topic_rollups,
+            settings.topic_deadletter,
         )
         self._conn: psycopg.Connection[Any] | None = None
         self._writer: BatchWriter | None = None
@@ -138,7 +146,8 @@ class PostgresSink:
 
     def _collect(self, messages: list[ConsumerRecord]) -> _Pending:
         pending = _Pending()
-        levels, current, alerts, rollups = self.topics
+        levels, current, alerts, rollups, deadletters = self.topics
+        pending.batch.deadletter_topic = deadletters
         for m in messages:
             try:
                 if m.topic == levels:
@@ -160,7 +169,16 @@ class PostgresSink:
                 elif m.topic == rollups:
                     rollup = decode_rollup(m.value)
                     pending.rollups[rollup.key] = rollup_row(rollup)
+                elif m.topic == deadletters:
+                    letter = decode_deadletter(m.value)
+                    hour = ms_to_datetime(letter.timestamp - letter.timestamp % 3_600_000)
+                    pending.batch.dead_letters.append(
+                        (m.partition, m.offset, hour, letter.source.topic, letter.error.code)
+                    )
             except ContractError as exc:
+                if m.topic == deadletters:  # never dead-letter a dead letter: log it only
+                    log.error("undecodable dead letter at %s@%s: %s", m.partition, m.offset, exc)
+                    continue
                 pending.bad.append((m, exc.code, exc.message))
             except msgspec.DecodeError as exc:  # rollups have no contract module yet
                 pending.bad.append((m, "invalid_field", str(exc)))

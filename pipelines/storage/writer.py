@@ -88,12 +88,19 @@ ROOM_ROLLUPS = TableMerge("room_rollups", ROOM_ROLLUP_COLUMNS, ("room_sid", "min
 REGION_ROLLUPS = TableMerge("region_rollups", REGION_ROLLUP_COLUMNS, ("region", "minute"), True)
 
 
+DeadLetterCount = tuple[int, int, Any, str, str]
+"""(partition, offset, hour, source topic, error code) of one dead-letter record."""
+
+
 @dataclass
 class Batch:
-    """Rows per table (already deduplicated by key) and keys to delete from latest-state tables."""
+    """Rows per table (already deduplicated by key) and keys to delete from latest-state tables,
+    plus dead letters to count (exactly once, see :meth:`BatchWriter._count_dead_letters`)."""
 
     rows: dict[TableMerge, list[Row]] = field(default_factory=dict)
     deletes: dict[TableMerge, list[Any]] = field(default_factory=dict)
+    deadletter_topic: str = ""
+    dead_letters: list[DeadLetterCount] = field(default_factory=list)
 
     def add(self, merge: TableMerge, row: Row) -> None:
         self.rows.setdefault(merge, []).append(row)
@@ -138,6 +145,7 @@ class BatchWriter:
                     self._merge(merge, rows)
                 for merge, keys in batch.deletes.items():
                     self._delete(merge, keys)
+                self._count_dead_letters(batch.deadletter_topic, batch.dead_letters)
             return []
         except psycopg.Error as exc:
             if is_transient(exc):
@@ -149,6 +157,7 @@ class BatchWriter:
         with self.conn.transaction():
             for merge, keys in batch.deletes.items():
                 self._delete(merge, keys)
+            self._count_dead_letters(batch.deadletter_topic, batch.dead_letters)
         return rejects
 
     def _bisect(self, merge: TableMerge, rows: Sequence[Row]) -> list[Reject]:
@@ -183,6 +192,40 @@ class BatchWriter:
                     copy.write_row(row)
             cur.execute(merge.merge_sql())
             cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+
+    def _count_dead_letters(self, topic: str, letters: Sequence[DeadLetterCount]) -> None:
+        """Add dead letters to the hourly counts, each record once whatever replays it.
+
+        Counting is not idempotent, so the next offset to count per partition is kept in
+        ``sink_offsets`` and moved in this same transaction: a record below it was counted.
+        """
+        if not letters:
+            return
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT partition, next_offset FROM sink_offsets WHERE topic = %s FOR UPDATE",
+                (topic,),
+            )
+            applied = dict(cur.fetchall())
+            counts: dict[tuple[Any, str, str], int] = {}
+            next_offsets: dict[int, int] = {}
+            for partition, offset, hour, source, code in letters:
+                if offset < applied.get(partition, 0):
+                    continue
+                counts[(hour, source, code)] = counts.get((hour, source, code), 0) + 1
+                next_offsets[partition] = max(next_offsets.get(partition, 0), offset + 1)
+            cur.executemany(
+                "INSERT INTO deadletter_counts (hour, topic, code, count) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (hour, topic, code)"
+                " DO UPDATE SET count = deadletter_counts.count + EXCLUDED.count",
+                [(*key, n) for key, n in counts.items()],
+            )
+            cur.executemany(
+                "INSERT INTO sink_offsets (topic, partition, next_offset) VALUES (%s, %s, %s)"
+                " ON CONFLICT (topic, partition) DO UPDATE SET next_offset ="
+                " GREATEST(sink_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+                [(topic, partition, n) for partition, n in next_offsets.items()],
+            )
 
     def _ensure_stage(self, merge: TableMerge) -> None:
         """Create the session's staging table once, outside any batch transaction (a failed

@@ -40,6 +40,7 @@ TABLES = {
     "region_rollups",
     "alerts",
     "deadletter_counts",
+    "sink_offsets",
 }
 
 
@@ -81,7 +82,7 @@ def _role_exists(conn: Connection) -> bool:
 def test_upgrade_downgrade_upgrade_round_trip(db: Any) -> None:
     assert migrate.current(db.url) is None
     migrate.upgrade(db.url)
-    assert migrate.current(db.url) == migrate.head() == "0001"
+    assert migrate.current(db.url) == migrate.head() == "0002"
     relations = db.relations()
     assert TABLES | {"alembic_version", "level_changes_default"} <= relations
     today = datetime.now(UTC).date()
@@ -100,7 +101,7 @@ def test_upgrade_downgrade_upgrade_round_trip(db: Any) -> None:
         assert ANALYST_ROLE not in nspacl
 
     migrate.upgrade(db.url)
-    assert migrate.current(db.url) == "0001"
+    assert migrate.current(db.url) == "0002"
     assert db.relations() >= TABLES
 
 
@@ -263,9 +264,9 @@ def test_cli_db_commands(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     lines = out.getvalue().splitlines()
     day8 = partition_name(datetime.now(UTC).date() + timedelta(days=8))
     assert lines == [
-        "none (head 0001)",
-        "database at revision 0001",
-        "0001 (head 0001, up to date)",
+        "none (head 0002)",
+        "database at revision 0002",
+        "0002 (head 0002, up to date)",
         f"created 1 partitions: {day8}",
         "created 0 partitions",
         "database at revision none (base)",

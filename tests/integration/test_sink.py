@@ -179,3 +179,45 @@ def test_rollups_are_upserted_by_room_or_region_and_minute(
         " min_level, changes, minute FROM room_rollups",
     )
     assert room == [("RM1", "us1", 30.0, 90.0, 2, 2, 3, datetime.fromtimestamp(minute / 1000, UTC))]
+
+
+def test_dead_letters_are_counted_per_hour_topic_and_code_exactly_once(
+    sink_settings, kafka_io, sinks, db_query, wait_until
+):
+    from pipelines.contracts import make_dead_letter
+
+    hour = 1_763_899_200_000  # an hour boundary (ms)
+
+    def letter(topic: str, code: str, minute: int) -> bytes:
+        dead = make_dead_letter(
+            b"{", topic=topic, partition=0, offset=minute, key=None, code=code, message=code,
+            now_ms=hour + minute * 60_000,
+        )  # fmt: skip
+        return encode(dead)
+
+    letters = [
+        letter("netquality.stats.v1", "invalid_json", 1),
+        letter("netquality.stats.v1", "invalid_json", 2),
+        letter("netquality.stats.v1", "unknown_schema", 3),
+        letter("netquality.levels.v1", "db_rejected", 4),
+        letter("netquality.stats.v1", "invalid_json", 61),  # the next hour
+    ]
+    kafka_io.produce(sink_settings.topic_deadletter, [(None, v) for v in letters])
+    url = sink_settings.database_url
+    statement = (
+        "SELECT extract(epoch FROM hour)::bigint * 1000, topic, code, count"
+        " FROM deadletter_counts ORDER BY 1, 2, 3"
+    )
+    want = [
+        (hour, "netquality.levels.v1", "db_rejected", 1),
+        (hour, "netquality.stats.v1", "invalid_json", 2),
+        (hour, "netquality.stats.v1", "unknown_schema", 1),
+        (hour + 3_600_000, "netquality.stats.v1", "invalid_json", 1),
+    ]
+    first = sinks(sink_settings)
+    wait_until(lambda: db_query(url, statement) == want, what="dead-letter counts")
+    first.stop()
+    replay = sinks(sink_settings.with_overrides(sink_group=sink_settings.sink_group + "-replay"))
+    wait_until(lambda: replay.sink.counts.batches >= 1, what="replay consumed the topic")
+    replay.stop()
+    assert db_query(url, statement) == want  # a replay under a new group counts nothing twice
