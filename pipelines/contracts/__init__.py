@@ -17,6 +17,7 @@ from pipelines.contracts.deadletter import (
     DeadLetter,
     DeadLetterError,
     DeadLetterSource,
+    dead_letter_for,
     make_dead_letter,
 )
 from pipelines.contracts.level import (
@@ -53,6 +54,7 @@ __all__ = [
     "OutboundTrack",
     "RemoteInbound",
     "StatsSample",
+    "dead_letter_for",
     "decode_alert",
     "decode_deadletter",
     "decode_level",

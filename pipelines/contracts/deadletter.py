@@ -5,7 +5,7 @@ Nothing disappears: the original bytes travel base64-encoded (they may not be UT
 """
 
 import base64
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import msgspec
 from msgspec import Meta
@@ -77,4 +77,28 @@ def make_dead_letter(
         original=base64.b64encode(kept).decode("ascii"),
         original_size=len(data),
         truncated=len(kept) < len(data),
+    )
+
+
+class ConsumedRecord(Protocol):
+    """What every Kafka client's consumed record has (Faust's Message, aiokafka's record)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def dead_letter_for(record: ConsumedRecord, code: str, message: str, now_ms: int) -> DeadLetter:
+    """A dead letter for a consumed record that could not be accepted."""
+    return make_dead_letter(
+        record.value,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        code=code,
+        message=message,
+        now_ms=now_ms,
     )

@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from pipelines.config import Settings
 from pipelines.contracts import (
     ContractError,
+    dead_letter_for,
     decode_alert,
     decode_deadletter,
     decode_level,
@@ -217,16 +218,7 @@ class PostgresSink:
         now = int(time.time() * 1000)
         futures = []
         for m, code, message in pending.bad:
-            letter = make_dead_letter(
-                m.value,
-                topic=m.topic,
-                partition=m.partition,
-                offset=m.offset,
-                key=m.key,
-                code=code,
-                message=message,
-                now_ms=now,
-            )
+            letter = dead_letter_for(m, code, message, now)
             futures.append(await producer.send(self.settings.topic_deadletter, encode(letter)))
         for reject in rejects:
             letter = make_dead_letter(

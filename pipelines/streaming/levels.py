@@ -31,7 +31,7 @@ import faust
 from kafka.partitioner.default import murmur2
 
 from pipelines.config import Settings
-from pipelines.contracts import ContractError, decode_stats, encode, make_dead_letter
+from pipelines.contracts import ContractError, dead_letter_for, decode_stats, encode
 from pipelines.contracts.stats import StatsSample
 from pipelines.quality import Engine, Thresholds
 from pipelines.streaming.clock import StreamClock
@@ -165,16 +165,7 @@ class LevelsProcessor:
             code,
             reason,
         )
-        letter = make_dead_letter(
-            message.value,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            code=code,
-            message=reason,
-            now_ms=now,
-        )
+        letter = dead_letter_for(message, code, reason, now)
         return await self.deadletter_topic.send(key=message.key, value=encode(letter))
 
 
