@@ -18,7 +18,7 @@ from pipelines.runtime import Runtime
 from pipelines.streaming.app import create_app
 from pipelines.streaming.levels import attach
 from pipelines.streaming.rollups import attach_rollups
-from pipelines.streaming.topics import ensure_topics
+from pipelines.streaming.topics import check_co_partitioned, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         resolved = runtime.settings
         result = ensure_topics(resolved)
         log.info("topics ready: created %s, existing %s", result.created, result.existing)
+        check_co_partitioned(resolved)
         app = build_worker_app(resolved)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()

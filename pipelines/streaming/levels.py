@@ -99,7 +99,7 @@ class LevelsProcessor:
             try:
                 sample = decode_stats(raw)
             except ContractError as exc:
-                pending.append(self._dead_letter(message, exc.code, exc.message, now))
+                pending.append(await self._dead_letter(message, exc.code, exc.message, now))
                 continue
             key = sample.participant_sid.encode()
             if message.key != key or message.partition != default_partition(key, partitions):

@@ -193,3 +193,30 @@ def describe_partitions(bootstrap_servers: str, topics: list[str]) -> dict[str, 
         }
     finally:
         admin.close()
+
+
+class PartitionMismatchError(RuntimeError):
+    """A keyed topic exists with another partition count than ``NETQUALITY_PARTITIONS``."""
+
+
+def check_co_partitioned(settings: Settings, bootstrap_servers: str | None = None) -> None:
+    """Refuse to run when a keyed topic has another partition count than the settings say.
+
+    The levels agent keeps each participant's state in the changelog partition the default
+    partitioner gives its key, and re-keys samples that sit elsewhere; with a different count
+    on the stats topic every sample would look misplaced and be re-published forever.
+    """
+    bootstrap = bootstrap_servers or settings.kafka_bootstrap_servers
+    if not bootstrap:
+        raise ValueError("no bootstrap servers to check partitions against")
+    topics = [settings.topic_stats, settings.topic_levels, settings.topic_levels_current]
+    wrong = {
+        name: count
+        for name, count in describe_partitions(bootstrap, topics).items()
+        if count != settings.partitions
+    }
+    if wrong:
+        raise PartitionMismatchError(
+            f"NETQUALITY_PARTITIONS={settings.partitions} but existing topics have "
+            f"{wrong}: set NETQUALITY_PARTITIONS to match, or recreate the topics"
+        )

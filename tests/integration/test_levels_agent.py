@@ -185,3 +185,15 @@ def test_draining_an_old_backlog_invents_no_silence(worker_settings, kafka_io, s
     events = level_events(records)
     assert [e.event_id for e in events if ":" in e.event_id.split(":", 1)[1]] == []
     assert by_participant(events) == expected
+
+
+def test_worker_refuses_topics_with_another_partition_count(worker_settings, start_worker):
+    from pipelines.streaming.topics import PartitionMismatchError, check_co_partitioned
+
+    check_co_partitioned(worker_settings)  # the fixture created them with its own count
+    wrong = worker_settings.with_overrides(partitions=worker_settings.partitions + 1)
+    with pytest.raises(PartitionMismatchError, match="NETQUALITY_PARTITIONS=5"):
+        check_co_partitioned(wrong)
+    worker = start_worker(wrong)
+    assert worker.wait(timeout=60) != 0
+    assert "NETQUALITY_PARTITIONS" in worker.log_tail(lines=60)
