@@ -1,0 +1,305 @@
+"""The deployment files (Dockerfile, .dockerignore, docker-compose.yml), checked by parsing them.
+
+No Docker engine exists on these machines, so compose and the Dockerfile are validated here by
+parsing them (PyYAML resolves anchors and ``<<`` merges as compose does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from pipelines.cli import build_parser
+from pipelines.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+SETTINGS_ENV = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings))
+OUR_SERVICES = ("migrate", "worker", "sink")
+THIRD_PARTY = ("kafka", "postgres")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def _interpolate(value: str) -> str:
+    """Compose's ``${VAR:-default}`` with nothing set in the environment."""
+    if "${" in value and not re.fullmatch(r"(?:[^$]|\$\{[A-Z_][A-Z0-9_]*:-[^}]*\})*", value):
+        raise AssertionError(f"only ${{VAR:-default}} interpolation is expected: {value!r}")
+    return re.sub(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}", r"\1", value)
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: _interpolate(str(value)) for key, value in env.items()}
+
+
+# --------------------------------------------------------------------------- docker-compose.yml
+
+
+def test_compose_file_is_the_compose_specification_with_the_expected_services(
+    compose: dict[str, Any],
+) -> None:
+    assert "version" not in compose
+    assert set(compose["services"]) == {"kafka", "postgres", "migrate", "worker", "sink"}
+
+
+def test_compose_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        image = service["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: image {image!r} has no tag"
+        assert _interpolate(tag) not in ("", "latest"), f"{name}: image {image!r} is not pinned"
+    for name in THIRD_PARTY:
+        image = services[name]["image"]
+        assert "${" not in image, f"{name}: a third-party image is pinned in the file"
+        assert re.search(r":\d+\.\d+", image), f"{name}: {image!r} is not a versioned tag"
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert re.fullmatch(r"postgres:1[67]\.\d+.*", services["postgres"]["image"])
+
+
+def test_our_services_are_built_from_this_repository(services: dict[str, dict[str, Any]]) -> None:
+    images = {services[name]["image"] for name in OUR_SERVICES}
+    assert len(images) == 1
+    for name in OUR_SERVICES:
+        build = services[name]["build"]
+        context = build if isinstance(build, str) else build["context"]
+        assert (ROOT / context / "Dockerfile").resolve() == DOCKERFILE
+
+
+def test_our_services_only_use_settings_environment_variables(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in OUR_SERVICES:
+        unknown = set(_env(services[name])) - SETTINGS_ENV
+        assert not unknown, f"{name}: {sorted(unknown)} are not pipelines.config.Settings fields"
+
+
+def test_our_services_share_one_production_environment(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    shared = compose["x-netquality-env"]
+    for name in OUR_SERVICES:
+        assert services[name]["environment"] == shared, f"{name} does not use x-netquality-env"
+    env = _env(services["worker"])
+    settings = Settings.from_env(env)  # every value parses as its field's type
+    assert settings.kafka_bootstrap_servers == "kafka:9092"
+    assert settings.state_dir == Path("/var/lib/netquality")
+    assert settings.partitions >= 1
+    assert settings.replication_factor >= 1
+    assert "NETQUALITY_REPLICATION_FACTOR" in env
+    assert "NETQUALITY_PARTITIONS" in env
+    # The 3 s default suits the embedded Tansu broker only; real Kafka gets a production value.
+    assert "NETQUALITY_REBALANCE_TIMEOUT_S" in env
+    assert settings.rebalance_timeout_s >= 10
+
+
+def test_database_url_matches_the_postgres_service(services: dict[str, dict[str, Any]]) -> None:
+    url = urlsplit(_env(services["sink"])["DATABASE_URL"])
+    pg = _env(services["postgres"])
+    assert url.scheme == "postgresql"
+    assert (url.hostname, url.port) == ("postgres", 5432)
+    assert url.username == pg["POSTGRES_USER"]
+    assert url.password == pg["POSTGRES_PASSWORD"]
+    assert url.path == "/" + pg["POSTGRES_DB"]
+    raw = services["sink"]["environment"]["DATABASE_URL"]
+    assert "${POSTGRES_PASSWORD:-" in raw, "the password comes from POSTGRES_PASSWORD"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
+        "${POSTGRES_PASSWORD:-"
+    )
+
+
+def test_kafka_is_a_single_kraft_broker_reachable_as_configured(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    kafka = _env(services["kafka"])
+    node = kafka["KAFKA_NODE_ID"]
+    assert set(kafka["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert set(kafka["KAFKA_LISTENERS"].split(",")) == {"PLAINTEXT://:9092", "CONTROLLER://:9093"}
+    assert kafka["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{node}@kafka:9093"
+    assert kafka["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
+    bootstrap = _env(services["worker"])["KAFKA_BOOTSTRAP_SERVERS"]
+    assert kafka["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{bootstrap}"
+    assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert kafka["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
+    brokers = [name for name in services if name == "kafka" or name.startswith("kafka-")]
+    assert Settings.from_env(_env(services["worker"])).replication_factor <= len(brokers)
+    data_dir = kafka["KAFKA_LOG_DIRS"]
+    assert any(volume.endswith(":" + data_dir) for volume in services["kafka"]["volumes"])
+
+
+def test_healthchecks_on_kafka_and_postgres(services: dict[str, dict[str, Any]]) -> None:
+    kafka = " ".join(services["kafka"]["healthcheck"]["test"])
+    assert "/opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092" in kafka
+    postgres = " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "pg_isready" in postgres
+    for name in THIRD_PARTY:
+        assert services[name]["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
+
+
+def test_depends_on_conditions(services: dict[str, dict[str, Any]]) -> None:
+    def conditions(name: str) -> dict[str, str]:
+        return {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
+
+    assert conditions("migrate") == {"postgres": "service_healthy"}
+    assert conditions("worker") == {
+        "kafka": "service_healthy",
+        "migrate": "service_completed_successfully",
+    }
+    assert conditions("sink")["kafka"] == "service_healthy"
+    assert conditions("sink")["migrate"] == "service_completed_successfully"
+    for name, service in services.items():
+        for dep, condition in conditions(name).items() if "depends_on" in service else ():
+            assert dep in services
+            if condition == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits on {dep}'s missing check"
+
+
+def test_commands_are_netquality_sub_commands(services: dict[str, dict[str, Any]]) -> None:
+    expected = {"migrate": ["db", "upgrade"], "worker": ["worker"], "sink": ["sink"]}
+    parser = build_parser()
+    for name, command in expected.items():
+        assert services[name]["command"] == command
+        args = parser.parse_args(command)
+        assert callable(args.handler)
+
+
+def test_migrate_is_one_shot_and_the_long_running_services_restart(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert services["migrate"]["restart"] == "no"  # a string: YAML's bare `no` is false
+    for name in ("worker", "sink", "kafka", "postgres"):
+        assert services[name]["restart"] == "unless-stopped"
+
+
+def test_worker_is_scalable_with_container_local_state(services: dict[str, dict[str, Any]]) -> None:
+    worker = services["worker"]
+    for key in ("container_name", "ports", "hostname"):
+        assert key not in worker, f"worker has {key}: it could not be scaled"
+    state_dir = _env(worker)["NETQUALITY_STATE_DIR"]
+    for volume in worker.get("volumes", []):
+        target = volume["target"] if isinstance(volume, dict) else volume.split(":")[1]
+        assert not state_dir.startswith(target), "replicas must not share a state directory"
+
+
+def test_named_volumes_are_declared(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    declared = set(compose.get("volumes") or {})
+    used = set()
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
+            if not source.startswith((".", "/", "~")):
+                used.add(source)
+    assert used == declared
+    assert {"kafka", "postgres"} <= {
+        name for name, service in services.items() if service.get("volumes")
+    }
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    result: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        result.append((keyword.upper(), args.strip()))
+        pending = ""
+    assert not pending, "the Dockerfile ends with a continuation"
+    return result
+
+
+def _final_stage() -> list[tuple[str, str]]:
+    instructions = _instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[last_from:]
+
+
+def test_dockerfile_is_multi_stage_with_pinned_base_images() -> None:
+    froms = [args.split() for keyword, args in _instructions() if keyword == "FROM"]
+    assert len(froms) >= 2
+    stages: set[str] = set()
+    for words in froms:
+        image = next(word for word in words if not word.startswith("--"))
+        if image not in stages:
+            _, _, tag = image.partition(":")
+            assert tag and tag != "latest" and "$" not in image, f"unpinned base image {image}"
+            assert re.match(r"\d+\.\d+\.\d+", tag), f"{image}: pin the full version"
+        if len(words) >= 3 and words[-2].upper() == "AS":
+            stages.add(words[-1])
+
+
+def test_dockerfile_runs_netquality_as_a_non_root_user() -> None:
+    final = _final_stage()
+    users = [args for keyword, args in final if keyword == "USER"]
+    assert users, "the runtime stage sets no USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    assert user == "10001"
+    entrypoint = [json.loads(args) for keyword, args in final if keyword == "ENTRYPOINT"]
+    assert entrypoint[-1] == ["netquality"]
+    cmd = [json.loads(args) for keyword, args in final if keyword == "CMD"]
+    assert cmd[-1] == ["worker"]
+    build_parser().parse_args(cmd[-1])
+    assert not any(keyword == "HEALTHCHECK" for keyword, _ in final), "compose owns health checks"
+
+
+def test_dockerfile_state_dir_and_migrations() -> None:
+    final = _final_stage()
+    text = "\n".join(f"{keyword} {args}" for keyword, args in final)
+    assert "NETQUALITY_STATE_DIR=/var/lib/netquality" in text
+    assert "chown 10001:10001 /var/lib/netquality" in text
+    copies = [args.split() for keyword, args in final if keyword == "COPY"]
+    sources = {word for words in copies for word in words[:-1] if not word.startswith("--")}
+    assert {"migrations", "alembic.ini"} <= sources
+    # migrate.py looks beside the installed package; the image links the scripts there.
+    assert "MIGRATIONS_DIR" in text and "ln -s /app/migrations" in text
+    assert "pip wheel" in "\n".join(args for keyword, args in _instructions() if keyword == "RUN")
+
+
+def test_dockerfile_copies_only_what_exists_and_is_not_ignored() -> None:
+    ignored = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for required in (".git", ".venv", "var", "**/__pycache__", ".pytest_cache"):
+        assert required in ignored
+    for keyword, args in _instructions():
+        if keyword != "COPY" or "--from=" in args:
+            continue
+        for source in args.split()[:-1]:
+            if source.startswith("--"):
+                continue
+            assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+            assert source.rstrip("/") not in ignored, f"COPY {source}: excluded by .dockerignore"
