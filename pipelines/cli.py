@@ -108,6 +108,10 @@ def _cmd_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_loglevel(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netquality",
@@ -145,22 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        help="run the streaming worker (levels agent) until SIGTERM/SIGINT",
-        description="Consume netquality.stats.v1 and publish level changes. Configured from "
+        help="run the streaming worker (levels and rollups agents) until SIGTERM/SIGINT",
+        description="Consume netquality.stats.v1, publish level changes and per-minute "
+        "rollups. Configured from "
         "the environment (see `netquality settings`); without KAFKA_BOOTSTRAP_SERVERS it "
         "starts an embedded broker.",
     )
-    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
+    _add_loglevel(worker)
     worker.set_defaults(handler=_cmd_worker)
 
     sink = sub.add_parser(
         "sink",
-        help="write level events, current levels and alerts to Postgres until SIGTERM/SIGINT",
-        description="Consume netquality.levels.v1, netquality.levels.current.v1 and "
-        "netquality.alerts.v1 into Postgres in batches; Kafka offsets are committed only after "
+        help="write levels, current levels, rollups, alerts and dead-letter counts to Postgres",
+        description="Consume the levels, current-levels, rollups, alerts and dead-letter topics "
+        "into Postgres in batches until SIGTERM/SIGINT; Kafka offsets are committed only after "
         "the database commit. Without DATABASE_URL it starts (and migrates) an embedded Postgres.",
     )
-    sink.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
+    _add_loglevel(sink)
     sink.set_defaults(handler=_cmd_sink)
 
     db = sub.add_parser(

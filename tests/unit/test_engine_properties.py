@@ -40,6 +40,19 @@ def levels(p: ScriptedParticipant, script: list[Conditions]) -> list[int]:
     return out
 
 
+def assert_never_higher(
+    better: ScriptedParticipant,
+    better_script: list[Conditions],
+    worse: ScriptedParticipant,
+    worse_script: list[Conditions],
+) -> None:
+    """After every sample, the participant with the worse network or more demand is not above."""
+    for better_level, worse_level in zip(
+        levels(better, better_script), levels(worse, worse_script), strict=True
+    ):
+        assert worse_level <= better_level
+
+
 @settings(max_examples=150, deadline=None)
 @given(script=st.lists(st.tuples(conditions, states), min_size=1, max_size=15))
 def test_level_is_always_between_zero_and_five(script):
@@ -56,30 +69,21 @@ def test_level_is_always_between_zero_and_five(script):
 @given(script=scripts, extra=st.lists(st.floats(0, 0.5), min_size=12, max_size=12))
 def test_more_loss_never_gives_a_higher_level(script, extra):
     worse = [replace(c, loss=min(c.loss + e, 1.0)) for c, e in zip(script, extra, strict=False)]
-    for better_level, worse_level in zip(
-        levels(participant(), script), levels(participant(), worse), strict=True
-    ):
-        assert worse_level <= better_level
+    assert_never_higher(participant(), script, participant(), worse)
 
 
 @settings(max_examples=100, deadline=None)
 @given(script=scripts, extra=st.lists(st.floats(0, 2.0), min_size=12, max_size=12))
 def test_more_rtt_never_gives_a_higher_level(script, extra):
     worse = [replace(c, rtt=c.rtt + e) for c, e in zip(script, extra, strict=False)]
-    for better_level, worse_level in zip(
-        levels(participant(), script), levels(participant(), worse), strict=True
-    ):
-        assert worse_level <= better_level
+    assert_never_higher(participant(), script, participant(), worse)
 
 
 @settings(max_examples=100, deadline=None)
 @given(script=scripts, extra=st.lists(st.floats(0, 0.5), min_size=12, max_size=12))
 def test_more_jitter_never_gives_a_higher_level(script, extra):
     worse = [replace(c, jitter=c.jitter + e) for c, e in zip(script, extra, strict=False)]
-    for better_level, worse_level in zip(
-        levels(participant(), script), levels(participant(), worse), strict=True
-    ):
-        assert worse_level <= better_level
+    assert_never_higher(participant(), script, participant(), worse)
 
 
 @settings(max_examples=100, deadline=None)
@@ -97,8 +101,7 @@ def test_more_demand_on_the_same_network_never_gives_a_higher_level(
     script = [replace(c, loss=0.0) for c in script]
     low = participant(video_bitrate=video, subscribed_video_bitrate=subscribed)
     high = participant(video_bitrate=video + more, subscribed_video_bitrate=subscribed + more)
-    for low_level, high_level in zip(levels(low, script), levels(high, script), strict=True):
-        assert high_level <= low_level
+    assert_never_higher(low, script, high, script)
 
 
 @settings(max_examples=50, deadline=None)
