@@ -95,16 +95,14 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_sink(args: argparse.Namespace) -> int:
-    import logging
-
     from pipelines.config import Settings
+    from pipelines.observability import configure_logging, serve_metrics
     from pipelines.storage.sink import run_sink
 
-    logging.basicConfig(
-        level=args.loglevel.upper(),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
-    )
-    run_sink(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(args.loglevel, settings.log_format, "sink")
+    serve_metrics(settings.metrics_port)
+    run_sink(settings)
     return 0
 
 

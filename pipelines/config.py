@@ -116,6 +116,20 @@ class Settings:
     web_port: int = field(
         default=8000, metadata=_env("NETQUALITY_WEB_PORT", "Port of the web API and dashboards")
     )
+    # -- operations ------------------------------------------------------------------------------
+    metrics_port: int = field(
+        default=0,
+        metadata=_env(
+            "NETQUALITY_METRICS_PORT",
+            "Port of this process's Prometheus /metrics endpoint; 0 = off (compose sets 9100)",
+        ),
+    )
+    log_format: str = field(
+        default="text",
+        metadata=_env(
+            "NETQUALITY_LOG_FORMAT", "text (for terminals) or json (one object per line)"
+        ),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -13,6 +13,7 @@ import logging
 import faust
 
 from pipelines.config import Settings
+from pipelines.observability import logging_config, serve_metrics
 from pipelines.quality import load_thresholds
 from pipelines.runtime import Runtime
 from pipelines.streaming.app import create_app
@@ -45,5 +46,15 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         log.info("topics ready: created %s, existing %s", result.created, result.existing)
         check_co_partitioned(resolved)
         app = build_worker_app(resolved)
-        worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+        serve_metrics(resolved.metrics_port)
+        worker = faust.Worker(
+            app,
+            loglevel=loglevel,
+            quiet=True,
+            logging_config=(
+                logging_config(loglevel, resolved.log_format, "worker")
+                if resolved.log_format != "text"
+                else None
+            ),
+        )
         worker.execute_from_commandline()
