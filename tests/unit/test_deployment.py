@@ -26,7 +26,9 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 
 SETTINGS_ENV = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings))
 OUR_SERVICES = ("migrate", "worker", "sink")
-THIRD_PARTY = ("kafka", "postgres")
+BROKERS = ("kafka", "kafka-2", "kafka-3")
+THIRD_PARTY = (*BROKERS, "postgres")
+HA_ENV = ROOT / "deploy" / "ha.env"
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +41,28 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]
 
 
-def _interpolate(value: str) -> str:
-    """Compose's ``${VAR:-default}`` with nothing set in the environment."""
+def _interpolate(value: str, variables: dict[str, str] | None = None) -> str:
+    """Compose's ``${VAR:-default}``, with ``variables`` as the environment (none by default)."""
     if "${" in value and not re.fullmatch(r"(?:[^$]|\$\{[A-Z_][A-Z0-9_]*:-[^}]*\})*", value):
         raise AssertionError(f"only ${{VAR:-default}} interpolation is expected: {value!r}")
-    return re.sub(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}", r"\1", value)
+    variables = variables or {}
+    return re.sub(
+        r"\$\{([A-Z_][A-Z0-9_]*):-([^}]*)\}",
+        lambda m: variables.get(m.group(1)) or m.group(2),
+        value,
+    )
 
 
-def _env(service: dict[str, Any]) -> dict[str, str]:
+def _env(service: dict[str, Any], variables: dict[str, str] | None = None) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
-    return {key: _interpolate(str(value)) for key, value in env.items()}
+    return {key: _interpolate(str(value), variables) for key, value in env.items()}
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 # --------------------------------------------------------------------------- docker-compose.yml
@@ -60,7 +72,11 @@ def test_compose_file_is_the_compose_specification_with_the_expected_services(
     compose: dict[str, Any],
 ) -> None:
     assert "version" not in compose
-    assert set(compose["services"]) == {"kafka", "postgres", "migrate", "worker", "sink"}
+    assert set(compose["services"]) == {*THIRD_PARTY, *OUR_SERVICES}
+    assert {name for name, service in compose["services"].items() if service.get("profiles")} == {
+        "kafka-2",
+        "kafka-3",
+    }
 
 
 def test_compose_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
@@ -142,10 +158,37 @@ def test_kafka_is_a_single_kraft_broker_reachable_as_configured(
     assert kafka["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{bootstrap}"
     assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert kafka["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
-    brokers = [name for name in services if name == "kafka" or name.startswith("kafka-")]
-    assert Settings.from_env(_env(services["worker"])).replication_factor <= len(brokers)
+    default_brokers = [name for name in BROKERS if not services[name].get("profiles")]
+    assert default_brokers == ["kafka"]
+    assert Settings.from_env(_env(services["worker"])).replication_factor == 1
     data_dir = kafka["KAFKA_LOG_DIRS"]
     assert any(volume.endswith(":" + data_dir) for volume in services["kafka"]["volumes"])
+
+
+def test_ha_profile_is_a_three_voter_kraft_quorum_with_replication_three(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    variables = _env_file(HA_ENV)
+    assert variables["COMPOSE_PROFILES"] == "ha"
+    quorum = variables["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+    voters = {host: node for node, host in (voter.split("@") for voter in quorum)}
+    assert len(voters) == 3
+    volumes = set()
+    for name in BROKERS:
+        env = _env(services[name], variables)
+        host = f"{name}:9093"
+        assert voters[host] == env["KAFKA_NODE_ID"], f"{name} is not voter {env['KAFKA_NODE_ID']}"
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == variables["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+        assert env["CLUSTER_ID"] == _env(services["kafka"])["CLUSTER_ID"]
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        volumes.update(v.split(":")[0] for v in services[name]["volumes"])
+        assert services[name]["healthcheck"] == services["kafka"]["healthcheck"]
+    assert len(volumes) == 3, "each broker needs its own data volume"
+    worker = Settings.from_env(_env(services["worker"], variables))
+    assert worker.replication_factor == 3
+    assert set(worker.kafka_bootstrap_servers.split(",")) == {f"{b}:9092" for b in BROKERS}
 
 
 def test_healthchecks_on_kafka_and_postgres(services: dict[str, dict[str, Any]]) -> None:
@@ -188,7 +231,7 @@ def test_migrate_is_one_shot_and_the_long_running_services_restart(
     services: dict[str, dict[str, Any]],
 ) -> None:
     assert services["migrate"]["restart"] == "no"  # a string: YAML's bare `no` is false
-    for name in ("worker", "sink", "kafka", "postgres"):
+    for name in ("worker", "sink", *THIRD_PARTY):
         assert services[name]["restart"] == "unless-stopped"
 
 
