@@ -1,4 +1,4 @@
-"""The HTTP ingest against the real broker: acknowledged samples, per-sample results, dead letters."""
+"""The HTTP ingest on the real broker: acknowledged samples, per-sample results, dead letters."""
 
 from __future__ import annotations
 

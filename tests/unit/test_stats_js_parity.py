@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-import pipelines.adapters.rtcstats as rtcstats
-from pipelines.adapters import sample_from_report, samples_from_rtcstats_file
+from pipelines.adapters import rtcstats, sample_from_report, samples_from_rtcstats_file
 from pipelines.contracts import StatsSample, decode_stats
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
