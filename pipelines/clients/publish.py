@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -56,7 +56,7 @@ class PublishSummary:
 class _CountingReader(io.RawIOBase):
     """Wraps a binary stream and reports every chunk read to the progress bar."""
 
-    def __init__(self, stream: BinaryIO, advance: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, stream: BinaryIO, advance: Callable[[int], object]) -> None:
         self._stream = stream
         self._advance = advance
 

@@ -121,7 +121,10 @@ _dict_encoder = msgspec.json.Encoder()
 
 
 def _describe(exc: BaseException | None) -> str:
-    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+    if exc is None:
+        return "unknown error"
+    name, text = type(exc).__name__, str(exc)
+    return text if text.startswith(name) else f"{name}: {text}"  # kafka errors name themselves
 
 
 def validate_sample(sample: SampleInput) -> StatsSample:
@@ -227,9 +230,11 @@ class StatsPublisher:
     # --- sending ---------------------------------------------------------------------------
 
     def send(self, sample: SampleInput) -> bool:
-        """Validate one sample and queue it; ``True`` if queued, ``False`` if rejected.
+        """Validate one sample and queue it; ``True`` if queued for delivery.
 
-        Blocks only when kafka-python's buffer is full (``max_block_ms``).
+        ``False`` if the contract rejected it, or if Kafka refused it at once (no metadata
+        within ``max_block_ms``); either way the reason is in the next :meth:`flush` report.
+        Blocks only while kafka-python waits for metadata or buffer space (``max_block_ms``).
         """
         with self._lock:
             if self._closed:
@@ -252,6 +257,7 @@ class StatsPublisher:
                     self._buffer(sid, encoded)
             except KafkaError as exc:  # no metadata (broker unreachable, unknown topic)
                 self._report.failed.append(DeliveryFailure(1, (sid,), _describe(exc)))
+                return False
             self._collect_done()
             return True
 

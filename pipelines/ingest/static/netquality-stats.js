@@ -464,19 +464,21 @@
       const batch = state.queue.slice(0, maxBatch);
       let retry = false;
       try {
+        const body = JSON.stringify(batch);
         const response = await doFetch(options.endpoint, {
           method: "POST",
           headers: { "Content-Type": "application/json", Authorization: `Bearer ${options.token}` },
-          body: JSON.stringify(batch),
-          keepalive: true,
+          body,
+          // keepalive lets the last batch outlive the page, but browsers cap it at 64 KiB.
+          keepalive: body.length < 60000,
         });
-        let body = null;
+        let result = null;
         try {
-          body = await response.json();
+          result = await response.json();
         } catch (_) {
-          body = null;
+          result = null;
         }
-        if (options.onResult) options.onResult(response.status, body);
+        if (options.onResult) options.onResult(response.status, result);
         retry = response.status >= 500 || response.status === 429;
       } catch (error) {
         retry = true; // network error: the ingest may be restarting
