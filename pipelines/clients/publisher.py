@@ -134,10 +134,15 @@ def validate_sample(sample: SampleInput) -> StatsSample:
     (and error messages) the worker applies to bytes from the topic; a model built in code is
     not validated by its constructor.
     """
+    return validated_json(sample)[0]
+
+
+def validated_json(sample: SampleInput) -> tuple[StatsSample, bytes]:
+    """The validated sample and the JSON it was validated from (sent as is: no re-encoding)."""
     if isinstance(sample, bytes | bytearray | memoryview):
-        data = bytes(sample)
+        data = bytes(sample).strip()
     elif isinstance(sample, str):
-        data = sample.encode("utf-8")
+        data = sample.strip().encode("utf-8")
     elif isinstance(sample, StatsSample):
         data = encode(sample)
     elif isinstance(sample, Mapping):
@@ -150,7 +155,7 @@ def validate_sample(sample: SampleInput) -> StatsSample:
             "invalid_json",
             f"expected a dict, a StatsSample or JSON bytes, got {type(sample).__name__}",
         )
-    return decode_stats(data)
+    return decode_stats(data), data
 
 
 class StatsPublisher:
@@ -205,6 +210,7 @@ class StatsPublisher:
         self._report = PublishReport()
         self._index = 0
         self._partitions: int | None = None
+        self._partition_of: dict[str, int] = {}
         self._closed = False
         self.final_report: PublishReport | None = None
         """The report of the flush inside :meth:`close` (handy after a ``with`` block)."""
@@ -242,13 +248,12 @@ class StatsPublisher:
             index = self._index
             self._index += 1
             try:
-                parsed = validate_sample(sample)
+                parsed, encoded = validated_json(sample)
             except ContractError as exc:
                 if self.on_invalid == "raise":
                     raise InvalidSampleError(exc.code, exc.message, index) from None
                 self._report.rejected.append(Rejection(index, exc.code, exc.message))
                 return False
-            encoded = encode(parsed)
             sid = parsed.participant_sid
             try:
                 if not self.envelope:
@@ -262,7 +267,11 @@ class StatsPublisher:
             return True
 
     def _buffer(self, sid: str, encoded: bytes) -> None:
-        partition = partition_for(sid, self._partition_count())
+        partition = self._partition_of.get(sid)
+        if partition is None:
+            if len(self._partition_of) >= 100_000:  # participants come and go; stay bounded
+                self._partition_of.clear()
+            partition = self._partition_of[sid] = partition_for(sid, self._partition_count())
         buffer = self._buffers.get(partition)
         if buffer is None:
             buffer = self._buffers[partition] = EnvelopeBuffer(
