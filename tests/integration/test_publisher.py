@@ -152,3 +152,15 @@ def test_netquality_publish_cli_sends_valid_lines_and_summarises_rejections(
     )
     assert done.returncode == 0, done.stderr
     assert "sent 13 in 13 messages, rejected 0, failed 0" in done.stderr
+
+    snapshot = FIXTURES / "getstats" / "mock-spec-stats-1.json"
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "publish", "--format", "getstats",
+         str(snapshot), str(broken)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "sent 1 in 1 messages, rejected 1 (invalid_report 1)" in done.stderr
+    assert "broken.json:1: rejected: invalid_report" in done.stderr

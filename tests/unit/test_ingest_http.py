@@ -98,3 +98,17 @@ def test_tokens_come_from_the_variable_and_the_file(tmp_path):
         BearerTokens(load_tokens(Settings()))
     with pytest.raises(NoTokensError, match="cannot be read"):
         load_tokens(Settings().with_overrides(ingest_tokens_file=tmp_path / "missing"))
+
+
+def test_cli_refuses_to_start_without_tokens_or_broker(monkeypatch, capsys):
+    from pipelines.cli import main
+
+    for name in ("NETQUALITY_INGEST_TOKENS", "NETQUALITY_INGEST_TOKENS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    assert main(["ingest"]) == 2
+    assert main(["publish", "-"]) == 2
+    assert capsys.readouterr().err.count("set KAFKA_BOOTSTRAP_SERVERS") == 2
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert main(["ingest"]) == 2
+    assert "no ingest tokens configured" in capsys.readouterr().err
