@@ -164,3 +164,32 @@ def test_netquality_publish_cli_sends_valid_lines_and_summarises_rejections(
     assert done.returncode == 1, done.stderr
     assert "sent 1 in 1 messages, rejected 1 (invalid_report 1)" in done.stderr
     assert "broken.json:1: rejected: invalid_report" in done.stderr
+
+
+def test_threads_can_share_one_publisher(worker_settings, kafka_io):
+    import threading
+
+    base = scripted_session()[0]
+    per_thread = 250
+
+    def work(publisher: StatsPublisher, thread: int) -> None:
+        for seq in range(1, per_thread + 1):
+            publisher.send(msgspec.structs.replace(base, participant_sid=f"T{thread}", seq=seq))
+
+    with StatsPublisher.from_settings(worker_settings, max_batch=50, linger_ms=5) as publisher:
+        threads = [threading.Thread(target=work, args=(publisher, t)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    report = publisher.final_report
+    assert report is not None and report.ok and report.sent == 4 * per_thread
+    records = kafka_io.read(
+        worker_settings.topic_stats,
+        until=lambda r: sum(len(json.loads(x.value)["samples"]) for x in r) >= 4 * per_thread,
+    )
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for record in records:
+        for s in json.loads(record.value)["samples"]:
+            seqs[s["participantSid"]].append(s["seq"])
+    assert dict(seqs) == {f"T{t}": list(range(1, per_thread + 1)) for t in range(4)}
