@@ -106,6 +106,56 @@ def _cmd_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipelines.clients.publish import print_summary, publish_sources
+    from pipelines.clients.publisher import StatsPublisher
+    from pipelines.config import Settings
+
+    settings = Settings.from_env()
+    servers = args.bootstrap_servers or settings.kafka_bootstrap_servers
+    if not servers:
+        print("netquality publish: set KAFKA_BOOTSTRAP_SERVERS (or --bootstrap-servers) to the "
+              "broker the worker reads from", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    publisher = StatsPublisher(
+        servers, args.topic or settings.topic_stats, envelope=not args.no_envelope
+    )
+    try:
+        summary = publish_sources(
+            args.sources or ["-"], args.format, publisher, console=console,
+            room_sid=args.room, region=args.region,
+        )
+    finally:
+        publisher.close()
+    print_summary(summary, console)
+    return 0 if summary.ok else 1
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipelines.config import Settings
+    from pipelines.ingest import NoTokensError, run_ingest
+
+    logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s] %(message)s")
+    settings = Settings.from_env()
+    if args.port is not None:
+        settings = settings.with_overrides(ingest_port=args.port)
+    if not settings.kafka_bootstrap_servers:
+        print("netquality ingest: set KAFKA_BOOTSTRAP_SERVERS to the broker the worker reads "
+              "from", file=sys.stderr)
+        return 2
+    try:
+        run_ingest(settings, log_level=args.loglevel)
+    except NoTokensError as exc:
+        print(f"netquality ingest: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -187,6 +237,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=int, default=7, help="days ahead from today, UTC (default 7)"
     )
     db.set_defaults(handler=_cmd_db)
+
+    publish = sub.add_parser(
+        "publish",
+        help="publish stats samples (JSON lines, rtcstats or getstats dumps) to the stats topic",
+        description="Validate and publish samples to netquality.stats.v1, keyed by "
+        "participantSid, in batch envelopes (--no-envelope: one message per sample). Shows "
+        "progress and a summary; the exit status is 1 if any sample was rejected or failed.",
+    )
+    publish.add_argument("sources", nargs="*", help="input files, or - for stdin (default)")
+    publish.add_argument(
+        "--format", choices=["samples", "rtcstats", "getstats"], default="samples",
+        help="samples: netquality.stats.v1 JSON lines (default); rtcstats: jitsi "
+        "rtcstats-server dumps; getstats: RTCStatsReport JSON documents",
+    )
+    publish.add_argument("--room", help="room id for rtcstats/getstats input (default: file name)")
+    publish.add_argument("--region", default="unknown", help="region for rtcstats/getstats input")
+    publish.add_argument("--topic", help="topic (default: NETQUALITY_TOPIC_STATS)")
+    publish.add_argument("--bootstrap-servers", help="brokers (default: KAFKA_BOOTSTRAP_SERVERS)")
+    publish.add_argument(
+        "--no-envelope", action="store_true", help="one Kafka message per sample"
+    )
+    publish.set_defaults(handler=_cmd_publish)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="HTTP ingest for browsers: POST /v1/samples onto the stats topic",
+        description="Serve POST /v1/samples (bearer tokens from NETQUALITY_INGEST_TOKENS or "
+        "NETQUALITY_INGEST_TOKENS_FILE) and the browser script /netquality-stats.js until "
+        "SIGTERM/SIGINT.",
+    )
+    ingest.add_argument("--port", type=int, help="port (default: NETQUALITY_INGEST_PORT)")
+    _add_loglevel(ingest)
+    ingest.set_defaults(handler=_cmd_ingest)
     return parser
 
 

@@ -131,6 +131,47 @@ class Settings:
         ),
     )
 
+    # --- clients: HTTP ingest for browsers (pipelines/ingest) ---
+    ingest_tokens: str | None = field(
+        default=None,
+        metadata=_env(
+            "NETQUALITY_INGEST_TOKENS",
+            "Bearer tokens accepted by the HTTP ingest, comma-separated (secret)",
+        ),
+    )
+    ingest_tokens_file: Path | None = field(
+        default=None,
+        metadata=_env(
+            "NETQUALITY_INGEST_TOKENS_FILE", "File with ingest bearer tokens, one per line"
+        ),
+    )
+    ingest_host: str = field(
+        default="127.0.0.1",
+        metadata=_env("NETQUALITY_INGEST_HOST", "Address `netquality ingest` listens on"),
+    )
+    ingest_port: int = field(
+        default=8100, metadata=_env("NETQUALITY_INGEST_PORT", "Port of `netquality ingest`")
+    )
+    ingest_max_request_bytes: int = field(
+        default=1024 * 1024,
+        metadata=_env(
+            "NETQUALITY_INGEST_MAX_REQUEST_BYTES", "Largest ingest request body (413 above)"
+        ),
+    )
+    ingest_max_samples: int = field(
+        default=500,
+        metadata=_env(
+            "NETQUALITY_INGEST_MAX_SAMPLES", "Most samples in one ingest request (413 above)"
+        ),
+    )
+    ingest_cors_origins: str = field(
+        default="*",
+        metadata=_env(
+            "NETQUALITY_INGEST_CORS_ORIGINS",
+            "Origins allowed to POST from browsers, comma-separated, or *",
+        ),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every field from its environment variable, falling back to the default."""
