@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from pipelines.analytics import QualityHistory
 from pipelines.analytics.report import build_report, print_summary, write_report
 from pipelines.analytics.sample_history import ScriptedStay, Step, write_history
+from pipelines.cli import main
 from pipelines.runtime import libpq_url
 from pipelines.storage import migrate
 from pipelines.storage.models import ANALYST_ROLE
@@ -299,12 +300,20 @@ def test_report_cli_end_to_end(seeded: str, tmp_path: Path) -> None:
         assert (out_dir / name).stat().st_size > 0, name
     assert pl.read_parquet(out_dir / "totals.parquet")["participant_seconds"].to_list() == [600]
 
-    done = _report_cli(seeded, "--room", "R1", "--from", "2026-11-02", "--to", "2026-11-03",
-                       "--format", "csv", "--out", str(tmp_path / "csv"), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert pl.read_csv(tmp_path / "csv" / "totals.csv")["avg_level"].to_list() == [3.6]
 
-    done = _report_cli(seeded, "--region", "eu-west", "--from", "-2h", cwd=tmp_path)
-    assert done.returncode == 1
-    assert "no data for region 'eu-west'" in " ".join(done.stderr.split())
-    assert "latest data is the minute 2026-11-09 15:10" in " ".join(done.stderr.split())
+
+def test_report_cli_csv_and_no_data(
+    seeded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", libpq_url(seeded))
+    assert main(["report", "--room", "R1", "--from", "2026-11-02", "--to", "2026-11-03",
+                 "--format", "csv", "--out", str(tmp_path / "csv")]) == 0
+    assert pl.read_csv(tmp_path / "csv" / "totals.csv")["avg_level"].to_list() == [3.6]
+    assert (tmp_path / "csv" / "limiting_metrics.png").exists()
+    capsys.readouterr()
+
+    assert main(["report", "--region", "eu-west", "--from", "-2h"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no data for region 'eu-west'" in err
+    assert "latest data is the minute 2026-11-09 15:10" in err
+    assert main(["report", "--region", "eu-west", "--from", "yesterday"]) == 2
