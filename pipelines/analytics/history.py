@@ -162,6 +162,38 @@ class QualityHistory:
             schema,
         )
 
+    def rollup_minutes(
+        self,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        scope: ScopeKind = "room",
+        room: str | None = None,
+        region: str | None = None,
+    ) -> pl.DataFrame:
+        """The stored per-minute rollups as they are (the large read; ADBC pays off here)."""
+        keys = _KEYS[scope]
+        where, params = self._filters(scope, room, region)
+        measures = [*frames.SECONDS_AT_LEVEL, "participants_seen", "min_level", "avg_level",
+                    "changes"]
+        query = f"""
+            SELECT {", ".join(keys)}, minute, {", ".join(measures)}
+            FROM {_TABLE[scope]} WHERE {where} ORDER BY {", ".join(keys)}, minute"""
+        span = self.range(start, end)
+        return self.runner.frame(
+            query,
+            {"start": span.start, "end": span.end, **params},
+            _schema(
+                keys,
+                ("minute", UTC_DATETIME),
+                *((c, pl.Float64) for c in frames.SECONDS_AT_LEVEL),
+                ("participants_seen", pl.Int32),
+                ("min_level", pl.Int16),
+                ("avg_level", pl.Float64),
+                ("changes", pl.Int32),
+            ),
+        )
+
     # -- time at level ---------------------------------------------------------------------------
 
     def time_at_level(

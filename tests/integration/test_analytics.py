@@ -121,6 +121,9 @@ def test_time_at_level_by_hand(history: QualityHistory) -> None:
     at_1003 = _row(minutes, bucket=_at(W1, 3))
     assert at_1003["seconds_at_level_2"] == 60 and at_1003["participant_seconds"] == 60
 
+    stored = history.rollup_minutes(*ALL, scope="room", room="R1")
+    assert stored.height == 22 and stored["seconds_at_level_2"].sum() == 180
+
     hourly = history.time_at_level(*ALL, scope="region", bucket="hour", region="eu-west")
     assert hourly["bucket"].to_list() == [W1, W2]
     assert hourly["participant_seconds"].to_list() == [1200, 600]
@@ -194,6 +197,7 @@ def test_both_drivers_give_identical_frames(seeded: str) -> None:
         for name, call in [
             ("time_at_level", lambda h: h.time_at_level(*ALL, scope="room", bucket="minute")),
             ("worst", lambda h: h.worst(*ALL)),
+            ("rollup_minutes", lambda h: h.rollup_minutes(*ALL, scope="room")),
             ("limiting_metrics", lambda h: h.limiting_metrics(*ALL)),
             ("participant_stability", lambda h: h.participant_stability(*ALL)),
             ("week_over_week", lambda h: h.week_over_week(*ALL, scope="room")),
