@@ -114,6 +114,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from pipelines.analytics import QualityHistory
+    from pipelines.analytics.embedded import running_postgres_url
     from pipelines.analytics.report import (
         NoDataError,
         build_report,
@@ -131,9 +132,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         url = settings.database_url
         if not url:
             runtime = Runtime(settings, kafka=False)
-            errors.print(f"DATABASE_URL is unset: reading the embedded Postgres under "
-                         f"{runtime.state_dir / 'postgres'}")
-            url = stack.enter_context(runtime).settings.database_url
+            data_dir = runtime.state_dir / "postgres"
+            errors.print(f"DATABASE_URL is unset: reading the embedded Postgres under {data_dir}")
+            url = running_postgres_url(data_dir)  # a demo or sink may be running it now
+            if url is None:
+                url = stack.enter_context(runtime).settings.database_url
         if not url:
             raise SystemExit("no database URL")
         if migrate.current(url) is None:

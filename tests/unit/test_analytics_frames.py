@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -10,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.analytics import frames
+from pipelines.analytics.embedded import running_postgres_url
 from pipelines.analytics.fetch import bind, conform
 from pipelines.analytics.timerange import TimeRange, parse_time
 from pipelines.cli import _attach_time_values
@@ -172,3 +177,16 @@ def test_hour_day_matrix() -> None:
     assert matrix["day"].to_list() == [date(2026, 11, 2), date(2026, 11, 3)]
     assert matrix["10"].to_list() == [4.0, None]
     assert matrix["23"].to_list() == [None, 1.0]
+
+
+def test_running_embedded_postgres_is_found_by_its_pid_file(tmp_path: Path) -> None:
+    assert running_postgres_url(tmp_path) is None
+    pid_file = tmp_path / "postmaster.pid"
+    pid_file.write_text(f"{os.getpid()}\n{tmp_path}\n1795472890\n41234\n\n127.0.0.1\n")
+    assert running_postgres_url(tmp_path) == (
+        "postgresql+psycopg://postgres@127.0.0.1:41234/netquality"
+    )
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    pid_file.write_text(f"{dead.pid}\n{tmp_path}\n1795472890\n41234\n\n127.0.0.1\n")
+    assert running_postgres_url(tmp_path) is None  # stale: left by a crash
