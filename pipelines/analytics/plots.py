@@ -29,20 +29,30 @@ DPI = 100
 SIZE = (10, 4.5)
 
 
-def time_at_level(hourly: pl.DataFrame, path: Path, title: str) -> Path:
-    """Stacked participant-hours at each level per time bucket (all scopes summed)."""
+_EVERY = {"minute": "1m", "hour": "1h", "day": "1d", "week": "1w"}
+_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def time_at_level(bucketed: pl.DataFrame, path: Path, title: str, bucket: str = "hour") -> Path:
+    """Participants at each level over time, stacked (all scopes summed).
+
+    Plotted as participant-seconds / bucket length: the average number of participants at
+    each level, which reads the same whatever the bucket size.
+    """
     summed = (
-        hourly.group_by("bucket").agg([pl.col(c).sum() for c in frames.SECONDS_AT_LEVEL])
+        bucketed.group_by("bucket").agg([pl.col(c).sum() for c in frames.SECONDS_AT_LEVEL])
         .sort("bucket")
     )
-    if summed.height > 1:  # hours without anyone are zero, not an interpolation between hours
+    if summed.height > 1:  # buckets without anyone are zero, not an interpolation
         every = pl.datetime_range(
-            summed["bucket"].min(), summed["bucket"].max(), "1h", time_zone="UTC", eager=True
+            summed["bucket"].min(), summed["bucket"].max(), _EVERY[bucket], time_zone="UTC",
+            eager=True,
         ).alias("bucket")
         summed = pl.DataFrame(every).join(summed, on="bucket", how="left").fill_null(0.0)
     fig, ax = plt.subplots(figsize=SIZE, dpi=DPI)
     times = summed["bucket"].to_list()
-    series = [(summed[c] / 3600).to_list() for c in frames.SECONDS_AT_LEVEL]
+    width = _SECONDS[bucket]  # participant-seconds per bucket -> participants present on average
+    series = [(summed[c] / width).to_list() for c in frames.SECONDS_AT_LEVEL]
     labels = [f"level {level}" for level in frames.LEVELS]
     if len(times) > 1:
         ax.stackplot(times, series, labels=labels, colors=LEVEL_COLOURS, step="post")
@@ -53,7 +63,7 @@ def time_at_level(hourly: pl.DataFrame, path: Path, title: str) -> Path:
             ax.bar(times or [0], [value], bottom=bottom, label=label, color=colour, width=0.03)
             bottom += value
     ax.set_title(title)
-    ax.set_ylabel("participant-hours")
+    ax.set_ylabel(f"participants (average per {bucket})")
     ax.legend(loc="upper left", fontsize="small", ncols=6)
     ax.grid(axis="y", alpha=0.3)
     fig.autofmt_xdate()

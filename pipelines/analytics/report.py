@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.analytics import frames
-from pipelines.analytics.history import QualityHistory, ScopeKind
+from pipelines.analytics.history import Bucket, QualityHistory, ScopeKind
 from pipelines.analytics.timerange import TimeRange, parse_time
 
 Format = Literal["table", "csv", "parquet", "html"]
@@ -27,6 +27,10 @@ FORMATS = ("table", "csv", "parquet", "html")
 DEFAULT_SPAN = timedelta(hours=24)
 TREND_WEEKS = 4
 WORST_LIMIT = 10
+LONG_RANGE = timedelta(days=14)
+"""Beyond this, time at level is bucketed by day rather than by hour."""
+FEW_BUCKETS = 3
+"""With data in this few hours, time at level is shown by minute (a short demo or call)."""
 
 
 class NoDataError(Exception):
@@ -43,6 +47,8 @@ class Report:
     span: TimeRange
     driver: str
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    bucket: Bucket = "hour"
+    """Granularity of the ``time_at_level`` table and chart."""
 
     @property
     def title(self) -> str:
@@ -111,9 +117,15 @@ def build_report(
         raise NoDataError(f"no data for {_describe(room, region)} between {span}{hint}")
     t = report.tables
     t["totals"] = totals
+    report.bucket = "day" if span.seconds > LONG_RANGE.total_seconds() else "hour"
     t["time_at_level"] = history.time_at_level(
-        s, e, scope=scope, bucket="hour", room=room, region=region
+        s, e, scope=scope, bucket=report.bucket, room=room, region=region
     )
+    if t["time_at_level"]["bucket"].n_unique() <= FEW_BUCKETS:  # a short call: show minutes
+        report.bucket = "minute"
+        t["time_at_level"] = history.time_at_level(
+            s, e, scope=scope, bucket="minute", room=room, region=region
+        )
     t["hour_of_day"] = history.hour_of_day(s, e, scope=scope, room=room, region=region)
     if room is None:
         t["worst_rooms"] = history.worst(s, e, scope="room", region=region, limit=WORST_LIMIT)
@@ -234,7 +246,7 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
     return [
         plots.time_at_level(
             t["time_at_level"], out_dir / "time_at_level.png",
-            f"Time at level, {report.title} (hourly, UTC)",
+            f"Time at level, {report.title} (per {report.bucket}, UTC)", report.bucket,
         ),
         plots.hour_of_day_heatmap(
             t["time_at_level"], out_dir / "hour_of_day.png",
