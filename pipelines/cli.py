@@ -156,6 +156,63 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from rich.console import Console
+
+    from pipelines.analytics import QualityHistory
+    from pipelines.analytics.embedded import running_postgres_url
+    from pipelines.analytics.report import (
+        NoDataError,
+        build_report,
+        print_summary,
+        resolve_range,
+        write_report,
+    )
+    from pipelines.config import Settings
+    from pipelines.runtime import Runtime
+    from pipelines.storage import migrate
+
+    console, errors = Console(), Console(stderr=True)
+    settings = Settings.from_env()
+    with contextlib.ExitStack() as stack:
+        url = settings.database_url
+        if not url:
+            runtime = Runtime(settings, kafka=False)
+            data_dir = runtime.state_dir / "postgres"
+            errors.print(f"DATABASE_URL is unset: reading the embedded Postgres under {data_dir}")
+            url = running_postgres_url(data_dir)  # a demo or sink may be running it now
+            if url is None:
+                url = stack.enter_context(runtime).settings.database_url
+        if not url:
+            raise SystemExit("no database URL")
+        if migrate.current(url) is None:
+            errors.print("[red]the database has no netquality schema:[/red] run "
+                         "`netquality db upgrade`, then the sink, before reporting")
+            return 1
+        history = stack.enter_context(QualityHistory(url, driver=args.driver))
+        scope = "room" if args.room else "region"
+        try:
+            span = resolve_range(history, args.start, args.end, scope=scope,
+                                 room=args.room, region=args.region)
+            report = build_report(history, span, room=args.room, region=args.region)
+        except NoDataError as exc:
+            errors.print(f"[yellow]{exc}[/yellow]")
+            return 1
+        except ValueError as exc:  # a time that does not parse, an empty range
+            errors.print(f"[red]{exc}[/red]")
+            return 2
+        print_summary(report, console)
+        out_dir = args.out or settings.state_dir / "reports" / report.slug
+        written = write_report(report, args.format, out_dir)
+        if written:
+            console.print(f"wrote {len(written)} files to {out_dir}:")
+            for path in written:
+                console.print(f"  {path.name}")
+    return 0
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -270,12 +327,49 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--port", type=int, help="port (default: NETQUALITY_INGEST_PORT)")
     _add_loglevel(ingest)
     ingest.set_defaults(handler=_cmd_ingest)
+    report = sub.add_parser(
+        "report",
+        help="quality history of a room, a region or everything: summary, files, charts",
+        description="Summarise the quality history in Postgres over a time range: a terminal "
+        "summary, the tables as CSV or Parquet with PNG charts beside them, or one HTML page. "
+        "Without --from: the 24 hours up to the latest data. Times are ISO dates or times "
+        "(UTC unless an offset is given), 'now', or relative like -30m, -2h, -7d. Exit status "
+        "1 when the range holds no data.",
+    )
+    report.add_argument("--room", help="one room (roomSid)")
+    report.add_argument("--region", help="one region (with --room: just a filter)")
+    report.add_argument("--from", dest="start", help="start (inclusive), e.g. -2h or 2026-11-23")
+    report.add_argument("--to", dest="end", help="end (exclusive; default now)")
+    report.add_argument(
+        "--format", choices=["table", "csv", "parquet", "html"], default="parquet",
+        help="table: terminal only; csv/parquet: tables + PNG charts; html: also report.html "
+        "(self-contained). Default parquet",
+    )
+    report.add_argument("--out", type=Path, help="output directory (default "
+                        "$NETQUALITY_STATE_DIR/reports/<scope>-<name>-<range>)")
+    report.add_argument("--driver", choices=["auto", "adbc", "rows"], default="auto",
+                        help="auto: ADBC (columnar) when installed, else psycopg rows")
+    report.set_defaults(handler=_cmd_report)
     return parser
+
+
+_TIME_OPTIONS = ("--from", "--to")
+
+
+def _attach_time_values(argv: Sequence[str]) -> list[str]:
+    """``--from -2h`` -> ``--from=-2h``: argparse would take ``-2h`` for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _TIME_OPTIONS and arg.startswith("-"):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_time_values(sys.argv[1:] if argv is None else argv))
     return int(args.handler(args) or 0)
 
 

@@ -42,6 +42,15 @@ TABLES = {
     "deadletter_counts",
     "sink_offsets",
 }
+VIEWS = {
+    "v_room_time_at_level_hourly",
+    "v_region_time_at_level_hourly",
+    "v_level_steps",
+    "v_limiting_metrics_daily",
+    "v_participant_stability",
+    "v_alerts",
+}
+HEAD = "0003_analyst_views"
 
 
 def _level_change(event_id: str, ts: datetime, **overrides: Any) -> dict[str, Any]:
@@ -82,7 +91,7 @@ def _role_exists(conn: Connection) -> bool:
 def test_upgrade_downgrade_upgrade_round_trip(db: Any) -> None:
     assert migrate.current(db.url) is None
     migrate.upgrade(db.url)
-    assert migrate.current(db.url) == migrate.head() == "0002"
+    assert migrate.current(db.url) == migrate.head() == HEAD
     relations = db.relations()
     assert TABLES | {"alembic_version", "level_changes_default"} <= relations
     today = datetime.now(UTC).date()
@@ -101,7 +110,23 @@ def test_upgrade_downgrade_upgrade_round_trip(db: Any) -> None:
         assert ANALYST_ROLE not in nspacl
 
     migrate.upgrade(db.url)
+    assert migrate.current(db.url) == HEAD
+    assert db.relations() >= TABLES | VIEWS
+
+
+def test_analyst_views_go_up_and_down_with_0003(db: Any) -> None:
+    migrate.upgrade(db.url, "0002")
+    assert not db.relations() & VIEWS
+    migrate.upgrade(db.url, "0003_analyst_views")
+    assert db.relations() >= VIEWS
+    with db.engine.connect() as conn, conn.begin() as tx:
+        conn.execute(text(f"SET LOCAL ROLE {ANALYST_ROLE}"))
+        for view in sorted(VIEWS):
+            assert conn.execute(text(f"SELECT count(*) FROM {view}")).scalar() == 0
+        tx.rollback()
+    migrate.downgrade(db.url, "0002")
     assert migrate.current(db.url) == "0002"
+    assert not db.relations() & VIEWS
     assert db.relations() >= TABLES
 
 
@@ -264,9 +289,9 @@ def test_cli_db_commands(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     lines = out.getvalue().splitlines()
     day8 = partition_name(datetime.now(UTC).date() + timedelta(days=8))
     assert lines == [
-        "none (head 0002)",
-        "database at revision 0002",
-        "0002 (head 0002, up to date)",
+        f"none (head {HEAD})",
+        f"database at revision {HEAD}",
+        f"{HEAD} (head {HEAD}, up to date)",
         f"created 1 partitions: {day8}",
         "created 0 partitions",
         "database at revision none (base)",
