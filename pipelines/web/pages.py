@@ -185,11 +185,12 @@ async def overview(request: Request) -> Response:
             f'<td class="num">{"–" if share is None else f"{share:.1%}"}</td>'
             f'<td class="num {"hot" if r["openAlerts"] else ""}">{r["openAlerts"]}</td></tr>'
         )
-    table = ("<table class='regions'><thead><tr><th>region</th><th>participants</th>"
+    table = ("<div class='scroll'><table class='regions'><thead><tr><th>region</th>"
+             "<th>participants</th>"
              "<th>rooms</th><th>average now</th><th>levels now</th><th>≤2 last 24 h</th>"
              "<th>open alerts</th></tr></thead><tbody>"
              + ("".join(rows) or "<tr><td colspan=7 class='muted'>No regions yet.</td></tr>")
-             + "</tbody></table>")
+             + "</tbody></table></div>")
     return layout("Regions", f'<section class="card"><h1>Regions</h1>{table}</section>'
                              f'{legend()}', script=False)
 
@@ -238,9 +239,9 @@ async def region_page(request: Request) -> Response:
 <div id="distribution" class="chart" data-from="{summary["from"]}" data-to="{summary["to"]}">
 </div>{legend()}</section>
 <div class="cols">
-<section class="card"><h2>Worst rooms</h2><table><thead><tr><th>room</th><th>time ≤2</th>
-<th>average</th><th>min</th><th>participants</th></tr></thead><tbody>{worst}</tbody></table>
-</section>
+<section class="card"><h2>Worst rooms</h2><div class="scroll"><table><thead><tr><th>room</th>
+<th>time ≤2</th><th>average</th><th>min</th><th>peak</th></tr></thead><tbody>{worst}</tbody>
+</table></div></section>
 <section class="card"><h2>Open alerts</h2>{alerts_html(summary["openAlerts"])}</section>
 <section class="card"><h2>Rooms now</h2><ul class="rooms">{now}</ul></section>
 </div>{embed({"page": "region", "summary": summary})}"""
