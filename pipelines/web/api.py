@@ -85,7 +85,11 @@ async def region_summary(request: Request) -> Response:
 
 
 async def feed(request: Request) -> Response:
-    """Server-Sent Events: a ``snapshot`` first, then ``level`` events, ``: ping`` heartbeats."""
+    """Server-Sent Events: a ``snapshot`` first, then ``level`` events, ``: ping`` heartbeats.
+
+    With ``Last-Event-ID`` (what ``EventSource`` sends when it reconnects) the changes after
+    that event time come first from Postgres, marked ``replayed``, then the snapshot.
+    """
     web = request.app.state.web
     room_sid = _sid(request, "roomSid")
     await web.guard.room(request, room_sid)
@@ -93,10 +97,13 @@ async def feed(request: Request) -> Response:
         verbosity = parse_verbosity(request.query_params.get("verbosity"))
     except ParamError as exc:
         raise ApiError(422, str(exc)) from None
+    resume_from = resume_point(request, web.settings.web_max_range_h)
     hub = web.hub
     subscription = hub.subscribe(room_sid)
     try:
         stored = await run_in_threadpool(web.queries.participants, room_sid)
+        missed = [] if resume_from is None else await run_in_threadpool(
+            web.queries.changes_since, room_sid, resume_from)
     except BaseException:
         hub.unsubscribe(subscription)
         raise
@@ -108,6 +115,9 @@ async def feed(request: Request) -> Response:
         last = max(sent.values(), default=int(time.time() * 1000))
         try:
             yield b"retry: 2000\n\n"
+            for view in missed:  # a reconnecting client gets what it missed, then the snapshot
+                body = {**shape(view, verbosity), "replayed": True}
+                yield sse("level", json.dumps(body), str(view["timestamp"]))
             body = {"roomSid": room_sid, "verbosity": verbosity,
                     "participants": [shape(v, verbosity) for v in snapshot.values()]}
             yield sse("snapshot", json.dumps(body), str(last))
@@ -127,6 +137,21 @@ async def feed(request: Request) -> Response:
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def resume_point(request: Request, max_range_h: float) -> datetime | None:
+    """``Last-Event-ID`` (an event time in ms, as the feed sends) -> resume after it.
+
+    Anything else, or a point older than the longest range a query may ask, is ignored and
+    the client just gets the snapshot.
+    """
+    raw = request.headers.get("last-event-id", "").strip()
+    if not raw.isdigit() or len(raw) > 16:
+        return None
+    since = datetime.fromtimestamp(int(raw) / 1000, UTC)
+    if datetime.now(UTC) - since > timedelta(hours=max_range_h):
+        return None
+    return since
 
 
 async def healthz(_: Request) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -119,6 +120,17 @@ class Queries:
             " ORDER BY c.participant_sid LIMIT :limit",
             room=room_sid,
             limit=self.limits.max_rows,
+        )
+        return [view_from_row(r) for r in rows]
+
+    def changes_since(self, room_sid: str, since: datetime) -> list[dict[str, Any]]:
+        """Level changes of a room after ``since`` as views (a feed client's resume)."""
+        rows = self._all(
+            "SELECT event_id, ts, room_sid, participant_sid, region, level, previous_level,"
+            " audio_send, audio_recv, video_send, video_recv, limited_by, departed, stats"
+            " FROM level_changes WHERE room_sid = :room AND ts > :since"
+            " ORDER BY ts, event_id LIMIT :limit",
+            room=room_sid, since=since, limit=self.limits.max_rows,
         )
         return [view_from_row(r) for r in rows]
 

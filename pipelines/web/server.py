@@ -15,6 +15,7 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
     from pipelines.storage import migrate  # noqa: PLC0415
     from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
     from pipelines.web.app import create_app  # noqa: PLC0415
+    from pipelines.web.auth import TokenConfigError  # noqa: PLC0415
 
     logging.basicConfig(
         level=loglevel.upper(), format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
@@ -26,7 +27,10 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
         ensure_topics(resolved)
         if embedded_db:
             migrate.upgrade(resolved.database_url)
-        app = create_app(resolved)
+        try:
+            app = create_app(resolved)
+        except TokenConfigError as exc:
+            raise SystemExit(f"netquality web: {exc}") from None
         logging.getLogger("netquality.web").info(
             "dashboards at http://%s:%d/", resolved.web_host, resolved.web_port
         )

@@ -370,3 +370,24 @@ def test_pages_render_bars_alerts_and_escape_what_they_show(web) -> None:
 def test_level_event_helper_round_trips(web) -> None:
     raw = level_event("PA2", "RM-A", 1, 2, NOW_MS)
     assert msgspec.json.decode(raw)["video"]["send"] == 2
+
+
+def test_feed_resumes_after_last_event_id_with_missed_changes_then_the_snapshot(web) -> None:
+    server, _ = web
+    headers = {"Authorization": f"Bearer {T['all']}", "Last-Event-ID": str(NOW_MS - 300_000)}
+    with httpx.stream("GET", f"{server.url}/api/rooms/RM-A/feed?verbosity=2", headers=headers,
+                      timeout=30) as response:
+        events = [e for e in read_events(response.iter_lines(), 2) if e["event"] != "ping"]
+    replayed, snapshot = events
+    assert replayed["event"] == "level" and replayed["data"]["replayed"] is True
+    # only PA2's change 2 minutes ago is after the resume point; PA1's is 20 minutes old
+    assert (replayed["data"]["eventId"], replayed["data"]["level"]) == ("PA2:2", 2)
+    assert replayed["data"]["video"] == {"send": 2, "recv": None}
+    assert snapshot["event"] == "snapshot"
+    assert {p["participantSid"] for p in snapshot["data"]["participants"]} == {"PA1", "PA2"}
+    # a resume point that is not an event time is ignored: just the snapshot
+    headers["Last-Event-ID"] = "garbage"
+    with httpx.stream("GET", f"{server.url}/api/rooms/RM-A/feed", headers=headers,
+                      timeout=30) as response:
+        first = [e for e in read_events(response.iter_lines(), 1) if e["event"] != "ping"]
+    assert [e["event"] for e in first] == ["snapshot"]
