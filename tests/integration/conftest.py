@@ -346,18 +346,6 @@ def web_servers() -> Iterator[Callable[[Settings], WebServerThread]]:
         server.stop()
 
 
-WEB_TOKENS = {
-    "all": "tok-all-0123456789abcdef",
-    "room": "tok-room-0123456789abcdef",  # room:RM-A
-    "region": "tok-region-0123456789abcd",  # region:eu-west
-    "other": "tok-other-0123456789abcde",  # region:us-east
-}
-WEB_TOKENS_SETTING = (
-    f"{WEB_TOKENS['all']}=*;{WEB_TOKENS['room']}=room:RM-A;"
-    f"{WEB_TOKENS['region']}=region:eu-west;{WEB_TOKENS['other']}=region:us-east"
-)
-
-
 def seed_dashboard_rows(database_url: str, now_ms: int) -> None:
     """Rows as the sink writes them: two regions, three rooms, rollups, two alerts.
 
@@ -459,3 +447,11 @@ def seed_dashboard_rows(database_url: str, now_ms: int) -> None:
                 (alert_id, status, room, ts(now_ms - 900_000), ts(now_ms - 60_000), resolved,
                  Jsonb(payload)),
             )
+
+
+@pytest.fixture(scope="session")
+def web_kit() -> Any:
+    """The web server class and the seeding function, for module-scoped fixtures."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(server=WebServerThread, seed=seed_dashboard_rows)

@@ -17,7 +17,6 @@ import httpx
 import msgspec
 import psycopg
 import pytest
-from conftest import WEB_TOKENS, WEB_TOKENS_SETTING, WebServerThread, seed_dashboard_rows
 from openapi_spec_validator import validate
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -30,17 +29,27 @@ from pipelines.storage import migrate
 from pipelines.streaming.topics import ensure_topics
 
 NOW_MS = int(time.time() * 1000)
+WEB_TOKENS = {
+    "all": "tok-all-0123456789abcdef",
+    "room": "tok-room-0123456789abcdef",  # room:RM-A
+    "region": "tok-region-0123456789abcd",  # region:eu-west
+    "other": "tok-other-0123456789abcde",  # region:us-east
+}
+WEB_TOKENS_SETTING = (
+    f"{WEB_TOKENS['all']}=*;{WEB_TOKENS['room']}=room:RM-A;"
+    f"{WEB_TOKENS['region']}=region:eu-west;{WEB_TOKENS['other']}=region:us-east"
+)
 
 
 @pytest.fixture(scope="module")
-def web(broker: str, postgres: Any) -> Iterator[tuple[WebServerThread, Settings]]:
+def web(broker: str, postgres: Any, web_kit: Any) -> Iterator[tuple[Any, Settings]]:
     name = f"nq_web_{uuid.uuid4().hex[:10]}"
     admin = libpq_url(postgres.url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(postgres.url).set(database=name).render_as_string(False)
     migrate.upgrade(url)
-    seed_dashboard_rows(url, NOW_MS)
+    web_kit.seed(url, NOW_MS)
     suffix = uuid.uuid4().hex[:8]
     settings = Settings.from_env().with_overrides(
         kafka_bootstrap_servers=broker,
@@ -57,7 +66,7 @@ def web(broker: str, postgres: Any) -> Iterator[tuple[WebServerThread, Settings]
         web_max_range_h=48.0,
     )
     ensure_topics(settings)
-    server = WebServerThread(settings)
+    server = web_kit.server(settings)
     try:
         server.wait_ready()
         yield server, settings
@@ -69,7 +78,7 @@ def web(broker: str, postgres: Any) -> Iterator[tuple[WebServerThread, Settings]
             )
 
 
-def get(server: WebServerThread, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+def get(server: Any, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.get(f"{server.url}{path}", headers=headers, timeout=30, **kw)
 
@@ -95,7 +104,7 @@ ENDPOINTS: dict[str, dict[str, int]] = {
 }
 
 
-def status_of(server: WebServerThread, path: str, token: str | None) -> int:
+def status_of(server: Any, path: str, token: str | None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.stream("GET", f"{server.url}{path}", headers=headers, timeout=30) as response:
         return response.status_code  # the feed's body never ends: read only the status

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import WEB_TOKENS, WEB_TOKENS_SETTING, seed_dashboard_rows
 
 from pipelines.contracts import encode
 from pipelines.testing import Conditions, ScriptedParticipant
@@ -25,6 +24,9 @@ ARTIFACTS = ROOT / "var" / "artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 LIVE_CHANGE_LIMIT_S = 20.0
 """'Within a few seconds' on an idle machine (typically 1-2 s); generous for a busy 2-core CI."""
+
+TOKEN_ALL, TOKEN_ROOM = "tok-all-0123456789abcdef", "tok-room-0123456789abcdef"
+TOKENS_SETTING = f"{TOKEN_ALL}=*;{TOKEN_ROOM}=room:RM-A"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
@@ -55,15 +57,15 @@ def _wait_level(page, sid: str, predicate, timeout: float) -> int:
 
 def test_room_page_bars_follow_live_levels_and_screenshots(
     worker_settings, sink_settings, start_worker, sinks, web_servers, kafka_io, no_staleness,
-    migrated,
+    migrated, web_kit,
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     now_ms = int(time.time() * 1000)
-    seed_dashboard_rows(migrated.url, now_ms)
+    web_kit.seed(migrated.url, now_ms)
     start_worker(worker_settings.with_overrides(thresholds_file=no_staleness))
     sinks(sink_settings)
-    web = web_servers(sink_settings.with_overrides(web_tokens=WEB_TOKENS_SETTING))
+    web = web_servers(sink_settings.with_overrides(web_tokens=TOKENS_SETTING))
     web.wait_ready()
 
     live = ScriptedParticipant("PA-live", room_sid="RM-A", region="eu-west",
@@ -80,7 +82,7 @@ def test_room_page_bars_follow_live_levels_and_screenshots(
         browser = _launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.goto(f"{web.url}/rooms/RM-A?token={WEB_TOKENS['all']}")
+            page.goto(f"{web.url}/rooms/RM-A?token={TOKEN_ALL}")
             assert page.url == f"{web.url}/rooms/RM-A"  # the token left the address bar
             page.wait_for_selector("#live.on", timeout=30_000)  # the EventSource is open
             assert _row_level(page, "PA2") == 2  # seeded rows rendered
@@ -116,7 +118,7 @@ def test_room_page_bars_follow_live_levels_and_screenshots(
 
             phone = browser.new_page(viewport={"width": 390, "height": 844},
                                      device_scale_factor=2, is_mobile=True)
-            phone.goto(f"{web.url}/rooms/RM-A?token={WEB_TOKENS['room']}")
+            phone.goto(f"{web.url}/rooms/RM-A?token={TOKEN_ROOM}")
             phone.wait_for_selector('tr[data-participant="PA-live"]', timeout=30_000)
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, "the room page scrolls sideways on a phone"
