@@ -400,3 +400,13 @@ def test_feed_resumes_after_last_event_id_with_missed_changes_then_the_snapshot(
                       timeout=30) as response:
         first = [e for e in read_events(response.iter_lines(), 1) if e["event"] != "ping"]
     assert [e["event"] for e in first] == ["snapshot"]
+
+
+def test_feed_of_a_room_without_levels_yet_starts_with_an_empty_snapshot(web) -> None:
+    server, _ = web
+    headers = {"Authorization": f"Bearer {T['all']}"}
+    with httpx.stream("GET", f"{server.url}/api/rooms/RM-new/feed", headers=headers,
+                      timeout=30) as response:
+        assert response.status_code == 200
+        first = [e for e in read_events(response.iter_lines(), 1) if e["event"] != "ping"]
+    assert first[0]["event"] == "snapshot" and first[0]["data"]["participants"] == []
