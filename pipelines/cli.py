@@ -213,6 +213,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_web(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.web import run_web
+
+    run_web(Settings.from_env(), loglevel=args.loglevel)
+    return 0
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -272,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_loglevel(sink)
     sink.set_defaults(handler=_cmd_sink)
+
+    web = sub.add_parser(
+        "web",
+        help="serve the JSON API, the live feed (SSE) and the dashboards until SIGTERM/SIGINT",
+        description="Dashboards and API over Postgres and the levels topic on "
+        "NETQUALITY_WEB_HOST:NETQUALITY_WEB_PORT; tokens from NETQUALITY_WEB_TOKENS(_FILE).",
+    )
+    _add_loglevel(web)
+    web.set_defaults(handler=_cmd_web)
 
     db = sub.add_parser(
         "db",

@@ -172,6 +172,38 @@ class Settings:
         ),
     )
 
+    # -- web: API, live feed and dashboards (pipelines/web) --------------------------------
+    web_host: str = field(
+        default="127.0.0.1",
+        metadata=_env("NETQUALITY_WEB_HOST", "Address the web service listens on (0.0.0.0: all)"),
+    )
+    web_tokens: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_env(
+            "NETQUALITY_WEB_TOKENS",
+            "API tokens: token=scope;... with scope *, room:<sid> or region:<name> (secret)",
+        ),
+    )
+    web_tokens_file: Path | None = field(
+        default=None,
+        metadata=_env(
+            "NETQUALITY_WEB_TOKENS_FILE", "File of token=scope lines (alternative to the above)"
+        ),
+    )
+    web_max_range_h: float = field(
+        default=168.0,
+        metadata=_env("NETQUALITY_WEB_MAX_RANGE_H", "Longest time range one query may ask (hours)"),
+    )
+    web_max_rows: int = field(
+        default=5000,
+        metadata=_env("NETQUALITY_WEB_MAX_ROWS", "Most rows one API answer returns (then cut)"),
+    )
+    web_heartbeat_s: float = field(
+        default=15.0,
+        metadata=_env("NETQUALITY_WEB_HEARTBEAT_S", "Seconds between live-feed heartbeats"),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every field from its environment variable, falling back to the default."""

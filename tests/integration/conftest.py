@@ -279,3 +279,179 @@ def wait_until():
 @pytest.fixture
 def row_count():
     return count
+
+
+# --- web (pipelines/web): the API and dashboards served by uvicorn in a thread -----------------
+
+
+class WebServerThread:
+    """``create_app(settings)`` served by a real uvicorn on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        import socket
+
+        import uvicorn
+
+        from pipelines.web import create_app
+
+        self.app = create_app(settings)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive(), "the web server died while starting"
+            assert time.monotonic() < deadline, "the web server did not start"
+            time.sleep(0.05)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until /readyz says Postgres and the broker (the live feed's consumer) are up."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if httpx.get(f"{self.url}/readyz", timeout=10).status_code == 200:
+                return
+            time.sleep(0.2)
+        raise AssertionError("the web server never became ready")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the web server did not stop"
+
+
+@pytest.fixture
+def web_servers() -> Iterator[Callable[[Settings], WebServerThread]]:
+    started: list[WebServerThread] = []
+
+    def start(settings: Settings) -> WebServerThread:
+        server = WebServerThread(settings)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def seed_dashboard_rows(database_url: str, now_ms: int) -> None:
+    """Rows as the sink writes them: two regions, three rooms, rollups, two alerts.
+
+    eu-west: RM-A (PA1 at 5, PA2 at 2 limited by video send bandwidth), RM-B (PA3 at 4);
+    us-east: RM-C (PA4 at 1). Per-minute rollups for the last 30 minutes, RM-A getting worse.
+    One open alert on RM-A, one resolved alert on RM-B.
+    """
+    from datetime import UTC, datetime
+
+    from psycopg.types.json import Jsonb
+
+    def ts(ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+
+    bw_stats = {
+        "audio": {"sendStats": {"bandwidth": {"level": 5}, "fractionLost": {"level": 5},
+                                "latency": {"level": 5, "rtt": 0.05}}, "recvStats": None},
+        "video": {"sendStats": {"bandwidth": {"level": 2, "actual": 300000, "available": 320000},
+                                "fractionLost": {"level": 5, "fractionLost": 0.0},
+                                "latency": {"level": 4, "rtt": 0.09}}, "recvStats": None},
+    }
+    participants = [
+        # participant, room, region, level, audio_send, video_send, limited_by, stats, age_s
+        ("PA1", "RM-A", "eu-west", 5, 5, 5, None, {}, 600),
+        ("PA2", "RM-A", "eu-west", 2, 5, 2, "video.send.bandwidth", bw_stats, 120),
+        ("PA3", "RM-B", "eu-west", 4, 4, None, "audio.send.latency", {}, 300),
+        ("PA4", "RM-C", "us-east", 1, 1, None, "audio.send.fractionLost", {}, 60),
+    ]
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        for sid, room, region, level, a_send, v_send, limited, stats, age in participants:
+            first_ms, last_ms = now_ms - 1_200_000, now_ms - age * 1000
+            conn.execute(
+                "INSERT INTO level_changes (event_id, ts, room_sid, participant_sid, region,"
+                " level, previous_level, audio_send, video_send, limited_by, stats)"
+                " VALUES (%s, %s, %s, %s, %s, 5, NULL, 5, %s, NULL, '{}'::jsonb)",
+                (f"{sid}:1", ts(first_ms), room, sid, region, 5 if v_send else None),
+            )
+            if level != 5:
+                conn.execute(
+                    "INSERT INTO level_changes (event_id, ts, room_sid, participant_sid, region,"
+                    " level, previous_level, audio_send, video_send, limited_by, stats)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, 5, %s, %s, %s, %s)",
+                    (f"{sid}:2", ts(last_ms), room, sid, region, level, a_send, v_send, limited,
+                     Jsonb(stats)),
+                )
+            event_id, at = (f"{sid}:2", last_ms) if level != 5 else (f"{sid}:1", first_ms)
+            conn.execute(
+                "INSERT INTO current_levels (participant_sid, room_sid, region, ts, level,"
+                " audio_send, video_send, limited_by, event_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (sid, room, region, ts(at), level, a_send, v_send, limited, event_id),
+            )
+        minute0 = now_ms - now_ms % 60_000
+        for i in range(30):
+            minute = ts(minute0 - (30 - i) * 60_000)
+            bad = i * 2.0  # RM-A degrades over the half hour
+            for room, region, seconds in (
+                ("RM-A", "eu-west", [0, 0, bad, 0, 0, 120 - bad]),
+                ("RM-B", "eu-west", [0, 0, 0, 10, 50, 0]),
+                ("RM-C", "us-east", [0, 60, 0, 0, 0, 0]),
+            ):
+                total = sum(seconds)
+                avg = sum(n * s for n, s in enumerate(seconds)) / total
+                conn.execute(
+                    "INSERT INTO room_rollups (room_sid, minute, region, seconds_at_level_0,"
+                    " seconds_at_level_1, seconds_at_level_2, seconds_at_level_3,"
+                    " seconds_at_level_4, seconds_at_level_5, participants_seen, min_level,"
+                    " avg_level, changes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                    " %s, %s)",
+                    (room, minute, region, *seconds, 2 if room == "RM-A" else 1,
+                     min(n for n, s in enumerate(seconds) if s), avg, 1),
+                )
+            for region, seconds in (
+                ("eu-west", [0, 0, bad, 10, 50, 120 - bad]),
+                ("us-east", [0, 60, 0, 0, 0, 0]),
+            ):
+                total = sum(seconds)
+                avg = sum(n * s for n, s in enumerate(seconds)) / total
+                conn.execute(
+                    "INSERT INTO region_rollups (region, minute, seconds_at_level_0,"
+                    " seconds_at_level_1, seconds_at_level_2, seconds_at_level_3,"
+                    " seconds_at_level_4, seconds_at_level_5, participants_seen, min_level,"
+                    " avg_level, changes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                    " %s)",
+                    (region, minute, *seconds, 3, min(n for n, s in enumerate(seconds) if s),
+                     avg, 2),
+                )
+        for alert_id, room, status, resolved in (
+            ("room_degraded:RM-A:1", "RM-A", "opened", None),
+            ("room_degraded:RM-B:1", "RM-B", "resolved", ts(now_ms - 600_000)),
+        ):
+            payload = {"message": f"{room}: 1 of 2 participants at level <= 2",
+                       "worst": [{"participantSid": "PA2", "level": 2,
+                                  "limitedBy": "video.send.bandwidth"}]}
+            conn.execute(
+                "INSERT INTO alerts (alert_id, kind, status, region, room_sid, opened_at,"
+                " updated_at, resolved_at, participants, degraded, share, payload)"
+                " VALUES (%s, 'room_degraded', %s, 'eu-west', %s, %s, %s, %s, 2, 1, 0.5, %s)",
+                (alert_id, status, room, ts(now_ms - 900_000), ts(now_ms - 60_000), resolved,
+                 Jsonb(payload)),
+            )
+
+
+@pytest.fixture(scope="session")
+def web_kit() -> Any:
+    """The web server class and the seeding function, for module-scoped fixtures."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(server=WebServerThread, seed=seed_dashboard_rows)
