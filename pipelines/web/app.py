@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipelines.config import Settings
+from pipelines.observability import METRICS
 from pipelines.web.api import api_routes
 from pipelines.web.auth import TokenRegistry
 from pipelines.web.errors import ApiError, api_error_handler, http_error_handler
@@ -71,8 +72,13 @@ class AccessLog:
         try:
             await self.app(scope, receive, record)
         finally:
-            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status,
-                     (time.perf_counter() - start) * 1000)
+            elapsed = time.perf_counter() - start
+            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            # The route template ("/api/rooms/{room_sid}/history"), never the concrete path:
+            # room ids in labels would grow the series count with traffic.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            METRICS.http_requests.labels(route=route, status=str(status)).inc()
+            METRICS.http_seconds.labels(route=route).observe(elapsed)
 
 
 def create_app(

@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipelines.contracts import ContractError, decode_level
+from pipelines.observability import METRICS
 from pipelines.web.views import view_from_event
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,14 @@ class FeedHub:
     def subscribe(self, room_sid: str) -> Subscription:
         sub = Subscription(room_sid)
         self._rooms.setdefault(room_sid, set()).add(sub)
+        METRICS.feed_subscribers.inc()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._rooms.get(sub.room_sid)
-        if subs is not None:
+        if subs is not None and sub in subs:
             subs.discard(sub)
+            METRICS.feed_subscribers.dec()
             if not subs:
                 del self._rooms[sub.room_sid]
 

@@ -1,25 +1,54 @@
-"""``netquality web``: serve :func:`create_app` with uvicorn until SIGTERM/SIGINT."""
+"""``netquality web``: serve :func:`create_app` with uvicorn until SIGTERM/SIGINT.
+
+When ingest tokens are configured, the HTTP ingest for browsers (pipelines/ingest) is mounted
+under ``/ingest`` in the same process, so one port serves dashboards, API, feed and ingest.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+
+from starlette.routing import BaseRoute, Mount
 
 from pipelines.config import Settings
+
+
+def ingest_parts(
+    settings: Settings,
+) -> tuple[list[BaseRoute], list[AbstractAsyncContextManager[object]]]:
+    """The ingest routes under ``/ingest`` and its producer's lifetime; none without tokens."""
+    if not (settings.ingest_tokens or settings.ingest_tokens_file):
+        return [], []
+    from pipelines.ingest import IngestService  # noqa: PLC0415
+
+    service = IngestService(settings)
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[object]:
+        await service.start()
+        try:
+            yield service
+        finally:
+            await service.stop()
+
+    return [Mount("/ingest", routes=service.routes())], [running()]
 
 
 def run_web(settings: Settings, loglevel: str = "info") -> None:
     """Resolve endpoints (embedded servers when unset), migrate an embedded db, serve."""
     import uvicorn  # noqa: PLC0415
 
+    from pipelines.observability import configure_logging, serve_metrics  # noqa: PLC0415
     from pipelines.runtime import Runtime  # noqa: PLC0415
     from pipelines.storage import migrate  # noqa: PLC0415
     from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
     from pipelines.web.app import create_app  # noqa: PLC0415
     from pipelines.web.auth import TokenConfigError  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=loglevel.upper(), format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
-    )
+    configure_logging(loglevel, settings.log_format, "web")
     embedded_db = not settings.database_url
     with Runtime(settings) as runtime:
         resolved = runtime.settings
@@ -28,12 +57,21 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
         if embedded_db:
             migrate.upgrade(resolved.database_url)
         try:
-            app = create_app(resolved)
+            routes, services = ingest_parts(resolved)
+            app = create_app(resolved, extra_routes=routes, services=services)
         except TokenConfigError as exc:
             raise SystemExit(f"netquality web: {exc}") from None
         logging.getLogger("netquality.web").info(
             "dashboards at http://%s:%d/", resolved.web_host, resolved.web_port
         )
+        if routes:
+            logging.getLogger("netquality.web").info(
+                "HTTP ingest at http://%s:%d/ingest/v1/samples",
+                resolved.web_host,
+                resolved.web_port,
+            )
+        serve_metrics(resolved.metrics_port)
         # access_log=False: uvicorn's log line has the query string, which may hold ?token=.
+        # log_config=None: keep the netquality log format installed above.
         uvicorn.run(app, host=resolved.web_host, port=resolved.web_port, access_log=False,
-                    log_level=loglevel, lifespan="on")
+                    log_level=loglevel, lifespan="on", log_config=None)
