@@ -76,9 +76,11 @@ def parse_scopes(text: str, where: str) -> tuple[bool, frozenset[str], frozenset
 def parse_tokens(text: str, source: str) -> dict[str, Grant]:
     """``tokenA=*;tokenB=room:RM1;tokenC=region:eu-west,room:RM9`` (``;`` or newlines)."""
     grants: dict[str, Grant] = {}
-    entries = [e.strip() for line in text.splitlines() for e in line.split(";")]
+    # Comment lines are dropped before splitting on ";", which a comment may well contain.
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    entries = [e.strip() for line in lines for e in line.split(";")]
     for n, entry in enumerate(entries, 1):
-        if not entry or entry.startswith("#"):
+        if not entry:
             continue
         token, sep, scopes = entry.partition("=")
         token = token.strip()

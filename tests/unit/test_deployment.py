@@ -18,6 +18,8 @@ import yaml
 
 from pipelines.cli import build_parser
 from pipelines.config import Settings
+from pipelines.ingest.auth import load_tokens
+from pipelines.web.auth import TokenRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -25,7 +27,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 SETTINGS_ENV = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings))
-OUR_SERVICES = ("migrate", "worker", "sink")
+OUR_SERVICES = ("migrate", "worker", "sink", "web")
 BROKERS = ("kafka", "kafka-2", "kafka-3")
 THIRD_PARTY = (*BROKERS, "postgres")
 HA_ENV = ROOT / "deploy" / "ha.env"
@@ -114,8 +116,10 @@ def test_our_services_share_one_production_environment(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
     shared = compose["x-netquality-env"]
-    for name in OUR_SERVICES:
+    for name in ("migrate", "worker", "sink"):
         assert services[name]["environment"] == shared, f"{name} does not use x-netquality-env"
+    web = services["web"]["environment"]
+    assert {key: web[key] for key in shared} == shared, "web does not extend x-netquality-env"
     env = _env(services["worker"])
     settings = Settings.from_env(env)  # every value parses as its field's type
     assert settings.kafka_bootstrap_servers == "kafka:9092"
@@ -219,7 +223,12 @@ def test_depends_on_conditions(services: dict[str, dict[str, Any]]) -> None:
 
 
 def test_commands_are_netquality_sub_commands(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"migrate": ["db", "upgrade"], "worker": ["worker"], "sink": ["sink"]}
+    expected = {
+        "migrate": ["db", "upgrade"],
+        "worker": ["worker"],
+        "sink": ["sink"],
+        "web": ["web"],
+    }
     parser = build_parser()
     for name, command in expected.items():
         assert services[name]["command"] == command
@@ -231,7 +240,7 @@ def test_migrate_is_one_shot_and_the_long_running_services_restart(
     services: dict[str, dict[str, Any]],
 ) -> None:
     assert services["migrate"]["restart"] == "no"  # a string: YAML's bare `no` is false
-    for name in ("worker", "sink", *THIRD_PARTY):
+    for name in ("worker", "sink", "web", *THIRD_PARTY):
         assert services[name]["restart"] == "unless-stopped"
 
 
@@ -259,6 +268,42 @@ def test_named_volumes_are_declared(
     assert {"kafka", "postgres"} <= {
         name for name, service in services.items() if service.get("volumes")
     }
+
+
+def test_web_is_published_healthy_and_reads_tokens_from_secret_files(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    web = services["web"]
+    env = _env(web)
+    settings = Settings.from_env(env)
+    assert settings.web_host == "0.0.0.0"
+    container_port = settings.web_port
+    assert [p.split(":")[-1] for p in (_interpolate(p) for p in web["ports"])] == [
+        str(container_port)
+    ]
+    assert f"127.0.0.1:{container_port}/healthz" in " ".join(web["healthcheck"]["test"])
+    assert {dep: spec["condition"] for dep, spec in web["depends_on"].items()} == {
+        "kafka": "service_healthy",
+        "postgres": "service_healthy",
+        "migrate": "service_completed_successfully",
+    }
+    # Tokens: only as files mounted from compose secrets, never as values in the file.
+    assert "NETQUALITY_WEB_TOKENS" not in env and "NETQUALITY_INGEST_TOKENS" not in env
+    declared = compose["secrets"]
+    for secret, variable in (("web_tokens", "NETQUALITY_WEB_TOKENS_FILE"),
+                             ("ingest_tokens", "NETQUALITY_INGEST_TOKENS_FILE")):
+        assert secret in web["secrets"]
+        assert env[variable] == f"/run/secrets/{secret}"
+        source = ROOT / declared[secret]["file"]
+        assert source.with_name(source.name + ".example").is_file()
+    example = ROOT / "deploy" / "secrets" / "web_tokens.example"
+    assert len(TokenRegistry.from_sources(None, example)) == 1
+    ingest = Settings(ingest_tokens_file=ROOT / "deploy" / "secrets" / "ingest_tokens.example")
+    assert len(load_tokens(ingest)) == 1
+    ignored = (ROOT / ".gitignore").read_text() + DOCKERIGNORE.read_text()
+    assert "deploy/secrets" in ignored
+    for name in ("migrate", "worker", "sink"):
+        assert "ports" not in services[name], f"{name} needs no published port"
 
 
 # --------------------------------------------------------------------------- Dockerfile
