@@ -435,8 +435,10 @@ class RoomAlerts(msgspec.Struct, array_like=True):
             for status, at, alert_id in tracker.advance(
                 now, rules.participant, rules, psnap, f"participant_stuck:{sid}"
             ):
-                out.append(_event("participant_stuck", status, at, alert_id, tracker, psnap,
-                                  self.region, room_sid=self.room_sid, participant_sid=sid))  # fmt: skip
+                out.append(
+                    _event("participant_stuck", status, at, alert_id, tracker, psnap,
+                           self.region, room_sid=self.room_sid, participant_sid=sid)
+                )  # fmt: skip
             self._forget_if_idle(sid, tracker, now, rules)
         return out
 

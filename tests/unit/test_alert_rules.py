@@ -131,7 +131,7 @@ def test_updates_only_on_material_change_and_not_too_often() -> None:
 def test_replayed_level_events_change_nothing() -> None:
     ev = Seq()
     events = [ev("A", 0, 2), ev("B", 0, 2)]
-    room, out = run(events + events, until_s=30)
+    _, out = run(events + events, until_s=30)
     assert [a.status for a in room_alerts(out)] == ["opened"]
 
 
@@ -206,7 +206,7 @@ def simulate(script, rules: AlertRules = RULES):
 @settings(max_examples=200, deadline=None)
 @given(steps)
 def test_lifecycle_is_well_formed(script) -> None:
-    room, out, _ = simulate(script)
+    _, out, _ = simulate(script)
     for kind_alerts in (room_alerts(out), [a for a in out if a.kind == "participant_stuck"]):
         open_ids: dict[str, str] = {}  # scope -> open alert id
         seen: set[str] = set()
