@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_right
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -114,6 +115,11 @@ class AlertRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     room is not."""
     worst_count: int = 5
     """Worst participants named per alert: enough to act on, small enough to read."""
+    allowed_lateness_s: float = 5.0
+    """A room's events are applied in time order this long after they happen: a room's
+    participants sit in different partitions, and producer batching plus the re-keying hop
+    reorder them by up to a few seconds (the rollups allow the same). Alerts are late by as
+    much, which is small against the 15 s sustain."""
 
     def __post_init__(self) -> None:
         for name in ("room", "region", "participant"):
@@ -126,17 +132,6 @@ class AlertRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise ValueError(f"alert rule {name}: durations must be >= 0 s")
         if not 1 <= self.worst_count <= 20:
             raise ValueError("alert rules: worst_count must be 1..20 (the contract's maximum)")
-
-
-ENV_OVERRIDES: dict[str, tuple[str, str]] = {
-    "NETQUALITY_ALERT_ROOM_MIN_SHARE": ("room", "min_share"),
-    "NETQUALITY_ALERT_ROOM_SUSTAIN_S": ("room", "sustain_s"),
-    "NETQUALITY_ALERT_ROOM_RESOLVE_S": ("room", "resolve_after_s"),
-    "NETQUALITY_ALERT_REGION_MIN_SHARE": ("region", "min_share"),
-    "NETQUALITY_ALERT_REGION_MIN_DEGRADED": ("region", "min_degraded"),
-    "NETQUALITY_ALERT_STUCK_SUSTAIN_S": ("participant", "sustain_s"),
-}
-"""Environment variables that override single rule fields (the rest come from the file)."""
 
 
 def load_alert_rules(
@@ -360,6 +355,17 @@ class Present(msgspec.Struct, array_like=True, frozen=True):
     """Recent event ids, to drop replays of the same level event."""
 
 
+class PendingLevel(msgspec.Struct, array_like=True, frozen=True):
+    """A level event held until the room's watermark passes it (see :class:`RoomAlerts`)."""
+
+    timestamp: int
+    participant_sid: str
+    level: int
+    limited_by: str | None
+    departed: bool
+    event_id: str
+
+
 class RoomSummary(msgspec.Struct, frozen=True, rename="camel"):
     """A room's counts under the region rule, handed to the region stage (keyed by region)."""
 
@@ -382,10 +388,20 @@ def decode_summary(data: bytes) -> RoomSummary:
 KEEP_EVENT_IDS = 4
 
 
+def _pending_time(p: PendingLevel) -> int:
+    return p.timestamp
+
+
 class RoomAlerts(msgspec.Struct, array_like=True):
     """Alert state of one room: room degraded and its participants' stuck alerts.
 
-    A value for a changelog-backed table keyed by room (:func:`dump_room_alerts`).
+    A room's level events come from many participants, hence from many partitions of the
+    levels topic, so they reach the room slightly out of order (producer batching, the
+    re-keying hop). Events are therefore held in ``pending`` and applied in time order once
+    the room's watermark (newest event time minus ``allowed_lateness_s``, or the sweep's
+    stream time minus the same) passes them; the room's clock is that watermark. An event
+    older than the clock is applied at the clock. A value for a changelog-backed table keyed
+    by room (:func:`dump_room_alerts`).
     """
 
     room_sid: str
@@ -396,6 +412,8 @@ class RoomAlerts(msgspec.Struct, array_like=True):
     stuck: dict[str, AlertTracker] = msgspec.field(default_factory=dict)
     last_summary: tuple[int, int, int | None] | None = None
     """(participants, degraded, worst level) last sent to the region."""
+    pending: list[PendingLevel] = msgspec.field(default_factory=list)
+    max_event_ms: int = 0
 
     def apply(
         self, event: LevelEvent, rules: AlertRules
@@ -404,23 +422,48 @@ class RoomAlerts(msgspec.Struct, array_like=True):
         if event.room_sid != self.room_sid:
             raise ValueError(f"event of room {event.room_sid!r} applied to {self.room_sid!r}")
         current = self.present.get(event.participant_sid)
-        if current is not None and event.event_id in current.event_ids:
+        if (current is not None and event.event_id in current.event_ids) or any(
+            p.event_id == event.event_id for p in self.pending
+        ):
             return [], None
-        now = max(event.timestamp, self.clock_ms)
-        out = self.advance(now, rules)
-        sid = event.participant_sid
-        if event.departed:
-            self.present.pop(sid, None)
-        else:
-            ids = (*(current.event_ids if current else ()), event.event_id)[-KEEP_EVENT_IDS:]
-            self.present[sid] = Present(event.level, event.limited_by, ids)
         if event.region:
             self.region = event.region
-        out.extend(self._observe(now, rules))
-        return out, self._summary(now, rules)
+        held = PendingLevel(
+            event.timestamp, event.participant_sid, event.level, event.limited_by,
+            event.departed, event.event_id,
+        )  # fmt: skip
+        self.pending.insert(bisect_right(self.pending, held.timestamp, key=_pending_time), held)
+        self.max_event_ms = max(self.max_event_ms, event.timestamp)
+        return self._release(self.max_event_ms - int(rules.allowed_lateness_s * 1000), rules)
 
-    def advance(self, now: int, rules: AlertRules) -> list[AlertEvent]:
-        """Transitions due by ``now`` (a sweep calls this for rooms whose events stopped)."""
+    def advance(
+        self, now: int, rules: AlertRules
+    ) -> tuple[list[AlertEvent], RoomSummary | None]:
+        """Move to stream time ``now`` (a sweep, for rooms whose events stopped)."""
+        return self._release(now - int(rules.allowed_lateness_s * 1000), rules)
+
+    def _release(
+        self, watermark: int, rules: AlertRules
+    ) -> tuple[list[AlertEvent], RoomSummary | None]:
+        out: list[AlertEvent] = []
+        summary: RoomSummary | None = None
+        while self.pending and self.pending[0].timestamp <= watermark:
+            held = self.pending.pop(0)
+            now = max(held.timestamp, self.clock_ms)
+            out.extend(self._advance_trackers(now, rules))
+            current = self.present.get(held.participant_sid)
+            if held.departed:
+                self.present.pop(held.participant_sid, None)
+            else:
+                ids = (*(current.event_ids if current else ()), held.event_id)[-KEEP_EVENT_IDS:]
+                self.present[held.participant_sid] = Present(held.level, held.limited_by, ids)
+            out.extend(self._observe(now, rules))
+            summary = self._summary(now, rules) or summary
+        out.extend(self._advance_trackers(watermark, rules))
+        return out, summary
+
+    def _advance_trackers(self, now: int, rules: AlertRules) -> list[AlertEvent]:
+        """Transitions due by ``now`` while nothing changed in the room."""
         now = max(now, self.clock_ms)
         self.clock_ms = now
         out: list[AlertEvent] = []
@@ -448,7 +491,7 @@ class RoomAlerts(msgspec.Struct, array_like=True):
 
         The room's cool-down is forgotten with it; a room that empties has no flapping left.
         """
-        return not self.present and not self.room.is_open and not self.stuck
+        return not self.present and not self.pending and not self.room.is_open and not self.stuck
 
     @property
     def open_alerts(self) -> list[str]:
@@ -468,7 +511,7 @@ class RoomAlerts(msgspec.Struct, array_like=True):
             if sid not in self.present:
                 tracker.observe(now, False)
         out = self._departed_resolutions(now, rules)
-        out.extend(self.advance(now, rules))  # sustain 0, or an update due right now
+        out.extend(self._advance_trackers(now, rules))  # sustain 0, or an update due now
         return out
 
     def _departed_resolutions(self, now: int, rules: AlertRules) -> list[AlertEvent]:
