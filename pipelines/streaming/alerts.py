@@ -219,9 +219,9 @@ class AlertsProcessor:
         """Send, then wait for the broker's acks (the caller writes state only after)."""
         pending: list[Awaitable[Any]] = []
         for alert in alerts:
-            key = alert.region if alert.kind == "region_degraded" else alert.room_sid
+            key = (alert.room_sid if alert.kind != "region_degraded" else None) or alert.region
             pending.append(
-                await self.alerts_topic.send(key=(key or alert.region).encode(), value=encode(alert))
+                await self.alerts_topic.send(key=key.encode(), value=encode(alert))
             )
             setattr(self.counts, alert.status, getattr(self.counts, alert.status) + 1)
             log.info("alert %s %s: %s", alert.status, alert.alert_id, alert.message)
