@@ -268,3 +268,34 @@ def test_events_reordered_within_the_lateness_give_the_same_alerts() -> None:
     _, reordered = run(shuffled, until_s=100)
     assert in_order == reordered and [a.status for a in room_alerts(in_order)] == [
         "opened", "resolved"]  # fmt: skip
+
+
+def test_a_demo_incident_from_20_to_60_s_opens_and_resolves_within_two_minutes() -> None:
+    """Real samples through the real engine: three of four participants lose their uplink
+    from 20 s to 60 s (what the demo's simulator scripts); the room alert must open and
+    resolve inside a 2-minute run with the default rules."""
+    from pipelines.quality import Engine, load_thresholds
+    from pipelines.testing import Conditions, ScriptedParticipant
+
+    people = [
+        ScriptedParticipant(
+            f"PA{i}", room_sid="RM-demo", publish_video=True, subscribe_video=1, start_ms=T0
+        )
+        for i in range(4)
+    ]
+    bad = Conditions(uplink=300_000, loss=0.08, rtt=0.3)
+    engine = Engine(load_thresholds(None))
+    room = RoomAlerts("RM-demo", "us1")
+    out = []
+    for second in range(120):
+        for i, p in enumerate(people):
+            trouble = i < 3 and 20 <= second < 60
+            for event in engine.feed(p.step(bad if trouble else Conditions())):
+                out += room.apply(event, RULES)[0]
+        out += room.advance(T0 + (second + 1) * S, RULES)[0]
+    alerts = [a for a in room_alerts(out) if a.status != "updated"]  # updates may come
+    assert [a.status for a in alerts] == ["opened", "resolved"], alerts
+    opened, resolved = alerts
+    assert 20 * S <= opened.timestamp - T0 <= 45 * S
+    assert 60 * S <= resolved.timestamp - T0 <= 110 * S
+    assert opened.degraded == 3 and opened.worst[0].limited_by

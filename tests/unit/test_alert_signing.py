@@ -82,3 +82,21 @@ def test_render_and_filter() -> None:
     assert AlertFilter(room="RM1", kind="room_degraded").matches(event)
     assert not AlertFilter(region="eu1").matches(event)
     assert not AlertFilter(kind="participant_stuck").matches(event)
+
+
+def test_the_readme_receiver_snippet_verifies_our_signatures() -> None:
+    import time
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("A receiver verifies like this:")
+    code = readme[readme.index("```python\n", start) + 10 : readme.index("```\n", start + 40)]
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    body = b'{"schema":"netquality.alert.v1"}'
+    ts = int(time.time())
+    headers = {"X-Netquality-Timestamp": str(ts),
+               "X-Netquality-Signature": signature(KEY, ts, body)}  # fmt: skip
+    assert scope["verify"](KEY, headers, body)
+    assert not scope["verify"](KEY, headers, body + b" ")
+    stale = {**headers, "X-Netquality-Timestamp": str(ts - 1000)}
+    assert not scope["verify"](KEY, stale, body)
