@@ -124,6 +124,19 @@ def test_degrading_room_opens_one_alert_and_resolves_flapping_rooms_do_not_storm
     wait_until(lambda: [r[1] for r in stored()] == ["resolved", "resolved"], 60, "stored alerts")
     assert stored()[1] == (resolved["alertId"], "resolved", resolved["resolvedAt"])
 
+    # A replayed "opened" (at-least-once) never turns a resolved alert back into an open one.
+    marker = {**opened, "alertId": "room_degraded:RM-marker:1", "roomSid": "RM-marker"}
+    kafka_io.produce(
+        settings.topic_alerts,
+        [(b"RA", json.dumps(opened).encode()), (b"RA", json.dumps(marker).encode())],
+    )
+    wait_until(
+        lambda: db_query(settings.database_url, "SELECT count(*) FROM alerts"
+                         " WHERE room_sid = 'RM-marker'")[0][0] == 1,
+        60, "the marker alert",
+    )  # fmt: skip
+    assert stored()[1] == (resolved["alertId"], "resolved", resolved["resolvedAt"])
+
 
 def test_worker_restart_while_an_alert_is_open_neither_reopens_nor_loses_it(
     worker_settings, kafka_io, start_worker
