@@ -221,6 +221,45 @@ def _cmd_web(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from rich.console import Console
+
+    from pipelines.alerting.tail import AlertFilter, tail_alerts
+    from pipelines.config import Settings
+    from pipelines.runtime import Runtime
+
+    console = Console(highlight=False)
+    with Runtime(Settings.from_env(), database=False) as runtime:
+        resolved = runtime.settings
+        assert resolved.kafka_bootstrap_servers
+        console.print(f"[dim]following {resolved.topic_alerts} (Ctrl-C to stop)[/dim]")
+        with contextlib.suppress(KeyboardInterrupt):
+            tail_alerts(
+                resolved.kafka_bootstrap_servers,
+                resolved.topic_alerts,
+                console,
+                AlertFilter(room=args.room, region=args.region, kind=args.kind),
+                from_beginning=args.from_beginning,
+            )
+    return 0
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipelines.alerting.notify import run_notify
+    from pipelines.config import Settings
+
+    logging.basicConfig(
+        level=args.loglevel.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+    )
+    run_notify(Settings.from_env(), from_beginning=args.from_beginning)
+    return 0
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -262,9 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        help="run the streaming worker (levels and rollups agents) until SIGTERM/SIGINT",
-        description="Consume netquality.stats.v1, publish level changes and per-minute "
-        "rollups. Configured from "
+        help="run the streaming worker (levels, rollups and alerts agents) until SIGTERM/SIGINT",
+        description="Consume netquality.stats.v1, publish level changes, per-minute "
+        "rollups and alerts. Configured from "
         "the environment (see `netquality settings`); without KAFKA_BOOTSTRAP_SERVERS it "
         "starts an embedded broker.",
     )
@@ -289,6 +328,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_loglevel(web)
     web.set_defaults(handler=_cmd_web)
+
+    alerts = sub.add_parser(
+        "alerts",
+        help="follow room, region and participant alerts in the terminal",
+        description="Print netquality.alerts.v1 as alerts open, update and resolve "
+        "(red, yellow, green). Reads without a consumer group, so it takes nothing from "
+        "`netquality notify` or the sink.",
+    )
+    alerts.add_argument("--room", help="only this roomSid")
+    alerts.add_argument("--region", help="only this region")
+    alerts.add_argument(
+        "--kind", choices=["room_degraded", "region_degraded", "participant_stuck"]
+    )
+    alerts.add_argument(
+        "--from-beginning", action="store_true", help="replay the topic from its start"
+    )
+    alerts.set_defaults(handler=_cmd_alerts)
+
+    notify = sub.add_parser(
+        "notify",
+        help="deliver alerts to webhooks (HMAC-signed, retried, dead-lettered) until SIGTERM",
+        description="Consume netquality.alerts.v1 in its own consumer group and POST each alert "
+        "to NETQUALITY_ALERT_WEBHOOK_URLS, signed with HMAC-SHA256 "
+        "(X-Netquality-Signature over `{timestamp}.{body}`, X-Netquality-Timestamp). Failing "
+        "deliveries are retried with exponential backoff and jitter, then dead-lettered; "
+        "offsets are committed only after that (at least once).",
+    )
+    notify.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="a new consumer group starts at the oldest alert (default: alerts from now on)",
+    )
+    _add_loglevel(notify)
+    notify.set_defaults(handler=_cmd_notify)
 
     db = sub.add_parser(
         "db",

@@ -204,6 +204,74 @@ class Settings:
         metadata=_env("NETQUALITY_WEB_HEARTBEAT_S", "Seconds between live-feed heartbeats"),
     )
 
+    # -- alerting (rules: pipelines/quality/alerting.py; delivery: pipelines/alerting/) --
+    alert_rules_file: Path | None = field(
+        default=None,
+        metadata=_env(
+            "NETQUALITY_ALERT_RULES_FILE", "JSON file overriding alert rules (optional)"
+        ),
+    )
+    alert_room_min_share: float | None = field(
+        default=None,
+        metadata=_env("NETQUALITY_ALERT_ROOM_MIN_SHARE", "Room degraded: share at level <= 2"),
+    )
+    alert_room_sustain_s: float | None = field(
+        default=None,
+        metadata=_env("NETQUALITY_ALERT_ROOM_SUSTAIN_S", "Room degraded: seconds before opening"),
+    )
+    alert_room_resolve_s: float | None = field(
+        default=None,
+        metadata=_env("NETQUALITY_ALERT_ROOM_RESOLVE_S", "Room degraded: recovered seconds"),
+    )
+    alert_region_min_share: float | None = field(
+        default=None,
+        metadata=_env("NETQUALITY_ALERT_REGION_MIN_SHARE", "Region degraded: share at level <= 2"),
+    )
+    alert_region_min_degraded: int | None = field(
+        default=None,
+        metadata=_env("NETQUALITY_ALERT_REGION_MIN_DEGRADED", "Region degraded: minimum count"),
+    )
+    alert_stuck_sustain_s: float | None = field(
+        default=None,
+        metadata=_env("NETQUALITY_ALERT_STUCK_SUSTAIN_S", "Participant stuck: seconds at <= 1"),
+    )
+    alert_webhook_urls: str = field(
+        default="",
+        metadata=_env(
+            "NETQUALITY_ALERT_WEBHOOK_URLS", "Comma-separated URLs `netquality notify` POSTs to"
+        ),
+    )
+    alert_webhook_secret: str | None = field(
+        default=None,
+        metadata=_env("NETQUALITY_ALERT_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures"),
+    )
+    alert_webhook_secret_file: Path | None = field(
+        default=None,
+        metadata=_env(
+            "NETQUALITY_ALERT_WEBHOOK_SECRET_FILE", "File holding the webhook key (Docker secret)"
+        ),
+    )
+    alert_webhook_max_attempts: int = field(
+        default=6,
+        metadata=_env(
+            "NETQUALITY_ALERT_WEBHOOK_MAX_ATTEMPTS", "Deliveries tried before a dead letter"
+        ),
+    )
+    alert_webhook_backoff_s: float = field(
+        default=0.5,
+        metadata=_env(
+            "NETQUALITY_ALERT_WEBHOOK_BACKOFF_S", "First retry delay; doubles, with jitter"
+        ),
+    )
+    alert_webhook_timeout_s: float = field(
+        default=5.0,
+        metadata=_env("NETQUALITY_ALERT_WEBHOOK_TIMEOUT_S", "Timeout of one webhook request"),
+    )
+    notify_group: str = field(
+        default="netquality-notify",
+        metadata=_env("NETQUALITY_NOTIFY_GROUP", "Consumer group of `netquality notify`"),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every field from its environment variable, falling back to the default."""

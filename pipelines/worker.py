@@ -1,4 +1,4 @@
-"""``netquality worker``: the streaming worker process (levels and rollups agents).
+"""``netquality worker``: the streaming worker process (levels, rollups and alerts agents).
 
 Resolves the broker (embedded Tansu when ``KAFKA_BOOTSTRAP_SERVERS`` is unset), creates the
 topics, and runs the Faust worker until SIGTERM/SIGINT, on which Faust stops the agents,
@@ -16,6 +16,7 @@ from pipelines.config import Settings
 from pipelines.observability import logging_config, serve_metrics
 from pipelines.quality import load_thresholds
 from pipelines.runtime import Runtime
+from pipelines.streaming.alerts import attach_alerts
 from pipelines.streaming.app import create_app
 from pipelines.streaming.levels import attach
 from pipelines.streaming.rollups import attach_rollups
@@ -29,6 +30,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     app = create_app(settings)
     attach(app, settings, load_thresholds(settings.thresholds_file))
     attach_rollups(app, settings)
+    attach_alerts(app, settings)
     return app
 
 

@@ -46,6 +46,8 @@ class TableMerge:
     newer_column: str | None = None
     """With ``update``: only replace a row when this column is not older."""
     json_columns: frozenset[str] = field(default_factory=frozenset)
+    final_status: str | None = None
+    """With ``newer_column``: a status a row never leaves (a resolved alert stays resolved)."""
 
     def merge_sql(self) -> sql.Composed:
         cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
@@ -60,11 +62,16 @@ class TableMerge:
                 for c in self.columns
                 if c not in self.conflict
             ]
-            assignments.append(sql.SQL("updated_at = now()"))
+            if "updated_at" not in self.columns:  # else it is data (alerts: event time)
+                assignments.append(sql.SQL("updated_at = now()"))
             action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(assignments))
             if self.newer_column:
                 action = sql.SQL("{} WHERE {t}.{c} <= EXCLUDED.{c}").format(
                     action, t=target, c=sql.Identifier(self.newer_column)
+                )
+            if self.final_status:  # a row in its final status is never replaced by another
+                action = sql.SQL("{} AND ({t}.status <> {f} OR EXCLUDED.status = {f})").format(
+                    action, t=target, f=sql.Literal(self.final_status)
                 )
         return sql.SQL(
             "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) {a}"
@@ -80,7 +87,7 @@ CURRENT_LEVELS = TableMerge(
 )
 ALERTS = TableMerge(
     "alerts", ALERT_COLUMNS, ("alert_id",), True, newer_column="updated_at",
-    json_columns=frozenset({"payload"}),
+    json_columns=frozenset({"payload"}), final_status="resolved",
 )  # fmt: skip
 
 # A minute's latest emission is its full corrected aggregate: last write wins.

@@ -1,0 +1,102 @@
+"""``netquality alerts``: follow the alerts topic in the terminal, coloured by status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from kafka import KafkaConsumer, TopicPartition
+from rich.console import Console
+from rich.text import Text
+
+from pipelines.contracts import AlertEvent, ContractError, decode_alert
+
+STATUS_STYLE = {"opened": "bold red", "updated": "yellow", "resolved": "green"}
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts to show; ``None`` means any."""
+
+    room: str | None = None
+    region: str | None = None
+    kind: str | None = None
+
+    def matches(self, alert: AlertEvent) -> bool:
+        return (
+            (self.room is None or alert.room_sid == self.room)
+            and (self.region is None or alert.region == self.region)
+            and (self.kind is None or alert.kind == self.kind)
+        )
+
+
+def render(alert: AlertEvent) -> Text:
+    """One line per alert event: time, status, kind, scope, counts, message, worst."""
+    at = datetime.fromtimestamp(alert.timestamp / 1000, UTC).strftime("%H:%M:%S")
+    scope = alert.participant_sid or alert.room_sid or alert.region
+    where = f"{scope} ({alert.region})" if scope != alert.region else scope
+    line = Text(f"{at} ")
+    line.append(f"{alert.status.upper():8}", style=STATUS_STYLE[alert.status])
+    line.append(f" {alert.kind:17} {where}  ")
+    line.append(f"{alert.degraded}/{alert.participants} ({alert.share:.0%})  ", style="dim")
+    line.append(alert.message)
+    if alert.worst and alert.status != "resolved":
+        worst = ", ".join(
+            f"{w.participant_sid} L{w.level}" + (f" {w.limited_by}" if w.limited_by else "")
+            for w in alert.worst[:3]
+        )
+        line.append(f"  worst: {worst}", style="dim")
+    return line
+
+
+def tail_alerts(
+    bootstrap: str,
+    topic: str,
+    console: Console,
+    alert_filter: AlertFilter,
+    *,
+    from_beginning: bool = False,
+    stop: Callable[[int], bool] = lambda shown: False,
+    idle_timeout_s: float | None = None,
+) -> int:
+    """Print alerts as they arrive until ``stop(shown)`` or ``idle_timeout_s`` of silence.
+
+    No consumer group: a tail reads, it does not take partitions from anyone.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    shown = 0
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            console.print(f"[red]topic {topic} does not exist (has the worker run?)[/red]")
+            return 0
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        if from_beginning:
+            consumer.seek_to_beginning(*tps)
+        else:
+            consumer.seek_to_end(*tps)
+        last = time.monotonic()
+        while not stop(shown):
+            batches = consumer.poll(timeout_ms=500)
+            records = sorted(
+                (r for batch in batches.values() for r in batch), key=lambda r: r.timestamp
+            )
+            if records:
+                last = time.monotonic()
+            elif idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                break
+            for record in records:
+                try:
+                    alert = decode_alert(record.value)
+                except ContractError as exc:
+                    console.print(f"[dim]skipping an invalid alert: {exc}[/dim]")
+                    continue
+                if alert_filter.matches(alert):
+                    console.print(render(alert))
+                    shown += 1
+    finally:
+        consumer.close()
+    return shown

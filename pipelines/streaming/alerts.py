@@ -1,0 +1,302 @@
+"""The alerting stages: level changes -> room, participant and region alerts.
+
+Like the rollups, two keyed stages with their state in changelog-backed tables:
+
+1. level events (keyed by participant) are re-keyed by room onto an internal topic;
+2. the room stage folds them into :class:`RoomAlerts` (rules in ``pipelines.quality.alerting``)
+   and publishes room and participant alerts to ``netquality.alerts.v1`` keyed by ``roomSid``;
+   whenever a room's counts change it hands a :class:`RoomSummary` to an internal topic keyed
+   by region;
+3. the region stage sums them into :class:`RegionAlerts` and publishes region alerts keyed by
+   region.
+
+Order per batch: alerts are sent and acknowledged by the broker, *then* the states are written
+to their tables. A crash in between replays the batch: the same transitions recur at the same
+event times, so they carry the same ``alertId`` and the sink's upsert absorbs them. A restart
+restores the tables from their changelogs, so an open alert stays open (never reopened) and
+still resolves.
+
+"Sustained for 15 s" must be noticed when nothing arrives: a timer advances every room and
+region to its partition's :class:`StreamClock` (event time while events flow, the wall clock
+once they stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from pipelines.config import Settings
+from pipelines.contracts import AlertEvent, ContractError, decode_level, encode
+from pipelines.quality.alerting import (
+    AlertRules,
+    RegionAlerts,
+    RoomAlerts,
+    RoomSummary,
+    decode_summary,
+    dump_region_alerts,
+    dump_room_alerts,
+    load_alert_rules,
+    load_region_alerts,
+    load_room_alerts,
+)
+from pipelines.streaming.clock import StreamClock
+from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, default_partition
+from pipelines.streaming.states import ChangelogStates
+
+log = logging.getLogger(__name__)
+
+ADVANCE_INTERVAL_S = 1.0
+"""How often quiet rooms and regions are advanced: the lateness of a "sustained" transition
+when no events arrive (the event itself carries the exact due time)."""
+
+
+def alert_rules(settings: Settings) -> AlertRules:
+    """The rules in force: defaults, then the rules file, then the single-field settings."""
+    return load_alert_rules(
+        settings.alert_rules_file,
+        {
+            "room.min_share": settings.alert_room_min_share,
+            "room.sustain_s": settings.alert_room_sustain_s,
+            "room.resolve_after_s": settings.alert_room_resolve_s,
+            "region.min_share": settings.alert_region_min_share,
+            "region.min_degraded": settings.alert_region_min_degraded,
+            "participant.sustain_s": settings.alert_stuck_sustain_s,
+        },
+    )
+
+
+@dataclass
+class AlertCounts:
+    """What the stages have done since start (for logs and tests)."""
+
+    level_events: int = 0
+    opened: int = 0
+    updated: int = 0
+    resolved: int = 0
+    skipped: int = 0
+
+
+class AlertsProcessor:
+    """The room and region stages' logic; the Faust wiring is in :func:`attach_alerts`."""
+
+    def __init__(
+        self,
+        rules: AlertRules,
+        rooms: ChangelogStates[RoomAlerts],
+        regions: ChangelogStates[RegionAlerts],
+        by_room: faust.TopicT,
+        by_region: faust.TopicT,
+        alerts_topic: faust.TopicT,
+        partitions: int,
+    ) -> None:
+        self.rules = rules
+        self.partitions = partitions
+        self.rooms = rooms
+        self.regions = regions
+        self.by_room = by_room
+        self.by_region = by_region
+        self.alerts_topic = alerts_topic
+        self.room_clocks: dict[int, StreamClock] = {}
+        self.region_clocks: dict[int, StreamClock] = {}
+        """Event time per partition of the keyed stages: a partition's records are in order,
+        but partitions drain a backlog at different speeds, so one clock for all would push
+        a room still behind in its partition past events it has not read yet."""
+        self.lock = asyncio.Lock()
+        self.counts = AlertCounts()
+
+    async def rekey(self, events: list[faust.EventT]) -> None:
+        """Level events keyed by participant -> the same bytes keyed by room."""
+        pending: list[Awaitable[Any]] = []
+        for event in events:
+            value = event.message.value
+            if value is None:
+                continue
+            try:
+                level = decode_level(value)
+            except ContractError as exc:  # the levels agent wrote it; nothing to dead-letter
+                self.counts.skipped += 1
+                log.warning("alerts: skipping undecodable level event: %s", exc)
+                continue
+            pending.append(await self.by_room.send(key=level.room_sid.encode(), value=value))
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def rooms_batch(self, events: list[faust.EventT]) -> None:
+        """Fold level events into their rooms; publish the alerts and summaries due."""
+        alerts: list[AlertEvent] = []
+        summaries: list[RoomSummary] = []
+        async with self.lock:
+            for event in events:
+                level = decode_level(event.message.value)
+                self.counts.level_events += 1
+                self._clock(self.room_clocks, event).observe(level.timestamp, time.time())
+                room = self.rooms.get(level.room_sid) or RoomAlerts(level.room_sid, level.region)
+                out, summary = room.apply(level, self.rules)
+                alerts.extend(out)
+                if summary is not None:
+                    summaries.append(summary)
+                self._store_room(room)
+            await self._publish(alerts, summaries)
+            self.rooms.flush()
+
+    async def regions_batch(self, events: list[faust.EventT]) -> None:
+        """Sum room summaries into their regions; publish the region alerts due."""
+        alerts: list[AlertEvent] = []
+        async with self.lock:
+            for event in events:
+                summary = decode_summary(event.message.value)
+                self._clock(self.region_clocks, event).observe(summary.timestamp, time.time())
+                region = self.regions.get(summary.region) or RegionAlerts(summary.region)
+                alerts.extend(region.apply(summary, self.rules))
+                self._store_region(region)
+            await self._publish(alerts, [])
+            self.regions.flush()
+
+    async def advance(self) -> None:
+        """Apply the stream's clock to every room and region (quiet ones included)."""
+        wall = time.time()
+        alerts: list[AlertEvent] = []
+        async with self.lock:
+            summaries: list[RoomSummary] = []
+            for room_sid in list(self.rooms):
+                clock = self.room_clocks.get(self._partition(room_sid))
+                now = clock.now(wall) if clock else 0
+                room = self.rooms.get(room_sid)
+                if not now or room is None:
+                    continue
+                held = len(room.pending)
+                out, summary = room.advance(now, self.rules)
+                alerts.extend(out)
+                if summary is not None:
+                    summaries.append(summary)
+                if out or summary is not None or len(room.pending) != held:
+                    self._store_room(room)
+            for region_id in list(self.regions):
+                clock = self.region_clocks.get(self._partition(region_id))
+                now = clock.now(wall) if clock else 0
+                region = self.regions.get(region_id)
+                if not now or region is None:
+                    continue
+                out = region.advance(now, self.rules)
+                if out:
+                    alerts.extend(out)
+                    self._store_region(region)
+            await self._publish(alerts, summaries)
+            self.rooms.flush()
+            self.regions.flush()
+
+    def _partition(self, key: str) -> int:
+        return default_partition(key.encode(), self.partitions)
+
+    @staticmethod
+    def _clock(clocks: dict[int, StreamClock], event: faust.EventT) -> StreamClock:
+        partition = event.message.partition
+        clock = clocks.get(partition)
+        if clock is None:
+            clock = clocks[partition] = StreamClock()
+        return clock
+
+    def _store_room(self, room: RoomAlerts) -> None:
+        if room.is_idle:
+            self.rooms.pop(room.room_sid, None)
+        else:
+            self.rooms[room.room_sid] = room
+
+    def _store_region(self, region: RegionAlerts) -> None:
+        if region.is_idle:
+            self.regions.pop(region.region, None)
+        else:
+            self.regions[region.region] = region
+
+    async def _publish(self, alerts: list[AlertEvent], summaries: list[RoomSummary]) -> None:
+        """Send, then wait for the broker's acks (the caller writes state only after)."""
+        pending: list[Awaitable[Any]] = []
+        for alert in alerts:
+            key = (alert.room_sid if alert.kind != "region_degraded" else None) or alert.region
+            pending.append(
+                await self.alerts_topic.send(key=key.encode(), value=encode(alert))
+            )
+            setattr(self.counts, alert.status, getattr(self.counts, alert.status) + 1)
+            log.info("alert %s %s: %s", alert.status, alert.alert_id, alert.message)
+        for summary in summaries:
+            pending.append(
+                await self.by_region.send(key=summary.region.encode(), value=summary.encode())
+            )
+        if pending:
+            await asyncio.gather(*pending)
+
+
+def attach_alerts(app: faust.App, settings: Settings) -> AlertsProcessor:
+    """Declare the alerting topics, tables, agents and timer on ``app``."""
+    rules = alert_rules(settings)
+
+    def topic(name: str, *, internal: bool = False) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            internal=internal,
+        )
+
+    levels = topic(settings.topic_levels)
+    by_room = topic(f"{settings.app_id}-alerts-levels-by-room", internal=True)
+    by_region = topic(f"{settings.app_id}-alerts-rooms-by-region", internal=True)
+
+    def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
+        table = app.Table(
+            name,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            use_partitioner=True,
+        )
+        return ChangelogStates(
+            table,
+            partition_of=lambda key: default_partition(key, settings.partitions),
+            source_topic=source.get_topic_name(),
+            dump=dump,
+            load=load,
+        )
+
+    room_states = states("room-alerts", by_room, dump_room_alerts, load_room_alerts)
+    region_states = states("region-alerts", by_region, dump_region_alerts, load_region_alerts)
+    processor = AlertsProcessor(
+        rules, room_states, region_states, by_room, by_region, topic(settings.topic_alerts),
+        settings.partitions,
+    )
+
+    @app.agent(levels, name="alerts-rekey")
+    async def rekey(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            await processor.rekey(events)
+
+    @app.agent(by_room, name="alerts-rooms")
+    async def rooms(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            await processor.rooms_batch(events)
+
+    @app.agent(by_region, name="alerts-regions")
+    async def regions(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            await processor.regions_batch(events)
+
+    @app.timer(interval=ADVANCE_INTERVAL_S)
+    async def advance() -> None:
+        if app.tables.recovery.completed.is_set() and not app.rebalancing:
+            await processor.advance()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        room_states.forget_cache()
+        region_states.forget_cache()
+
+    del rekey, rooms, regions, advance, on_revoked
+    return processor
