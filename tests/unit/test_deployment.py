@@ -27,7 +27,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 SETTINGS_ENV = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings))
-OUR_SERVICES = ("migrate", "worker", "sink", "web")
+OUR_SERVICES = ("migrate", "worker", "sink", "web", "notify")
 BROKERS = ("kafka", "kafka-2", "kafka-3")
 THIRD_PARTY = (*BROKERS, "postgres")
 HA_ENV = ROOT / "deploy" / "ha.env"
@@ -75,10 +75,12 @@ def test_compose_file_is_the_compose_specification_with_the_expected_services(
 ) -> None:
     assert "version" not in compose
     assert set(compose["services"]) == {*THIRD_PARTY, *OUR_SERVICES}
-    assert {name for name, service in compose["services"].items() if service.get("profiles")} == {
-        "kafka-2",
-        "kafka-3",
+    profiles = {
+        name: service["profiles"]
+        for name, service in compose["services"].items()
+        if service.get("profiles")
     }
+    assert profiles == {"kafka-2": ["ha"], "kafka-3": ["ha"], "notify": ["webhooks"]}
 
 
 def test_compose_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
@@ -118,8 +120,9 @@ def test_our_services_share_one_production_environment(
     shared = compose["x-netquality-env"]
     for name in ("migrate", "worker", "sink"):
         assert services[name]["environment"] == shared, f"{name} does not use x-netquality-env"
-    web = services["web"]["environment"]
-    assert {key: web[key] for key in shared} == shared, "web does not extend x-netquality-env"
+    for name in ("web", "notify"):
+        env = services[name]["environment"]
+        assert {key: env[key] for key in shared} == shared, f"{name} does not extend the block"
     env = _env(services["worker"])
     settings = Settings.from_env(env)  # every value parses as its field's type
     assert settings.kafka_bootstrap_servers == "kafka:9092"
@@ -228,6 +231,7 @@ def test_commands_are_netquality_sub_commands(services: dict[str, dict[str, Any]
         "worker": ["worker"],
         "sink": ["sink"],
         "web": ["web"],
+        "notify": ["notify"],
     }
     parser = build_parser()
     for name, command in expected.items():
@@ -240,7 +244,7 @@ def test_migrate_is_one_shot_and_the_long_running_services_restart(
     services: dict[str, dict[str, Any]],
 ) -> None:
     assert services["migrate"]["restart"] == "no"  # a string: YAML's bare `no` is false
-    for name in ("worker", "sink", "web", *THIRD_PARTY):
+    for name in ("worker", "sink", "web", "notify", *THIRD_PARTY):
         assert services[name]["restart"] == "unless-stopped"
 
 
