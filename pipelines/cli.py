@@ -108,6 +108,12 @@ def _cmd_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from pipelines.simulate.command import run
+
+    return run(args)
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -167,6 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_loglevel(sink)
     sink.set_defaults(handler=_cmd_sink)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulate rooms of participants on real network traces: stats samples out",
+        description="Rooms x participants across regions, each on its own network from real "
+        "traces (Norway 3G, FCC, 5Gophers, OpenNetLab) with loss, RTT and jitter models, and a "
+        "script of incidents, reconnects, HD switches, joins and leaves. Publishes "
+        "netquality.stats.v1 samples to Kafka, or JSON lines with --output -.",
+    )
+    from pipelines.simulate.command import add_arguments as _simulate_arguments
+
+    _simulate_arguments(simulate)
+    simulate.set_defaults(handler=_cmd_simulate)
 
     db = sub.add_parser(
         "db",
