@@ -57,7 +57,8 @@ class KafkaOutput:
             raise ValueError("KafkaOutput needs resolved kafka_bootstrap_servers")
         self.topic = settings.topic_stats
         self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, acks=1
+            bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, acks=1,
+            enable_idempotence=False,
         )
         self._lock = threading.Lock()
         self.end_offsets: dict[int, int] = {}

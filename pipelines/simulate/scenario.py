@@ -163,9 +163,9 @@ def default_scenario(
     events: list[ScriptedEvent] = []
     room_sids: list[str] = []
     mixes = {
-        "eu-west": ("5g", "5g", "4g", "4g", "3g"),
-        "us-east": ("5g", "5g", "4g", "dsl"),
-        "ap-south": ("4g", "4g", "5g", "3g"),
+        "eu-west": ("5g", "5g", "5g", "4g", "3g"),
+        "us-east": ("5g", "5g", "5g", "4g", "dsl"),
+        "ap-south": ("5g", "5g", "4g", "4g", "3g"),
     }
     for r in range(rooms):
         region = REGIONS[r % len(REGIONS)]
@@ -173,17 +173,19 @@ def default_scenario(
         room_sids.append(room_sid)
         size = max(hi - 1, lo) if r == 0 else rng.randint(lo, hi)
         members = []
-        weak_used = False
+        weak_used: set[str] = set()
         for i in range(size):
             sid = f"PA-{room_sid.removeprefix('RM-')}-{i + 1}"
             if r == 0:
                 profile = "5g"  # the incident room is healthy before and after
             else:
                 profile = rng.choice(mixes[region])
-                if profile in ("3g", "dsl"):
-                    if weak_used:  # one weak link per room: no accidental room alerts
-                        profile = "4g"
-                    weak_used = True
+                # At most one 4G and one 3G/DSL link per room: trouble stays individual
+                # (no accidental room alerts) except where the script says otherwise.
+                kind = "cellular" if profile == "4g" else "weak" if profile != "5g" else ""
+                if kind and kind in weak_used:
+                    profile = "5g"
+                weak_used.add(kind)
             members.append(_participant(rng, sid, room_sid, region, profile))
         if r == 0:  # video for everyone in the incident room, so the collapse shows
             members = [

@@ -259,3 +259,8 @@ def test_live_view_draws_bars_by_region(monkeypatch):
     assert "level events 2" in text
     assert level_bars(3).plain == "▃▄▅▆▇" and level_bars(0).plain.startswith("✕")
     assert [span.style for span in level_bars(2).spans][-1] == "grey30"
+
+
+def test_demo_offline_still_scores_the_bundled_dumps(capsys):
+    assert main(["demo", "--offline"]) == 0
+    assert "video.send.bandwidth" in capsys.readouterr().out
