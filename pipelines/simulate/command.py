@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -91,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(task, completed=second + 1, samples=counts.samples,
                                 rate=counts.samples_per_s)
 
-            run_simulation(sim, output, duration_s=duration, realtime=args.realtime, stop=stop,
-                           counts=counts, on_second=on_second)
+            try:
+                run_simulation(sim, output, duration_s=duration, realtime=args.realtime,
+                               stop=stop, counts=counts, on_second=on_second)
+            except BrokenPipeError:  # `simulate --output - | head`: the reader has enough
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
         if isinstance(output, KafkaOutput):
             output.flush()
             if output.errors:
