@@ -213,8 +213,9 @@ class LiveDemo:
             sim_thread.start()
             deadline = None if duration_s is None else time.monotonic() + duration_s
             last_rows = 0.0
-            with Live(render(self.state), console=self.console, refresh_per_second=2,
-                      transient=False, auto_refresh=live) as view:
+            first = render(self.state, self.console.width)
+            with Live(first, console=self.console, refresh_per_second=2, transient=False,
+                      auto_refresh=live) as view:
                 while not self.stop.is_set():
                     if deadline is not None and time.monotonic() >= deadline:
                         break
@@ -226,13 +227,13 @@ class LiveDemo:
                         if not proc.alive():
                             self.state.services[proc.name] = f"EXITED ({proc.returncode})"
                     with observer.lock:
-                        view.update(render(self.state))
+                        view.update(render(self.state, self.console.width))
                     self.stop.wait(0.5)
                 self.stop.set()
                 sim_thread.join(timeout=10)
                 output.flush()
                 self._refresh_counts()
-                view.update(render(self.state))
+                view.update(render(self.state, self.console.width))
             self._drain(output, observer)
         finally:
             self.stop.set()

@@ -17,14 +17,17 @@ from rich.text import Text
 
 LEVEL_STYLE = {0: "bold red", 1: "red", 2: "dark_orange", 3: "yellow", 4: "green", 5: "bold green"}
 BARS = "▃▄▅▆▇"
+REGION_COLUMN_WIDTH = 60
+"""Room name plus six participants' bars: below 3 x this, regions are stacked."""
 
 
 def level_bars(level: int) -> Text:
-    """Signal bars like a call UI: ``level`` coloured bars of 5, dim for the rest; ✕ at 0."""
+    """Signal bars like a call UI: ``level`` coloured bars of 5, dim dots for the rest (so it
+    reads without colour too); ✕ at 0."""
     if level <= 0:
-        return Text("✕    ", style=LEVEL_STYLE[0])
+        return Text("✕····", style=LEVEL_STYLE[0])
     text = Text(BARS[:level], style=LEVEL_STYLE[level])
-    text.append(BARS[level:], style="grey30")
+    text.append("·" * (len(BARS) - level), style="grey30")
     return text
 
 
@@ -52,7 +55,7 @@ class LiveState:
     """Everything the view shows; the observer thread writes, the main thread reads."""
 
     participants: dict[str, ParticipantView] = field(default_factory=dict)
-    recent: deque[Change] = field(default_factory=lambda: deque(maxlen=12))
+    recent: deque[Change] = field(default_factory=lambda: deque(maxlen=8))
     event_ids: set[str] = field(default_factory=set)
     level_records: int = 0
     dead_letters: int = 0
@@ -70,7 +73,7 @@ class LiveState:
         return len(recent) / window_s
 
 
-def render(state: LiveState) -> Group:
+def render(state: LiveState, width: int = 200) -> Group:
     """Rooms by region with each participant's bars, then recent changes and counters."""
     regions: dict[str, dict[str, list[tuple[str, ParticipantView]]]] = {}
     for sid, p in sorted(state.participants.items()):
@@ -85,16 +88,21 @@ def render(state: LiveState) -> Group:
         for room_sid, members in sorted(rooms.items()):
             line = Text()
             for sid, p in members:
-                line.append(sid.rsplit("-", 1)[-1] + " ")
+                line.append(sid.rsplit("-", 1)[-1])
                 line.append_text(level_bars(p.level))
-                line.append("  ")
+                line.append(" ")
             table.add_row(room_sid.removeprefix("RM-"), line)
         columns.append(table)
     grid = Table.grid(padding=(0, 3))
-    for _ in columns:
+    if width >= REGION_COLUMN_WIDTH * max(len(columns), 1):  # regions side by side
+        for _ in columns:
+            grid.add_column()
+        if columns:
+            grid.add_row(*columns)
+    else:  # a narrow terminal: regions one under the other
         grid.add_column()
-    if columns:
-        grid.add_row(*columns)
+        for column in columns:
+            grid.add_row(column)
 
     changes = Table(title="recent level changes", box=None, show_header=True, padding=(0, 1))
     for column in ("participant", "change", "limited by"):
@@ -113,7 +121,7 @@ def render(state: LiveState) -> Group:
         counters.append(f"{table_name} {n}   ")
     services = "   ".join(f"{name}: {status}" for name, status in state.services.items())
     return Group(
-        Panel(grid, title="netquality live: levels by region and room (▃▄▅▆▇ = 1..5, ✕ = 0)"),
+        Panel(grid, title="netquality live: levels by region and room (▃▄▅▆▇ = 5, ✕ = 0)"),
         changes,
         Panel(Group(counters, Text(services, style="dim")), title="counters"),
     )

@@ -257,7 +257,8 @@ def test_live_view_draws_bars_by_region(monkeypatch):
     assert "eu-west" in text and "us-east" in text
     assert "video.send.bandwidth" in text and "5 → 2" in text
     assert "level events 2" in text
-    assert level_bars(3).plain == "▃▄▅▆▇" and level_bars(0).plain.startswith("✕")
+    assert level_bars(3).plain == "▃▄▅··" and level_bars(5).plain == "▃▄▅▆▇"
+    assert level_bars(0).plain.startswith("✕")
     assert [span.style for span in level_bars(2).spans][-1] == "grey30"
 
 
