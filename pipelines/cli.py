@@ -49,12 +49,18 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(_: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pipelines.demo import run_demo
+    if args.offline:
+        from pipelines.demo import run_demo
 
-    return run_demo(Console())
+        return run_demo(Console())
+    from pipelines.live.command import run as run_live
+    from pipelines.simulate.command import participants_range
+
+    args.participants = participants_range(args.participants)
+    return run_live(args, Console())
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -260,6 +266,12 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from pipelines.simulate.command import run
+
+    return run(args)
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -270,7 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Network Quality Levels (0-5) for video-call participants, as a stream.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", help="score the bundled real browser dumps and show their levels")
+    demo = sub.add_parser(
+        "demo",
+        help="the whole pipeline live on simulated calls (--offline: score bundled dumps)",
+        description="Start the embedded broker and Postgres, migrate, run the worker and the "
+        "sink, and feed them the simulator in real time; shows rooms by region with each "
+        "participant's level. Ctrl-C (or --duration) stops everything and prints a summary.",
+    )
+    demo.add_argument("--offline", action="store_true",
+                      help="score the bundled real browser dumps instead (no servers)")
+    demo.add_argument("--duration", type=int, default=0, help="seconds to run (0 = until Ctrl-C)")
+    demo.add_argument("--rooms", type=int, default=12, help="rooms across 3 regions (default 12)")
+    demo.add_argument("--participants", default="4-6", help="per room, MIN-MAX (default 4-6)")
+    demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    demo.add_argument("--summary-json", help="also write the summary to this JSON file")
     demo.set_defaults(handler=_cmd_demo)
     settings = sub.add_parser("settings", help="list every setting with its environment variable")
     settings.set_defaults(handler=_cmd_settings)
@@ -362,6 +387,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_loglevel(notify)
     notify.set_defaults(handler=_cmd_notify)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulate rooms of participants on real network traces: stats samples out",
+        description="Rooms x participants across regions, each on its own network from real "
+        "traces (Norway 3G, FCC, 5Gophers, OpenNetLab) with loss, RTT and jitter models, and a "
+        "script of incidents, reconnects, HD switches, joins and leaves. Publishes "
+        "netquality.stats.v1 samples to Kafka, or JSON lines with --output -.",
+    )
+    from pipelines.simulate.command import add_arguments as _simulate_arguments
+
+    _simulate_arguments(simulate)
+    simulate.set_defaults(handler=_cmd_simulate)
 
     db = sub.add_parser(
         "db",

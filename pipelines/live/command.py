@@ -1,0 +1,63 @@
+"""``netquality demo`` (live) from the command line: embedded servers, signals, the summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import signal
+from pathlib import Path
+
+from rich.console import Console
+
+from pipelines.config import Settings
+from pipelines.live.demo import LiveDemo, summary_table
+from pipelines.runtime import Runtime
+from pipelines.storage import migrate
+from pipelines.streaming.topics import ensure_topics
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Start everything in a fresh ``<state dir>/demo``, run, stop cleanly, print the summary."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    settings = Settings.from_env()
+    if settings.kafka_bootstrap_servers or settings.database_url:
+        console.print("[yellow]the demo always runs its own embedded broker and Postgres; "
+                      "KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are ignored[/]")
+    state_dir = Path(settings.state_dir).absolute() / "demo"
+    shutil.rmtree(state_dir, ignore_errors=True)  # the demo's own scratch data only
+    settings = settings.with_overrides(
+        kafka_bootstrap_servers=None, database_url=None, state_dir=state_dir
+    )
+    runtime = Runtime(settings)
+    demo: LiveDemo | None = None
+
+    def on_signal(*_: object) -> None:
+        if demo is None:
+            raise KeyboardInterrupt
+        if demo.stop.is_set():
+            demo.abort.set()  # a second Ctrl-C: stop waiting for the drain
+        demo.stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        with console.status("starting the embedded broker and Postgres, migrating"):
+            resolved = runtime.start()
+            assert resolved.database_url
+            migrate.upgrade(resolved.database_url)
+            ensure_topics(resolved)
+        demo = LiveDemo(resolved, console, rooms=args.rooms, participants=args.participants,
+                        seed=args.seed, log_dir=runtime.log_dir)
+        console.print(f"[bold]netquality demo[/]: {len(demo.scenario.rooms)} rooms, "
+                      f"{len(demo.scenario.participants)} participants; incident in "
+                      f"{demo.scenario.incident_room} from 20 s to 60 s. Ctrl-C stops. "
+                      f"Logs: {runtime.log_dir}")
+        summary = demo.run(args.duration or None, live=console.is_terminal)
+    finally:
+        runtime.close()
+    console.print(summary_table(summary))
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(summary, indent=2))
+    return 0 if summary["consistent"] else 1
