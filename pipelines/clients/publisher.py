@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -166,6 +166,8 @@ class StatsPublisher:
     ``client_id``, ``acks``... ``linger_ms`` is how long a sample may wait for companions in
     its envelope (and kafka-python's own linger). ``on_invalid="raise"`` makes :meth:`send`
     raise :class:`InvalidSampleError`; the default records the rejection for :meth:`flush`.
+    ``on_delivery`` is called (on kafka-python's I/O thread) with the ``RecordMetadata`` of
+    each acknowledged message, for callers that track offsets.
     """
 
     def __init__(
@@ -179,6 +181,7 @@ class StatsPublisher:
         linger_ms: int = 50,
         on_invalid: Literal["record", "raise"] = "record",
         flush_timeout_s: float = 30.0,
+        on_delivery: Callable[[Any], None] | None = None,
         **kafka_config: Any,
     ) -> None:
         if not 1 <= max_batch <= MAX_ENVELOPE_SAMPLES:
@@ -198,6 +201,7 @@ class StatsPublisher:
         self.linger_s = max(linger_ms, 0) / 1000
         self.on_invalid = on_invalid
         self.flush_timeout_s = flush_timeout_s
+        self._on_delivery = on_delivery
         config: dict[str, Any] = {"acks": "all", "linger_ms": linger_ms, **kafka_config}
         # An envelope of up to 1 MiB plus record overhead must pass the client-side check.
         config.setdefault("max_request_size", MAX_ENVELOPE_BYTES + 64 * 1024)
@@ -304,6 +308,8 @@ class StatsPublisher:
         self, key: bytes, value: bytes, partition: int | None, sids: tuple[str, ...]
     ) -> None:
         future = self._producer.send(self.topic, key=key, value=value, partition=partition)
+        if self._on_delivery is not None:
+            future.add_callback(self._on_delivery)
         self._in_flight.append(_InFlight(future, sids))
 
     def _emit_lingering(self, *, all_buffers: bool) -> None:

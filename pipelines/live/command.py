@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import secrets
 import shutil
 import signal
 from pathlib import Path
@@ -14,8 +15,28 @@ from rich.console import Console
 from pipelines.config import Settings
 from pipelines.live.demo import LiveDemo, summary_table
 from pipelines.runtime import Runtime
+from pipelines.runtime.process import free_port, port_open
 from pipelines.storage import migrate
 from pipelines.streaming.topics import ensure_topics
+
+
+def with_demo_web(settings: Settings) -> tuple[Settings, str]:
+    """Fresh random tokens for this run's web API and ingest, and a free port if 8000 is taken.
+
+    The dashboard address carries the token once (``?token=``); the web service trades it for
+    an HttpOnly cookie and redirects, so it does not linger in the address bar.
+    """
+    web_token, ingest_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    port = settings.web_port if not port_open("127.0.0.1", settings.web_port) else free_port()
+    token_file = Path(settings.state_dir) / "ingest-token"
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(ingest_token + "\n")
+    token_file.chmod(0o600)
+    resolved = settings.with_overrides(
+        web_host="127.0.0.1", web_port=port, web_tokens=f"{web_token}=*",
+        ingest_tokens=ingest_token,
+    )
+    return resolved, f"http://127.0.0.1:{port}/?token={web_token}"
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -48,12 +69,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
             assert resolved.database_url
             migrate.upgrade(resolved.database_url)
             ensure_topics(resolved)
+        resolved, dashboard = with_demo_web(resolved)
         demo = LiveDemo(resolved, console, rooms=args.rooms, participants=args.participants,
                         seed=args.seed, log_dir=runtime.log_dir)
+        demo.state.dashboard = dashboard
         console.print(f"[bold]netquality demo[/]: {len(demo.scenario.rooms)} rooms, "
                       f"{len(demo.scenario.participants)} participants; incident in "
                       f"{demo.scenario.incident_room} from 20 s to 60 s. Ctrl-C stops. "
                       f"Logs: {runtime.log_dir}")
+        console.print(f"[bold]Dashboards[/]: {dashboard}  (HTTP ingest for browsers at "
+                      f"/ingest/v1/samples, token in {resolved.state_dir / 'ingest-token'})")
         summary = demo.run(args.duration or None, live=console.is_terminal)
     finally:
         runtime.close()

@@ -1,8 +1,9 @@
 """``netquality demo``: the whole pipeline live, fed by the simulator, in one terminal.
 
 Order of start: (embedded) broker and Postgres, migrations, topics, the child services
-(``netquality worker``, ``netquality sink``; the web face joins :data:`SERVICES` later), then
-the observer (reads the levels and dead-letter topics) and the simulator in real time.
+(``netquality worker`` with the levels, rollups and alerting agents, ``netquality sink``,
+``netquality web`` with the dashboards and the HTTP ingest), then the observer (reads the
+levels, alerts and dead-letter topics) and the simulator in real time.
 
 Order of stop (duration reached, Ctrl-C or SIGTERM), chosen so that the summary adds up:
 stop the simulator and flush; wait until the worker has committed every sample sent; stop the
@@ -24,12 +25,13 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from psycopg import sql
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from pipelines.config import Settings
-from pipelines.contracts import ContractError, decode_level
+from pipelines.contracts import ContractError, decode_alert, decode_level
 from pipelines.live.view import Change, LiveState, ParticipantView, render
 from pipelines.runtime import libpq_url
 from pipelines.runtime.process import ManagedProcess
@@ -50,15 +52,16 @@ class ServiceSpec:
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("worker", ("worker", "--loglevel", "warning")),
     ServiceSpec("sink", ("sink", "--loglevel", "warning")),
+    ServiceSpec("web", ("web", "--loglevel", "warning")),
 ]
-"""Started in order, stopped in reverse (the lead adds ``web`` here at merge)."""
+"""Started in order, stopped in reverse."""
 
-ROW_TABLES = ("level_changes", "current_levels", "room_rollups", "region_rollups")
+ROW_TABLES = ("level_changes", "current_levels", "room_rollups", "region_rollups", "alerts")
 DRAIN_TIMEOUT_S = 60.0
 
 
 class LevelsObserver(threading.Thread):
-    """Reads the levels and dead-letter topics from the start into a :class:`LiveState`."""
+    """Reads the levels, alerts and dead-letter topics from the start into a :class:`LiveState`."""
 
     def __init__(self, settings: Settings, state: LiveState) -> None:
         super().__init__(name="levels-observer", daemon=True)
@@ -77,7 +80,7 @@ class LevelsObserver(threading.Thread):
         try:
             tps = [
                 TopicPartition(topic, p)
-                for topic in (s.topic_levels, s.topic_deadletter)
+                for topic in (s.topic_levels, s.topic_alerts, s.topic_deadletter)
                 for p in sorted(consumer.partitions_for_topic(topic) or ())
             ]
             consumer.assign(tps)
@@ -95,6 +98,15 @@ class LevelsObserver(threading.Thread):
         state = self.state
         if topic == self.settings.topic_deadletter:
             state.dead_letters += 1
+            return
+        if topic == self.settings.topic_alerts:
+            try:
+                alert = decode_alert(value)
+            except ContractError:
+                return
+            state.alerts[alert.alert_id] = alert.status
+            scope = alert.room_sid or alert.region
+            state.recent_alerts.append(f"{alert.kind.replace('_', ' ')} {scope}: {alert.status}")
             return
         state.level_records += 1
         try:
@@ -119,8 +131,9 @@ class LevelsObserver(threading.Thread):
 
 def count_rows(database_url: str) -> dict[str, int]:
     """Rows in each table the demo reports (one short connection)."""
+    count = sql.SQL("SELECT count(*) FROM {}")
     with psycopg.connect(libpq_url(database_url), connect_timeout=5) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+        return {t: conn.execute(count.format(sql.Identifier(t))).fetchone()[0]  # type: ignore[index]
                 for t in ROW_TABLES}
 
 
@@ -188,6 +201,8 @@ class LiveDemo:
             proc.start()
             self.services.append(proc)
             self.state.services[spec.name] = f"running (pid {proc.pid})"
+        if self.state.dashboard:
+            self.state.services["web"] += f" at {self.state.dashboard}"
 
     def stop_services(self, names: tuple[str, ...] | None = None) -> None:
         for proc in reversed(self.services):
@@ -255,14 +270,16 @@ class LiveDemo:
             self.stop_services(("worker",))
             status.update("draining: the observer and the sink read every level event")
             _wait(lambda: time.monotonic() - observer.last_record_at > 3.0, 30, self.abort)
-            sink_done = _wait(
-                lambda: count_rows(self.settings.database_url)["level_changes"]  # type: ignore[arg-type]
-                >= len(self.state.event_ids), DRAIN_TIMEOUT_S, self.abort,
-            )
+            sink_done = _wait(self._sink_caught_up, DRAIN_TIMEOUT_S, self.abort)
             status.update("stopping the sink")
-            self.stop_services(("sink",))
+            self.stop_services(("sink", "web"))
         self.drain = {"drain_s": round(time.monotonic() - began, 1),
                       "worker_drained": worker_done, "sink_drained": sink_done}
+
+    def _sink_caught_up(self) -> bool:
+        rows = count_rows(self.settings.database_url)  # type: ignore[arg-type]
+        return (rows["level_changes"] >= len(self.state.event_ids)
+                and rows["alerts"] >= len(self.state.alerts))
 
     def _refresh_counts(self) -> None:
         self.state.samples_sent = self.counts.samples
@@ -287,12 +304,16 @@ class LiveDemo:
             "room_rollups_rows": rows["room_rollups"],
             "region_rollups_rows": rows["region_rollups"],
             "dead_letters": self.state.dead_letters,
+            "alerts_opened": len(self.state.alerts),
+            "alerts_resolved": sum(1 for st in self.state.alerts.values() if st == "resolved"),
+            "alerts_rows": rows["alerts"],
             "services": {p.name: p.returncode for p in self.services},
             **self.drain,
         }
         summary["consistent"] = (
             summary["level_changes_on_topic"] == summary["level_changes_rows"]
             and summary["current_levels_rows"] == present
+            and summary["alerts_rows"] == summary["alerts_opened"]
             and summary["samples_failed"] == 0
         )
         self.summary = summary

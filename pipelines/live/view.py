@@ -63,6 +63,11 @@ class LiveState:
     simulated_s: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     event_times: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
+    alerts: dict[str, str] = field(default_factory=dict)
+    """Alert id -> latest status (opened / updated / resolved)."""
+    recent_alerts: deque[str] = field(default_factory=lambda: deque(maxlen=3))
+    dashboard: str = ""
+    """The dashboards' address (with a demo token), shown in the counters panel."""
     services: dict[str, str] = field(default_factory=dict)
     """Service name -> status line (``worker``: "running pid 123"); faces added at merge."""
     started_at: float = field(default_factory=time.monotonic)
@@ -117,11 +122,21 @@ def render(state: LiveState, width: int = 200) -> Group:
     counters.append(f"simulated {state.simulated_s} s   samples sent {state.samples_sent}   ")
     counters.append(f"level events {len(state.event_ids)} ({state.events_per_s():.1f}/s)   ")
     counters.append(f"dead letters {state.dead_letters}   ")
+    open_alerts = sum(1 for status in state.alerts.values() if status != "resolved")
+    counters.append(f"alerts {len(state.alerts)} ({open_alerts} open)   ",
+                    style="bold red" if open_alerts else "")
     for table_name, n in state.rows.items():
         counters.append(f"{table_name} {n}   ")
     services = "   ".join(f"{name}: {status}" for name, status in state.services.items())
     return Group(
         Panel(grid, title="netquality live: levels by region and room (▃▄▅▆▇ = 5, ✕ = 0)"),
         changes,
-        Panel(Group(counters, Text(services, style="dim")), title="counters"),
+        Panel(
+            Group(
+                counters,
+                Text("   ".join(state.recent_alerts), style="yellow"),
+                Text(services, style="dim"),
+            ),
+            title="counters",
+        ),
     )

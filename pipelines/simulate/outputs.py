@@ -1,7 +1,7 @@
 """Where simulated samples go: Kafka (the stats topic) or JSON lines (stdout or a file).
 
-The one Kafka call is :meth:`KafkaOutput.publish`; when the shared publisher library
-(``pipelines.clients.publisher.StatsPublisher``) lands, that method is the single place to swap.
+Kafka goes through the publisher library (``pipelines.clients.publisher.StatsPublisher``),
+the same one an SFU would use.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 import threading
 from typing import BinaryIO, Protocol
 
-from kafka import KafkaProducer
-
+from pipelines.clients.publisher import PublishReport, StatsPublisher
 from pipelines.config import Settings
 from pipelines.contracts.codec import encode
 from pipelines.contracts.stats import StatsSample
@@ -46,34 +45,28 @@ class JsonLinesOutput:
 
 
 class KafkaOutput:
-    """One message per sample on the stats topic, keyed by participantSid (kafka-python).
+    """Samples onto the stats topic through the publisher library (``StatsPublisher``).
 
-    Remembers the highest acknowledged offset per partition, so a caller can tell when a
-    consumer has read everything sent (the embedded broker's end offsets are not exact).
+    Samples go in batch envelopes grouped by partition, as an SFU using the library would send
+    them (``envelope=False``: one message per sample). Remembers the highest acknowledged
+    offset per partition, so a caller can tell when a consumer has read everything sent (the
+    embedded broker's end offsets are not exact).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, envelope: bool = True) -> None:
         if not settings.kafka_bootstrap_servers:
             raise ValueError("KafkaOutput needs resolved kafka_bootstrap_servers")
         self.topic = settings.topic_stats
-        self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, acks=1,
-            enable_idempotence=False,
+        self.publisher = StatsPublisher.from_settings(
+            settings, envelope=envelope, linger_ms=20, on_delivery=self._delivered
         )
         self._lock = threading.Lock()
         self.end_offsets: dict[int, int] = {}
         self.errors: list[str] = []
 
     def publish(self, sample: StatsSample) -> None:
-        """Send one sample (asynchronously; delivery errors are collected in ``errors``).
-
-        Merge note: swap this body for ``StatsPublisher.publish`` once it exists.
-        """
-        future = self.producer.send(
-            self.topic, key=sample.participant_sid.encode(), value=encode(sample)
-        )
-        future.add_callback(self._delivered)
-        future.add_errback(lambda exc: self.errors.append(str(exc)))
+        """Queue one sample (validated by the publisher; errors are collected in ``errors``)."""
+        self.publisher.send(sample)
 
     def _delivered(self, metadata: object) -> None:
         partition, offset = metadata.partition, metadata.offset  # type: ignore[attr-defined]
@@ -81,9 +74,13 @@ class KafkaOutput:
             if offset + 1 > self.end_offsets.get(partition, 0):
                 self.end_offsets[partition] = offset + 1
 
+    def _collect(self, report: PublishReport) -> None:
+        self.errors += [f"rejected sample {r.index}: {r.code}: {r.message}"
+                        for r in report.rejected]
+        self.errors += [f"{f.samples} samples not delivered: {f.error}" for f in report.failed]
+
     def flush(self) -> None:
-        self.producer.flush(timeout=30)
+        self._collect(self.publisher.flush())
 
     def close(self) -> None:
-        self.flush()
-        self.producer.close(timeout=10)
+        self._collect(self.publisher.close())

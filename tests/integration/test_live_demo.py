@@ -4,21 +4,25 @@ history, current levels and rollups that agree with the events on the topics, an
 from __future__ import annotations
 
 import io
+import json
 import os
 import threading
 import time
+import urllib.request
 
 from rich.console import Console
 
 from pipelines.contracts import decode_level
+from pipelines.live.command import with_demo_web
 from pipelines.live.demo import LiveDemo
 
 
 def test_short_demo_leaves_postgres_consistent_with_the_topics(
     sink_settings, kafka_io, db_query
 ):
+    settings, dashboard = with_demo_web(sink_settings)
     demo = LiveDemo(
-        sink_settings,
+        settings,
         Console(file=io.StringIO(), width=160),
         rooms=3,
         participants=(3, 3),
@@ -35,7 +39,9 @@ def test_short_demo_leaves_postgres_consistent_with_the_topics(
     # Run until every room has a closed minute in Postgres (minutes close on event time: at
     # most ~70 s after the start), and at least 20 s; then stop it like Ctrl-C does.
     deadline = started + 100
+    dashboard_seen = False
     while time.monotonic() < deadline:
+        dashboard_seen = dashboard_seen or _dashboard_lists_participants(dashboard, rooms)
         simulated = demo.counts.seconds
         with_rollups = {r for (r,) in db_query(url, "SELECT DISTINCT room_sid FROM room_rollups")}
         if simulated >= 20 and rooms <= with_rollups:
@@ -47,7 +53,8 @@ def test_short_demo_leaves_postgres_consistent_with_the_topics(
     assert not runner.is_alive(), "the demo did not stop"
 
     # Clean stop: both services exited 0 and no process is left.
-    assert result["services"] == {"worker": 0, "sink": 0}
+    assert dashboard_seen, "the web service never listed a room's participants"
+    assert result["services"] == {"worker": 0, "sink": 0, "web": 0}
     for proc in demo.services:
         assert not proc.alive()
         try:
@@ -90,4 +97,21 @@ def test_short_demo_leaves_postgres_consistent_with_the_topics(
 
     assert result["samples_sent"] > 0 and result["samples_failed"] == 0
     assert result["dead_letters"] == 0
+    assert result["alerts_rows"] == result["alerts_opened"]
     assert result["consistent"] is True
+
+
+def _dashboard_lists_participants(dashboard: str, rooms: set[str]) -> bool:
+    """The demo's web service answers the room API with the printed token."""
+    base, _, token = dashboard.partition("/?token=")
+    for room in sorted(rooms):
+        request = urllib.request.Request(
+            f"{base}/api/rooms/{room}/participants", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if json.load(response).get("participants"):
+                    return True
+        except (OSError, ValueError):
+            continue
+    return False
