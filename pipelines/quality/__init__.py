@@ -3,11 +3,14 @@
 Nothing here does I/O or imports Faust, Kafka, SQLAlchemy or a web stack; adapters call in.
 """
 
+# First: decides whether the modules below load compiled or from source (see _native).
+from pipelines.quality._native import COMPILED  # isort: skip
 from pipelines.quality.engine import Engine, EngineCounts
 from pipelines.quality.state import ParticipantState, dump_state, load_state
 from pipelines.quality.thresholds import DEFAULT_THRESHOLDS, Thresholds, load_thresholds
 
 __all__ = [
+    "COMPILED",
     "DEFAULT_THRESHOLDS",
     "Engine",
     "EngineCounts",
