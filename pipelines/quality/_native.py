@@ -92,9 +92,15 @@ def choose(here: Path = HERE) -> Choice:
         return Choice(
             False, f"{', '.join(stale)} changed since the core was compiled; {REBUILD}", warn=True
         )
-    missing = sorted(set(compiled) - extension_modules(here))
+    present = extension_modules(here)
+    missing = sorted(set(compiled) - present)
     if missing:
         return Choice(False, f"compiled modules missing: {missing}; {REBUILD}", warn=True)
+    unlisted = sorted(present - set(compiled))
+    if unlisted:  # left by an older build: nothing says they match their sources
+        return Choice(
+            False, f"compiled modules not in {MANIFEST}: {unlisted}; {REBUILD}", warn=True
+        )
     return Choice(True, f"compiled with mypyc {manifest.get('mypy', '?')}")
 
 

@@ -110,6 +110,20 @@ def test_extensions_without_a_manifest_are_not_used(copy: Path):
 
 
 @needs_build
+def test_an_extension_the_manifest_does_not_list_is_not_trusted(copy: Path):
+    """Say an older build compiled window.py and the last one did not: its .so is stale."""
+    path = copy / "pipelines" / "quality" / _native.MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["compiled"].remove("window")
+    del manifest["inputs"]["pipelines/quality/window.py"]
+    path.write_text(json.dumps(manifest))
+    result, stderr = probe(copy)
+    assert not result["compiled"]
+    assert result["window"].endswith("window.py")
+    assert "not in _native.json: ['window']" in stderr
+
+
+@needs_build
 def test_the_environment_forces_pure_python_quietly(copy: Path):
     result, stderr = probe(copy, **{_native.PURE_ENV: "1"})
     assert not result["compiled"]
