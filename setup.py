@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -58,8 +59,14 @@ class build_mypyc(build_ext):  # noqa: N801 (setuptools command naming)
     """Why compiling failed (written to the manifest), None when it did not fail."""
 
     def finalize_options(self) -> None:
-        self.extensions = self.distribution.ext_modules = self._mypyc_extensions()
+        extensions = self._mypyc_extensions()
+        if extensions:
+            self.distribution.ext_modules = extensions
         super().finalize_options()
+        if not extensions:
+            # The placeholder stays on the distribution so that this command still runs: a
+            # pure or failed build must clean up after an earlier compiled one.
+            self.extensions = []
 
     def _mypyc_extensions(self) -> list[Extension]:
         if PURE:
@@ -88,27 +95,41 @@ class build_mypyc(build_ext):  # noqa: N801 (setuptools command naming)
         finally:
             os.chdir(cwd)
 
+    def _in_source(self) -> bool:
+        """Whether the extensions go beside the sources (editable install, ``--inplace``)."""
+        return bool(self.inplace or getattr(self, "editable_mode", False))
+
     def _manifest_path(self) -> Path:
-        if self.inplace:
-            return ROOT / PACKAGE.replace(".", "/") / MANIFEST
-        return Path(self.build_lib) / PACKAGE.replace(".", "/") / MANIFEST
+        base = ROOT if self._in_source() else Path(self.build_lib)
+        return base / PACKAGE.replace(".", "/") / MANIFEST
+
+    def _remove_earlier_build(self) -> None:
+        """A pure or failed build must not leave an earlier compiled one to be used."""
+        self._manifest_path().unlink(missing_ok=True)
+        if self._in_source():
+            package = ROOT / PACKAGE.replace(".", "/")
+            for name in (*COMPILED, "_native__mypyc"):
+                for suffix in EXTENSION_SUFFIXES:
+                    (package / f"{name}{suffix}").unlink(missing_ok=True)
 
     def run(self) -> None:
         manifest = self._manifest_path()
-        # A pure or failed build must not leave the manifest of an earlier compiled one
-        # behind, or that one's extensions would still be used.
         manifest.unlink(missing_ok=True)
         if self.extensions:
+            inplace = self.inplace  # setuptools clears it while building, even on errors
             try:
                 super().run()
             except (Exception, SystemExit) as exc:  # no C compiler, compile or link errors
+                self.inplace = inplace
                 self.failure = f"compiling failed: {exc!r}"
                 _say(f"{self.failure}; the scoring core stays pure Python")
                 self.extensions = []
         if self.extensions:
             self._write(manifest, self._success())
             _say(f"compiled {', '.join(COMPILED)} with mypyc")
-        elif self.failure is not None:
+            return
+        self._remove_earlier_build()
+        if self.failure is not None:
             self._write(manifest, {"failed": self.failure})
 
     @staticmethod

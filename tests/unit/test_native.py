@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import types
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,8 @@ def setup_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.Modul
     (quality / "__init__.py").write_text("")
     # What an earlier compiled build left: it must not survive a failed one.
     (quality / "window.py").write_text("X = 1\n")
-    (quality / _native.MANIFEST).write_text(json.dumps({"compiled": [], "inputs": {}}))
+    (quality / f"window{EXTENSION_SUFFIXES[0]}").write_bytes(b"stale")
+    (quality / _native.MANIFEST).write_text(json.dumps({"compiled": ["window"], "inputs": {}}))
     return module
 
 
@@ -200,8 +202,10 @@ def test_a_c_compile_error_installs_pure_python_and_says_why(
     build_ext(setup_module)
     manifest = json.loads((tmp_path / "pipelines/quality" / _native.MANIFEST).read_text())
     assert manifest["failed"].startswith("compiling failed")
-    assert not list((tmp_path / "pipelines" / "quality").glob("broken*"))
-    assert _native.choose(tmp_path / "pipelines" / "quality").warn
+    quality = tmp_path / "pipelines" / "quality"
+    assert not list(quality.glob("broken*"))
+    assert not _native.extension_modules(quality)  # the earlier build's window.*.so is gone
+    assert _native.choose(quality).warn
 
 
 def test_a_pure_build_leaves_no_manifest_and_no_warning(
@@ -211,6 +215,7 @@ def test_a_pure_build_leaves_no_manifest_and_no_warning(
     build_ext(setup_module)
     quality = tmp_path / "pipelines" / "quality"
     assert not (quality / _native.MANIFEST).exists()
+    assert not _native.extension_modules(quality)
     choice = _native.choose(quality)
     assert (choice.compiled, choice.warn) == (False, False)
 
