@@ -44,6 +44,12 @@ def _say(message: str) -> None:
     print(f"netquality build: {message}", file=sys.stderr)
 
 
+def _brief(exc: BaseException) -> str:
+    """The gist of a build error for one warning line (compiler commands are long)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def source_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -89,7 +95,7 @@ class build_mypyc(build_ext):  # noqa: N801 (setuptools command naming)
                 target_dir="build/mypyc",
             )
         except (Exception, SystemExit) as exc:  # mypy exits on type errors
-            self.failure = f"mypyc failed: {exc!r}"
+            self.failure = f"mypyc failed: {_brief(exc)}"
             _say(f"{self.failure}; the scoring core stays pure Python")
             return []
         finally:
@@ -121,7 +127,7 @@ class build_mypyc(build_ext):  # noqa: N801 (setuptools command naming)
                 super().run()
             except (Exception, SystemExit) as exc:  # no C compiler, compile or link errors
                 self.inplace = inplace
-                self.failure = f"compiling failed: {exc!r}"
+                self.failure = f"compiling failed: {_brief(exc)}"
                 _say(f"{self.failure}; the scoring core stays pure Python")
                 self.extensions = []
         if self.extensions:
