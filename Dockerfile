@@ -9,13 +9,14 @@ FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# A compiler only for dependencies without a wheel for this platform; it stays in this stage.
+# A compiler for dependencies without a wheel for this platform and for the compiled scoring
+# core (setup.py, mypyc; pure Python if that fails); it stays in this stage.
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY pipelines ./pipelines
 # The project's own wheel plus the wheels of all its dependencies, in one resolve.
 RUN pip wheel --wheel-dir /wheels .

@@ -4,13 +4,24 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test lint bench clean browser native
 
-$(STAMP): pyproject.toml
+# The engine's unit and property tests, run a second time on the pure-Python core (the first,
+# full run uses the compiled one when the install built it; see README "Compiled core").
+ENGINE_TESTS := tests/unit/test_engine_rules.py tests/unit/test_engine_properties.py \
+	tests/unit/test_engine_batch.py tests/unit/test_scorer.py
+
+$(STAMP): pyproject.toml setup.py
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	@$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	@$(VENV)/bin/python -c "from pipelines.quality import _native; print('netquality scoring core:', _native.CHOICE.reason)"
 	@touch $(STAMP)
+
+# Recompile the scoring core after editing it (until then it runs as pure Python, with a warning).
+native: $(STAMP)
+	@$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	@$(VENV)/bin/python -c "from pipelines.quality import _native; print('netquality scoring core:', _native.CHOICE.reason)"
 
 demo: $(STAMP)
 	$(VENV)/bin/netquality demo $(ARGS)
@@ -22,11 +33,12 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check pipelines tests benchmarks migrations
+	$(VENV)/bin/ruff check pipelines tests benchmarks migrations setup.py
+	NETQUALITY_PURE_PYTHON=1 $(VENV)/bin/python -m pytest -q $(ENGINE_TESTS)
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/netquality bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis var
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis var build pipelines/quality/*.so pipelines/quality/_native.json

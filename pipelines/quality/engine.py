@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from pipelines.contracts.level import LevelEvent
 from pipelines.contracts.stats import StatsSample
-from pipelines.quality.participant import advance, expire, mark_stale, new_participant
+from pipelines.quality.feed import feed_samples
+from pipelines.quality.participant import expire, mark_stale
 from pipelines.quality.state import ParticipantState
 from pipelines.quality.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
@@ -67,54 +68,7 @@ class Engine:
     def _feed(
         self, samples: Iterable[StatsSample], received_at: int | list[int] | None
     ) -> list[LevelEvent]:
-        events: list[LevelEvent] = []
-        states = self.states
-        th = self.thresholds
-        stale_s = th.stale_after_s
-        counts = self.counts
-        accepted = ignored = emitted = departed = 0
-        per_sample = isinstance(received_at, list)
-        try:
-            for i, sample in enumerate(samples):
-                if received_at is None:
-                    at = sample.timestamp
-                elif per_sample:
-                    at = received_at[i]  # type: ignore[index]
-                else:
-                    at = received_at  # type: ignore[assignment]
-                key = sample.participant_sid
-                st = states.get(key)
-                if st is None:
-                    st = new_participant(sample)
-                elif sample.seq <= st.seq:
-                    ignored += 1
-                    continue
-                elif st.level > 0:
-                    silent = at - st.seen_at
-                    limit = th.silence_limit_ms(
-                        st.interval, sample.timestamp - st.timestamp, stale_s
-                    )
-                    if silent > limit:
-                        stale = mark_stale(st, st.timestamp + int(limit))
-                        if stale is not None:
-                            events.append(stale)
-                accepted += 1
-                event, gone = advance(st, sample, th)
-                if event is not None:
-                    events.append(event)
-                    emitted += 1
-                if gone:
-                    states.pop(key, None)
-                    departed += 1
-                else:
-                    st.seen_at = at
-                    states[key] = st
-        finally:
-            counts.samples += accepted + ignored
-            counts.ignored += ignored
-            counts.events += emitted
-            counts.departed += departed
-        return events
+        return feed_samples(samples, received_at, self.states, self.thresholds, self.counts)
 
     def sweep(self, now: int) -> list[LevelEvent]:
         """Mark silent participants stale (level 0) and expire those silent past the TTL.

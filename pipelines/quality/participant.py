@@ -19,6 +19,8 @@ detailed stats an event reports are built only when an event is emitted.
 
 from __future__ import annotations
 
+from msgspec.structs import astuple
+
 from pipelines.contracts.level import (
     LEVEL_SCHEMA,
     BandwidthStats,
@@ -28,7 +30,7 @@ from pipelines.contracts.level import (
     LossStats,
     MediaLevels,
 )
-from pipelines.contracts.stats import StatsSample
+from pipelines.contracts.stats import CandidatePair, InboundTrack, OutboundTrack, StatsSample
 from pipelines.quality.scoring import bandwidth_score, decay, latency_score, loss_score
 from pipelines.quality.state import NO_LEVEL, ComponentState, ParticipantState
 from pipelines.quality.thresholds import Thresholds
@@ -49,6 +51,17 @@ WindowStats = tuple[
 three are the metric scores, -1.0 where not measured (see :func:`_component_stats`)."""
 
 _BANDWIDTH, _LOSS, _LATENCY = "bandwidth", "fractionLost", "latency"
+
+# Samples are read with one ``astuple`` call (see window.py): this relies on the field order.
+_SAMPLE_FIELDS = ("schema", "room_sid", "participant_sid", "region", "timestamp", "seq",
+                  "connection_state", "candidate_pair", "outbound", "inbound")  # fmt: skip
+_PAIR_FIELDS = ("available_outgoing_bitrate", "available_incoming_bitrate",
+                "current_round_trip_time")  # fmt: skip
+if (StatsSample.__struct_fields__, CandidatePair.__struct_fields__) != (
+    _SAMPLE_FIELDS,
+    _PAIR_FIELDS,
+):
+    raise ImportError(f"StatsSample or CandidatePair fields changed: update {__name__}")
 
 
 def new_participant(sample: StatsSample) -> ParticipantState:
@@ -73,37 +86,43 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
     Returns the change event (or None) and whether the participant departed, in which case the
     caller drops the state.
     """
+    room_sid: str
+    region: str
+    now: int
+    seq: int
+    state: str
+    cp: CandidatePair | None
+    outbound: list[OutboundTrack]
+    inbound: list[InboundTrack]
+    _, room_sid, _, region, now, seq, state, cp, outbound, inbound = astuple(s)
     before = levels_of(st)
     first = st.seq < 0
-    now = s.timestamp
     dt_ms = now - st.timestamp
     has_window = not first and 0 < dt_ms <= th.silence_limit_ms(st.interval, dt_ms, th.max_window_s)
     if has_window:
         st.interval = dt_ms if st.interval <= 0 else (3 * st.interval + dt_ms) // 4
     dt_s = dt_ms / 1000.0
 
-    st.outbound, audio_send, video_send = fold_outbound(s.outbound, st.outbound, has_window, th)
-    st.inbound, audio_recv, video_recv = fold_inbound(s.inbound, st.inbound, has_window)
-    st.seq = s.seq
+    st.outbound, audio_send, video_send = fold_outbound(outbound, st.outbound, has_window, th)
+    st.inbound, audio_recv, video_recv = fold_inbound(inbound, st.inbound, has_window)
+    st.seq = seq
     st.timestamp = now
     st.stale = False
-    st.room_sid = s.room_sid
-    st.region = s.region
+    st.room_sid = room_sid
+    st.region = region
 
-    state = s.connection_state
     if state in DEPARTED_STATES:
         st.level = 0
         st.limited_by = CONNECTION_STATE
-        return _event(st, s.seq, now, before, None, departed=True), True
+        return _event(st, seq, now, before, None, departed=True), True
 
     windows: tuple[WindowStats | None, ...] | None = None
     if state == "connected":
-        cp = s.candidate_pair
-        available_out = available_in = cp_rtt = None
+        available_out: float | None = None
+        available_in: float | None = None
+        cp_rtt: float | None = None
         if cp is not None:
-            available_out = cp.available_outgoing_bitrate
-            available_in = cp.available_incoming_bitrate
-            cp_rtt = cp.current_round_trip_time
+            available_out, available_in, cp_rtt = astuple(cp)
         # Receivers fall back to the worst RTT our own tracks' remote reports measured.
         a_rtt = -1.0 if audio_send is None else audio_send[7]
         v_rtt = -1.0 if video_send is None else video_send[7]
@@ -161,7 +180,7 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
     stats = None
     if windows is not None:
         stats = tuple(None if w is None else _component_stats(w, th) for w in windows)
-    return _event(st, s.seq, now, before, stats, departed=False), False
+    return _event(st, seq, now, before, stats, departed=False), False
 
 
 def mark_stale(st: ParticipantState, at_ms: int) -> LevelEvent | None:

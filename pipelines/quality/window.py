@@ -11,9 +11,25 @@ local accumulators (no per-window objects); ``None`` means the component has no 
 
 from __future__ import annotations
 
-from pipelines.contracts.stats import InboundTrack, OutboundTrack
+from msgspec.structs import astuple
+
+from pipelines.contracts.stats import InboundTrack, OutboundTrack, RemoteInbound
 from pipelines.quality.state import TrackCounters
 from pipelines.quality.thresholds import Thresholds
+
+# Tracks are read with one ``astuple`` call instead of an attribute lookup per field (much
+# cheaper when compiled), so the unpacking below relies on the contracts' field order.
+_FIELD_ORDER = {
+    OutboundTrack: ("track_sid", "kind", "bytes_sent", "packets_sent", "target_bitrate",
+                    "frame_width", "frame_height", "frames_per_second",
+                    "quality_limitation_reason", "remote"),
+    RemoteInbound: ("packets_lost", "fraction_lost", "jitter", "round_trip_time"),
+    InboundTrack: ("track_sid", "kind", "bytes_received", "packets_received", "packets_lost",
+                   "jitter", "expected_bitrate"),
+}  # fmt: skip
+for _struct, _fields in _FIELD_ORDER.items():
+    if _struct.__struct_fields__ != _fields:
+        raise ImportError(f"{_struct.__name__} fields changed: update {__name__}")
 
 SendWindow = tuple[int, int, int, int, float, float, bool, float, float, float]
 """All outbound tracks of one kind in one window:
@@ -55,14 +71,27 @@ def fold_outbound(
     a_limited = v_limited = False
     a_rtt = a_jitter = a_fraction = v_rtt = v_jitter = v_fraction = -1.0
     audio_nominal = th.audio_default_bitrate
+    # Typed locals: compiled, they hold native ints and floats rather than Python objects.
+    sid: str
+    kind: str
+    bytes_sent: int
+    packets_sent: int
+    target: float | None
+    height: int | None
+    reason: str | None
+    remote: RemoteInbound | None
+    r_lost: int | None
+    r_fraction: float | None
+    r_jitter: float | None
+    r_rtt: float | None
     for t in tracks:
-        remote = t.remote
+        sid, kind, bytes_sent, packets_sent, target, _, height, _, reason, remote = astuple(t)
         lost = -1
-        if remote is not None and remote.packets_lost is not None:
-            lost = remote.packets_lost
-        sid = t.track_sid
-        bytes_sent = t.bytes_sent
-        packets_sent = t.packets_sent
+        r_fraction = r_jitter = r_rtt = None
+        if remote is not None:
+            r_lost, r_fraction, r_jitter, r_rtt = astuple(remote)
+            if r_lost is not None:
+                lost = r_lost
         counters[sid] = (bytes_sent, packets_sent, lost)
         # This track's counter delta, if it has one.
         delta = False
@@ -76,38 +105,35 @@ def fold_outbound(
                 if lost >= prev[2] >= 0:
                     d_lost = lost - prev[2]
                     d_loss_packets = d_packets
-        target = t.target_bitrate
-        limited = t.quality_limitation_reason == "bandwidth"
-        if t.kind == "audio":
+        limited = reason == "bandwidth"
+        if kind == "audio":
             a_present = True
             a_demand += audio_nominal if target is None else target
             a_nominal += audio_nominal
             a_limited = a_limited or limited
-            if remote is not None:
-                if remote.round_trip_time is not None and remote.round_trip_time > a_rtt:
-                    a_rtt = remote.round_trip_time
-                if remote.jitter is not None and remote.jitter > a_jitter:
-                    a_jitter = remote.jitter
-                if remote.fraction_lost is not None and remote.fraction_lost > a_fraction:
-                    a_fraction = remote.fraction_lost
+            if r_rtt is not None and r_rtt > a_rtt:
+                a_rtt = r_rtt
+            if r_jitter is not None and r_jitter > a_jitter:
+                a_jitter = r_jitter
+            if r_fraction is not None and r_fraction > a_fraction:
+                a_fraction = r_fraction
             if delta:
                 a_deltas += 1
                 a_bytes += d_bytes
                 a_lost += d_lost
                 a_loss_packets += d_loss_packets
         else:
-            nominal = th.video_bitrate_for_height(t.frame_height)
+            nominal = th.video_bitrate_for_height(height)
             v_present = True
             v_demand += nominal if target is None else target
             v_nominal += nominal
             v_limited = v_limited or limited
-            if remote is not None:
-                if remote.round_trip_time is not None and remote.round_trip_time > v_rtt:
-                    v_rtt = remote.round_trip_time
-                if remote.jitter is not None and remote.jitter > v_jitter:
-                    v_jitter = remote.jitter
-                if remote.fraction_lost is not None and remote.fraction_lost > v_fraction:
-                    v_fraction = remote.fraction_lost
+            if r_rtt is not None and r_rtt > v_rtt:
+                v_rtt = r_rtt
+            if r_jitter is not None and r_jitter > v_jitter:
+                v_jitter = r_jitter
+            if r_fraction is not None and r_fraction > v_fraction:
+                v_fraction = r_fraction
             if delta:
                 v_deltas += 1
                 v_bytes += d_bytes
@@ -136,11 +162,15 @@ def fold_inbound(
     a_expected = v_expected = 0.0
     a_expected_all = v_expected_all = True
     a_jitter = v_jitter = -1.0
+    sid: str
+    kind: str
+    received: int
+    packets: int
+    lost: int
+    jitter: float | None
+    expected: float | None
     for t in tracks:
-        sid = t.track_sid
-        received = t.bytes_received
-        packets = t.packets_received
-        lost = t.packets_lost
+        sid, kind, received, packets, lost, jitter, expected = astuple(t)
         counters[sid] = (received, packets, lost)
         delta = False
         d_bytes = d_packets = d_lost = 0
@@ -151,17 +181,16 @@ def fold_inbound(
                 d_bytes = received - prev[0]
                 d_packets = packets - prev[1]
                 d_lost = lost - prev[2]
-        jitter = t.jitter
-        if t.kind == "audio":
+        if kind == "audio":
             a_present = True
             if jitter is not None and jitter > a_jitter:
                 a_jitter = jitter
             if delta:
                 a_deltas += 1
-                if t.expected_bitrate is None:
+                if expected is None:
                     a_expected_all = False
                 else:
-                    a_expected += t.expected_bitrate
+                    a_expected += expected
                 a_bytes += d_bytes
                 a_lost += d_lost
                 a_loss_packets += d_packets + d_lost
@@ -171,10 +200,10 @@ def fold_inbound(
                 v_jitter = jitter
             if delta:
                 v_deltas += 1
-                if t.expected_bitrate is None:
+                if expected is None:
                     v_expected_all = False
                 else:
-                    v_expected += t.expected_bitrate
+                    v_expected += expected
                 v_bytes += d_bytes
                 v_lost += d_lost
                 v_loss_packets += d_packets + d_lost
