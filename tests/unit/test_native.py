@@ -134,11 +134,19 @@ def test_the_environment_forces_pure_python_quietly(copy: Path):
     assert "CompiledCoreWarning" not in stderr
 
 
-@pytest.mark.skipif(
-    not os.environ.get("CI") or _native.pure_requested(), reason="CI must test the compiled core"
-)
-def test_ci_runs_the_compiled_core():
-    assert COMPILED, _native.CHOICE.reason
+def test_the_core_in_use_is_the_one_the_install_built():
+    """Never silently pure: when the install compiled the core and nothing vetoes it, the
+    compiled modules are what runs; otherwise the reason says why (and CI must compile)."""
+    manifest_path = _native.HERE / _native.MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    built = bool(manifest.get("compiled")) and not manifest.get("failed")
+    if _native.pure_requested():
+        assert not COMPILED and _native.PURE_ENV in _native.CHOICE.reason
+    elif built:
+        assert COMPILED, _native.CHOICE.reason
+    else:
+        assert not COMPILED and _native.CHOICE.reason
+        assert not os.environ.get("CI"), f"CI must test the compiled core: {_native.CHOICE.reason}"
 
 
 # The build hook, without building the whole package.
