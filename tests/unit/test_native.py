@@ -143,7 +143,10 @@ def test_the_core_in_use_is_the_one_the_install_built():
     if _native.pure_requested():
         assert not COMPILED and _native.PURE_ENV in _native.CHOICE.reason
     elif built:
-        assert COMPILED, _native.CHOICE.reason
+        # A source edited since the build falls back with a warning (run `make native`); a
+        # fresh CI checkout cannot be stale, so there it must run compiled.
+        stale = _native.CHOICE.warn and not os.environ.get("CI")
+        assert COMPILED or stale, _native.CHOICE.reason
     else:
         assert not COMPILED and _native.CHOICE.reason
         assert not os.environ.get("CI"), f"CI must test the compiled core: {_native.CHOICE.reason}"
