@@ -19,7 +19,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from pipelines.storage.rows import (
     ALERT_COLUMNS,
@@ -36,7 +35,7 @@ Row = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class TableMerge:
-    """How one table is merged from its staging copy."""
+    """How one table is merged: history tables insert-if-absent, latest-state tables upsert."""
 
     table: str
     columns: tuple[str, ...]
@@ -45,9 +44,15 @@ class TableMerge:
     """Upsert (latest state) rather than insert-if-absent (history)."""
     newer_column: str | None = None
     """With ``update``: only replace a row when this column is not older."""
-    json_columns: frozenset[str] = field(default_factory=frozenset)
+
+    def copy_sql(self, into: str) -> sql.Composed:
+        return sql.SQL("COPY {t} ({cols}) FROM STDIN").format(
+            t=sql.Identifier(into), cols=sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        )
 
     def merge_sql(self) -> sql.Composed:
+        """``INSERT .. SELECT`` from the staging copy; an upsert rewrites a row only when the
+        incoming one is not older *and* differs, so replays leave no new row versions."""
         cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
         stage = sql.Identifier(f"stage_{self.table}")
         target = sql.Identifier(self.table)
@@ -55,33 +60,36 @@ class TableMerge:
         if not self.update:
             action = sql.SQL("DO NOTHING")
         else:
+            changing = [c for c in self.columns if c not in self.conflict]
             assignments = [
-                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                for c in self.columns
-                if c not in self.conflict
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in changing
             ]
-            assignments.append(sql.SQL("updated_at = now()"))
-            action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(assignments))
+            if "updated_at" not in self.columns:  # alerts carry their own
+                assignments.append(sql.SQL("updated_at = now()"))
+            stored = sql.SQL(", ").join(
+                sql.SQL("{t}.{c}").format(t=target, c=sql.Identifier(c)) for c in changing
+            )
+            incoming = sql.SQL(", ").join(
+                sql.SQL("EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in changing
+            )
+            condition = sql.SQL("({}) IS DISTINCT FROM ({})").format(stored, incoming)
             if self.newer_column:
-                action = sql.SQL("{} WHERE {t}.{c} <= EXCLUDED.{c}").format(
-                    action, t=target, c=sql.Identifier(self.newer_column)
+                condition = sql.SQL("{t}.{c} <= EXCLUDED.{c} AND {rest}").format(
+                    t=target, c=sql.Identifier(self.newer_column), rest=condition
                 )
+            action = sql.SQL("DO UPDATE SET {} WHERE {}").format(
+                sql.SQL(", ").join(assignments), condition
+            )
         return sql.SQL(
             "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) {a}"
         ).format(t=target, cols=cols, s=stage, k=conflict, a=action)
 
 
-LEVEL_CHANGES = TableMerge(
-    "level_changes", LEVEL_CHANGE_COLUMNS, ("event_id", "ts"), False,
-    json_columns=frozenset({"stats"}),
-)  # fmt: skip
+LEVEL_CHANGES = TableMerge("level_changes", LEVEL_CHANGE_COLUMNS, ("event_id", "ts"), False)
 CURRENT_LEVELS = TableMerge(
     "current_levels", CURRENT_LEVEL_COLUMNS, ("participant_sid",), True, newer_column="ts"
 )
-ALERTS = TableMerge(
-    "alerts", ALERT_COLUMNS, ("alert_id",), True, newer_column="updated_at",
-    json_columns=frozenset({"payload"}),
-)  # fmt: skip
+ALERTS = TableMerge("alerts", ALERT_COLUMNS, ("alert_id",), True, newer_column="updated_at")
 
 # A minute's latest emission is its full corrected aggregate: last write wins.
 ROOM_ROLLUPS = TableMerge("room_rollups", ROOM_ROLLUP_COLUMNS, ("room_sid", "minute"), True)
@@ -134,6 +142,8 @@ class BatchWriter:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         self._staged: set[str] = set()
+        self.replayed_batches = 0
+        """History batches that held a row already stored (merged through staging)."""
 
     def write(self, batch: Batch) -> list[Reject]:
         """Write the batch in one transaction; on a permanent error isolate the bad rows."""
@@ -176,22 +186,28 @@ class BatchWriter:
     def _merge(self, merge: TableMerge, rows: Sequence[Row]) -> None:
         if not rows:
             return
-        stage = f"stage_{merge.table}"
+        if not merge.update and self._copy_if_all_new(merge, rows):
+            return
         with self.conn.cursor() as cur:
-            json_at = [i for i, c in enumerate(merge.columns) if c in merge.json_columns]
-            copy_sql = sql.SQL("COPY {s} ({cols}) FROM STDIN").format(
-                s=sql.Identifier(stage),
-                cols=sql.SQL(", ").join(map(sql.Identifier, merge.columns)),
-            )
-            with cur.copy(copy_sql) as copy:
-                for row in rows:
-                    if json_at:
-                        row = tuple(  # noqa: PLW2901
-                            Jsonb(v) if i in json_at else v for i, v in enumerate(row)
-                        )
-                    copy.write_row(row)
+            _copy_rows(cur, merge.copy_sql(f"stage_{merge.table}"), rows)
             cur.execute(merge.merge_sql())
-            cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+            cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(f"stage_{merge.table}")))
+
+    def _copy_if_all_new(self, merge: TableMerge, rows: Sequence[Row]) -> bool:
+        """The fast path for history: COPY straight into the table, inside a savepoint.
+
+        New rows are the normal case, and then this is one COPY, with no staging copy and no
+        ``INSERT .. SELECT``. A replayed row makes the COPY fail on the primary key (at that
+        row, so a fully replayed batch fails at once); the savepoint undoes the partial COPY
+        and the caller merges the batch through staging with ``ON CONFLICT DO NOTHING``.
+        """
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                _copy_rows(cur, merge.copy_sql(merge.table), rows)
+            return True
+        except psycopg.errors.UniqueViolation:
+            self.replayed_batches += 1
+            return False
 
     def _count_dead_letters(self, topic: str, letters: Sequence[DeadLetterCount]) -> None:
         """Add dead letters to the hourly counts, each record once whatever replays it.
@@ -255,3 +271,11 @@ class BatchWriter:
     def reset(self) -> None:
         """Forget staging tables (after a reconnect they no longer exist)."""
         self._staged.clear()
+
+
+def _copy_rows(cur: psycopg.Cursor[Any], statement: sql.Composed, rows: Sequence[Row]) -> None:
+    """COPY the rows (text format; JSON columns arrive as JSON text, see ``rows.py``)."""
+    with cur.copy(statement) as copy:
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
