@@ -10,6 +10,7 @@ cost (see benchmarks/README.md).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -130,6 +131,15 @@ def current_level_row(event: LevelEvent) -> tuple[Any, ...]:
         event.event_id,
         event.departed,
     )
+
+
+_CURRENT_FROM_HISTORY = itemgetter(*(LEVEL_CHANGE_COLUMNS.index(c) for c in CURRENT_LEVEL_COLUMNS))
+
+
+def current_level_row_from_history(history_row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The ``current_levels`` row of the event whose ``level_changes`` row this is: equal to
+    :func:`current_level_row`, without decoding or converting anything twice."""
+    return _CURRENT_FROM_HISTORY(history_row)  # type: ignore[no-any-return]
 
 
 def alert_row(alert: AlertEvent) -> tuple[Any, ...]:

@@ -37,7 +37,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from pipelines.config import Settings
 from pipelines.contracts import (
     ContractError,
-    LevelEvent,
     dead_letter_for,
     decode_alert,
     decode_deadletter,
@@ -49,7 +48,7 @@ from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
 from pipelines.storage.rows import (
     alert_row,
-    current_level_row,
+    current_level_row_from_history,
     level_change_row,
     ms_to_datetime,
     rollup_row,
@@ -63,6 +62,7 @@ from pipelines.storage.writer import (
     Batch,
     BatchWriter,
     Reject,
+    Row,
     is_transient,
 )
 
@@ -89,23 +89,29 @@ class SinkCounts:
     dead_letters: int = 0
     retries: int = 0
     last_commit_ms: int = 0
+    records: int = 0
+    """Kafka records whose offsets are committed."""
+    first_records_s: float | None = None
+    last_commit_s: float | None = None
+    """``time.monotonic()`` of the first poll that returned records and of the last commit."""
 
 
-class RecentLevelDecodes:
+class RecentLevelRows:
     """Decode each level event once although it arrives twice.
 
     The worker sends the same bytes to the levels topic and to the current-levels topic, and
-    decoding (msgspec, with validation) is the sink's largest per-message cost. Results, errors
-    included, are kept by value for this batch and the previous one (the two topics are fetched
-    independently, so one copy can come a batch later). Same bytes, same result: nothing is
-    validated less.
+    decoding (msgspec, with validation) plus building the row are the sink's largest
+    per-message costs. The ``level_changes`` row (or the decode error) is kept by value for
+    this batch and the previous one (the two topics are fetched independently, so one copy
+    can come a batch later); the ``current_levels`` row is a projection of it. Same bytes,
+    same result: nothing is validated less.
     """
 
     def __init__(self) -> None:
-        self._this: dict[bytes, LevelEvent | ContractError] = {}
-        self._last: dict[bytes, LevelEvent | ContractError] = {}
+        self._this: dict[bytes, Row | ContractError] = {}
+        self._last: dict[bytes, Row | ContractError] = {}
 
-    def decode(self, value: bytes | None) -> LevelEvent:
+    def history_row(self, value: bytes | None) -> Row:
         if value is None:
             raise ContractError("invalid_json", "empty value (a tombstone) on a levels topic")
         found = self._this.get(value)
@@ -113,7 +119,7 @@ class RecentLevelDecodes:
             found = self._last.get(value)
             if found is None:
                 try:
-                    found = decode_level(value)
+                    found = level_change_row(decode_level(value))
                 except ContractError as exc:
                     found = exc
             self._this[value] = found
@@ -128,12 +134,13 @@ class RecentLevelDecodes:
 @dataclass
 class _Pending:
     batch: Batch = field(default_factory=Batch)
-    history: dict[tuple[str, int], Any] = field(default_factory=dict)
+    history: dict[tuple[str, Any], Row] = field(default_factory=dict)
     current: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
     alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     rollups: dict[tuple[str, str, int], tuple[Any, ...]] = field(default_factory=dict)
     bad: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    records: int = 0
     """Next offset per partition once this batch is stored: what to commit after it."""
 
 
@@ -160,7 +167,7 @@ class PostgresSink:
         )
         self._conn: psycopg.Connection[Any] | None = None
         self._writer: BatchWriter | None = None
-        self._levels_decoded = RecentLevelDecodes()
+        self._level_rows = RecentLevelRows()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; leaves the group cleanly."""
@@ -189,6 +196,8 @@ class PostgresSink:
                         timeout_ms=0 if in_flight else POLL_MS, max_records=MAX_BATCH
                     )
                     if records:
+                        if self.counts.first_records_s is None:
+                            self.counts.first_records_s = time.monotonic()
                         pending = self._collect(records)
                 if in_flight is not None:
                     done, in_flight = in_flight, None
@@ -215,30 +224,31 @@ class PostgresSink:
         await self._dead_letter(producer, done.pending, rejects)
         await consumer.commit(done.pending.offsets)
         self.counts.batches += 1
+        self.counts.records += done.pending.records
         self.counts.last_commit_ms = int(time.time() * 1000)
+        self.counts.last_commit_s = time.monotonic()
         return True
 
     def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
         pending = _Pending()
         pending.offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
+        pending.records = sum(len(batch) for batch in records.values())
         levels, current, alerts, rollups, deadletters = self.topics
         pending.batch.deadletter_topic = deadletters
-        decoded = self._levels_decoded
+        level_rows = self._level_rows
         for m in (m for batch in records.values() for m in batch):
             try:
                 if m.topic == levels:
-                    event = decoded.decode(m.value)
-                    pending.history.setdefault(
-                        (event.event_id, event.timestamp), level_change_row(event)
-                    )
+                    row = level_rows.history_row(m.value)
+                    pending.history.setdefault((row[0], row[1]), row)  # (event_id, ts)
                 elif m.topic == current:
                     key = m.key.decode() if m.key else None
                     if m.value is None:
                         if key:
                             pending.current[key] = None  # tombstone: the participant left
                         continue
-                    event = decoded.decode(m.value)
-                    pending.current[event.participant_sid] = current_level_row(event)
+                    row = current_level_row_from_history(level_rows.history_row(m.value))
+                    pending.current[row[0]] = row  # by participant_sid
                 elif m.topic == alerts:
                     alert = decode_alert(m.value)
                     pending.alerts[alert.alert_id] = alert_row(alert)
@@ -258,7 +268,7 @@ class PostgresSink:
                 pending.bad.append((m, exc.code, exc.message))
             except msgspec.DecodeError as exc:  # rollups have no contract module yet
                 pending.bad.append((m, "invalid_field", str(exc)))
-        decoded.next_batch()
+        level_rows.next_batch()
         batch = pending.batch
         batch.rows[LEVEL_CHANGES] = list(pending.history.values())
         batch.rows[CURRENT_LEVELS] = [r for r in pending.current.values() if r is not None]
