@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
+from psycopg.adapt import Dumper
 
 from pipelines.storage.rows import (
     ALERT_COLUMNS,
@@ -46,7 +48,7 @@ class TableMerge:
     """With ``update``: only replace a row when this column is not older."""
 
     def copy_sql(self, into: str) -> sql.Composed:
-        return sql.SQL("COPY {t} ({cols}) FROM STDIN").format(
+        return sql.SQL("COPY {t} ({cols}) FROM STDIN (FORMAT BINARY)").format(
             t=sql.Identifier(into), cols=sql.SQL(", ").join(map(sql.Identifier, self.columns))
         )
 
@@ -141,7 +143,9 @@ class BatchWriter:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
+        conn.adapters.register_dumper(None, JsonTextBinaryDumper)
         self._staged: set[str] = set()
+        self._types: dict[str, list[int]] = {}
         self.replayed_batches = 0
         """History batches that held a row already stored (merged through staging)."""
 
@@ -149,6 +153,7 @@ class BatchWriter:
         """Write the batch in one transaction; on a permanent error isolate the bad rows."""
         for merge in batch.rows:
             self._ensure_stage(merge)
+            self._ensure_types(merge)
         try:
             with self.conn.transaction():
                 for merge, rows in batch.rows.items():
@@ -186,14 +191,15 @@ class BatchWriter:
     def _merge(self, merge: TableMerge, rows: Sequence[Row]) -> None:
         if not rows:
             return
-        if not merge.update and self._copy_if_all_new(merge, rows):
+        types = self._types[merge.table]
+        if not merge.update and self._copy_if_all_new(merge, rows, types):
             return
         with self.conn.cursor() as cur:
-            _copy_rows(cur, merge.copy_sql(f"stage_{merge.table}"), rows)
+            _copy_rows(cur, merge.copy_sql(f"stage_{merge.table}"), rows, types)
             cur.execute(merge.merge_sql())
             cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(f"stage_{merge.table}")))
 
-    def _copy_if_all_new(self, merge: TableMerge, rows: Sequence[Row]) -> bool:
+    def _copy_if_all_new(self, merge: TableMerge, rows: Sequence[Row], types: list[int]) -> bool:
         """The fast path for history: COPY straight into the table, inside a savepoint.
 
         New rows are the normal case, and then this is one COPY, with no staging copy and no
@@ -203,7 +209,7 @@ class BatchWriter:
         """
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
-                _copy_rows(cur, merge.copy_sql(merge.table), rows)
+                _copy_rows(cur, merge.copy_sql(merge.table), rows, types)
             return True
         except psycopg.errors.UniqueViolation:
             self.replayed_batches += 1
@@ -243,6 +249,19 @@ class BatchWriter:
                 [(topic, partition, n) for partition, n in next_offsets.items()],
             )
 
+    def _ensure_types(self, merge: TableMerge) -> None:
+        """The columns' type oids, as binary COPY needs them (asked once per connection)."""
+        if merge.table in self._types:
+            return
+        found = dict(
+            self.conn.execute(
+                "SELECT attname, atttypid FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (merge.table,),
+            ).fetchall()
+        )
+        self._types[merge.table] = [int(found[c]) for c in merge.columns]
+
     def _ensure_stage(self, merge: TableMerge) -> None:
         """Create the session's staging table once, outside any batch transaction (a failed
         batch must not roll it back)."""
@@ -271,11 +290,36 @@ class BatchWriter:
     def reset(self) -> None:
         """Forget staging tables (after a reconnect they no longer exist)."""
         self._staged.clear()
+        self._types.clear()
 
 
-def _copy_rows(cur: psycopg.Cursor[Any], statement: sql.Composed, rows: Sequence[Row]) -> None:
-    """COPY the rows (text format; JSON columns arrive as JSON text, see ``rows.py``)."""
+JSONB_OID = 3802
+
+
+class JsonTextBinaryDumper(Dumper):
+    """jsonb in binary COPY from JSON text (our rows carry it ready, see ``rows.py``).
+
+    Registered by oid only, so it serves ``Copy.set_types`` and nothing else. Binary COPY
+    formats a row in about half the client time of text COPY (no escaping, no number and
+    timestamp text) and spares the server parsing those fields."""
+
+    format = pq.Format.BINARY
+    oid = JSONB_OID
+
+    def dump(self, obj: Any) -> bytes:
+        text = obj if isinstance(obj, str) else _json.encode(obj).decode()
+        return b"\x01" + text.encode()  # jsonb binary format version 1, then the text
+
+
+_json = msgspec.json.Encoder()
+
+
+def _copy_rows(
+    cur: psycopg.Cursor[Any], statement: sql.Composed, rows: Sequence[Row], types: list[int]
+) -> None:
+    """Binary COPY of the rows; JSON columns arrive as JSON text (see ``rows.py``)."""
     with cur.copy(statement) as copy:
+        copy.set_types(types)
         write_row = copy.write_row
         for row in rows:
             write_row(row)
