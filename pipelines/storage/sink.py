@@ -192,9 +192,10 @@ class PostgresSink:
             while not stop.is_set() or in_flight is not None:
                 pending = None
                 if not stop.is_set():
-                    records = await consumer.getmany(
-                        timeout_ms=0 if in_flight else POLL_MS, max_records=MAX_BATCH
-                    )
+                    # Wait for records even with a write in flight: during a backlog the
+                    # next fetch lands while Postgres works (a 0 timeout found nothing
+                    # fetched yet, and fetching, decoding and writing took turns).
+                    records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
                     if records:
                         if self.counts.first_records_s is None:
                             self.counts.first_records_s = time.monotonic()
@@ -206,6 +207,10 @@ class PostgresSink:
                 if pending is not None and not stop.is_set():
                     write = asyncio.create_task(self._write_until_done(pending.batch, stop))
                     in_flight = _InFlight(pending, write)
+                    # Let the task hand the batch to its thread now: getmany() may return
+                    # without yielding to the loop, and then the write would only start once
+                    # awaited, after the next batch's decoding instead of during it.
+                    await asyncio.sleep(0)
         finally:
             if in_flight is not None:  # failing elsewhere: let the write end, commit nothing
                 with contextlib.suppress(BaseException):
