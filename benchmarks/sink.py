@@ -1,36 +1,31 @@
-"""Postgres sink write path (``BatchWriter``) against a plain ``COPY`` of the same rows.
+"""The Postgres sink end to end (Kafka -> Postgres committed) against a plain ``COPY``.
 
-Run ``python benchmarks/sink.py [--rows 200000] [--seed 1] [--repeat 3]``: prints one JSON
-document (progress goes to stderr). ``run()`` returns the same dict.
+Run ``python benchmarks/sink.py [--rows 200000] [--seed 1] [--repeat 3] [--partitions 4]
+[--writer-only] [--quiet]``: prints one JSON document (progress goes to stderr). ``run()``
+takes the same as keyword arguments and returns the same dict (``netquality bench`` calls it).
 
-Steps, all against one Postgres (an embedded one started through ``Runtime`` in a temporary
-state dir, unless ``DATABASE_URL`` is set) and a fresh database migrated to head, dropped at
-the end:
+Against one Postgres and one broker (embedded, started through ``Runtime`` in a temporary
+state dir, unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` are set), a fresh database
+migrated to head (dropped at the end) and fresh topics:
 
 1. level events: the engine (``Engine.feed_batch``) over scripted participants in a network
    mix gives a few thousand realistic events; they are replicated (new participant, room and
    event ids, shifted timestamps) until there are ``rows`` of them, spread over one UTC day
-   that has its own daily partition of ``level_changes`` (as in production, not the DEFAULT
-   partition), in time order as the worker emits them;
-2. their ``level_change_row`` / ``current_level_row`` tuples (timed: "row building");
-3. then ``repeat`` rounds, the tables truncated (and a ``CHECKPOINT``) before each
-   measurement, each round measuring in turn:
+   that has its own daily partition of ``level_changes``, in time order as the worker emits
+   them; each is produced to the levels and the current-levels topics, as the worker does;
+2. then ``repeat`` rounds, the tables truncated (and a ``CHECKPOINT``) before each path:
 
-   - ``sink``: ``BatchWriter.write`` of batches of 5,000 events, each batch holding their
-     5,000 ``level_changes`` rows and the ``current_levels`` rows deduplicated by participant
-     (last wins), exactly what ``PostgresSink._collect`` builds from a poll; one transaction
-     per batch;
-   - ``replay``: the same batches written again over the tables the sink run just filled:
-     every history row conflicts, every current level is rewritten (same ``ts``);
-   - ``sink_level_changes_only``: the same, with only the ``level_changes`` rows (isolates
-     what ``current_levels`` costs);
-   - ``copy`` (the baseline): one ``COPY level_changes (...) FROM STDIN`` of all the
-     ``level_changes`` rows straight into the partitioned table, in one transaction: no
-     staging table, no conflict handling, no per-batch commits.
+   - ``end_to_end``: a ``PostgresSink`` with a fresh group, from its first poll with records
+     to the commit of the last offset (the headline ``sink_rows_per_s``);
+   - ``writer``: ``BatchWriter.write`` alone over batches as ``_collect`` builds them;
+   - ``replay``: the same batches again over the filled tables;
+   - ``lc_only``: ``writer`` with the ``level_changes`` rows only;
+   - ``copy`` (the baseline): one ``COPY level_changes (...) FROM STDIN`` of all the history
+     rows straight into the partitioned table, one transaction.
 
-Figures are wall-clock (Postgres does most of the work, in other processes), the median of
-the rounds; rates are level events (= ``level_changes`` rows) per second, so compare the
-ratio sink/copy across machines rather than raw rates.
+Rates are wall-clock level events (= ``level_changes`` rows) per second, medians of the
+rounds; CPU microseconds per row of the client, Postgres and the broker come with the
+end-to-end figure, since wall rates on a shared machine move with its load.
 """
 
 from __future__ import annotations
