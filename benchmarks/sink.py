@@ -1,41 +1,38 @@
-"""Postgres sink write path (``BatchWriter``) against a plain ``COPY`` of the same rows.
+"""The Postgres sink end to end (Kafka -> Postgres committed) against a plain ``COPY``.
 
-Run ``python benchmarks/sink.py [--rows 200000] [--seed 1] [--repeat 3]``: prints one JSON
-document (progress goes to stderr). ``run()`` returns the same dict.
+Run ``python benchmarks/sink.py [--rows 200000] [--seed 1] [--repeat 3] [--partitions 4]
+[--writer-only] [--quiet]``: prints one JSON document (progress goes to stderr). ``run()``
+takes the same as keyword arguments and returns the same dict (``netquality bench`` calls it).
 
-Steps, all against one Postgres (an embedded one started through ``Runtime`` in a temporary
-state dir, unless ``DATABASE_URL`` is set) and a fresh database migrated to head, dropped at
-the end:
+Against one Postgres and one broker (embedded, started through ``Runtime`` in a temporary
+state dir, unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` are set), a fresh database
+migrated to head (dropped at the end) and fresh topics:
 
 1. level events: the engine (``Engine.feed_batch``) over scripted participants in a network
    mix gives a few thousand realistic events; they are replicated (new participant, room and
    event ids, shifted timestamps) until there are ``rows`` of them, spread over one UTC day
-   that has its own daily partition of ``level_changes`` (as in production, not the DEFAULT
-   partition), in time order as the worker emits them;
-2. their ``level_change_row`` / ``current_level_row`` tuples (timed: "row building");
-3. then ``repeat`` rounds, the tables truncated (and a ``CHECKPOINT``) before each
-   measurement, each round measuring in turn:
+   that has its own daily partition of ``level_changes``, in time order as the worker emits
+   them; each is produced to the levels and the current-levels topics, as the worker does;
+2. then ``repeat`` rounds, the tables truncated (and a ``CHECKPOINT``) before each path:
 
-   - ``sink``: ``BatchWriter.write`` of batches of 5,000 events, each batch holding their
-     5,000 ``level_changes`` rows and the ``current_levels`` rows deduplicated by participant
-     (last wins), exactly what ``PostgresSink._collect`` builds from a poll; one transaction
-     per batch;
-   - ``replay``: the same batches written again over the tables the sink run just filled:
-     every history row conflicts, every current level is rewritten (same ``ts``);
-   - ``sink_level_changes_only``: the same, with only the ``level_changes`` rows (isolates
-     what ``current_levels`` costs);
-   - ``copy`` (the baseline): one ``COPY level_changes (...) FROM STDIN`` of all the
-     ``level_changes`` rows straight into the partitioned table, in one transaction: no
-     staging table, no conflict handling, no per-batch commits.
+   - ``end_to_end``: a ``PostgresSink`` with a fresh group, from its first poll with records
+     to the commit of the last offset (the headline ``sink_rows_per_s``);
+   - ``writer``: ``BatchWriter.write`` alone over batches as ``_collect`` builds them;
+   - ``replay``: the same batches again over the filled tables;
+   - ``lc_only``: ``writer`` with the ``level_changes`` rows only;
+   - ``copy`` (the baseline): one ``COPY level_changes (...) FROM STDIN`` of all the history
+     rows straight into the partitioned table, one transaction.
 
-Figures are wall-clock (Postgres does most of the work, in other processes), the median of
-the rounds; rates are level events (= ``level_changes`` rows) per second, so compare the
-ratio sink/copy across machines rather than raw rates.
+Rates are wall-clock level events (= ``level_changes`` rows) per second, medians of the
+rounds; CPU microseconds per row of the client, Postgres and the broker come with the
+end-to-end figure, since wall rates on a shared machine move with its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -49,6 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -57,14 +55,15 @@ if __package__ in (None, ""):  # run as a script from a checkout: make `pipeline
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
+import psutil
 import psycopg
+from aiokafka import AIOKafkaProducer
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 
 from pipelines.config import Settings
-from pipelines.contracts import LevelEvent
+from pipelines.contracts import LevelEvent, encode
 from pipelines.quality import Engine
 from pipelines.runtime import Runtime, libpq_url, sqlalchemy_url
 from pipelines.storage import migrate
@@ -74,11 +73,14 @@ from pipelines.storage.rows import (
     current_level_row,
     level_change_row,
 )
+from pipelines.storage.sink import MAX_BATCH, PostgresSink, tune_gc
 from pipelines.storage.writer import CURRENT_LEVELS, LEVEL_CHANGES, Batch, BatchWriter
+from pipelines.streaming.levels import default_partition
+from pipelines.streaming.topics import ensure_topics
 from pipelines.testing import Conditions, ScriptedParticipant
 
-BATCH_SIZE = 5_000
-"""Events per batch: ``pipelines.storage.sink.MAX_BATCH``, the most one poll returns."""
+BATCH_SIZE = MAX_BATCH
+"""Events per batch of the write-path measurements: the most one poll of the sink returns."""
 
 BASE_PARTICIPANTS = 1_000
 BASE_STEPS = 60
@@ -183,19 +185,32 @@ def batches(events: list[LevelEvent], history: list[Row], current: list[Row], *,
 # -- database ----------------------------------------------------------------------------------
 
 
+@dataclass
+class Servers:
+    """Where the benchmark writes: a fresh migrated database, and a broker if asked for."""
+
+    url: str
+    where: str
+    bootstrap: str | None
+    postgres_pid: int | None
+    broker_pid: int | None
+
+
 @contextmanager
-def fresh_database(progress: Callable[[str], None]) -> Iterator[tuple[str, str]]:
-    """A fresh, migrated database (SQLAlchemy URL, where the server is) on DATABASE_URL or an
-    embedded Postgres."""
+def servers(progress: Callable[[str], None], kafka: bool) -> Iterator[Servers]:
+    """A fresh, migrated database on DATABASE_URL or an embedded Postgres; with ``kafka``
+    also a broker (KAFKA_BOOTSTRAP_SERVERS or an embedded Tansu)."""
     workdir = Path(tempfile.mkdtemp(prefix="nq-sinkbench-"))
     settings = Settings.from_env().with_overrides(state_dir=workdir / "state")
-    runtime = Runtime(settings, kafka=False)
+    runtime = Runtime(settings, kafka=kafka)
     try:
         began = time.monotonic()
         resolved = runtime.start()
         assert resolved.database_url
         where = "embedded" if runtime.postgres else "DATABASE_URL"
-        progress(f"postgres ({where}) ready in {time.monotonic() - began:.1f}s")
+        if kafka:
+            where += ", broker " + ("embedded Tansu" if runtime.broker else "KAFKA_BOOTSTRAP")
+        progress(f"servers ({where}) ready in {time.monotonic() - began:.1f}s")
         admin = libpq_url(resolved.database_url)
         name = f"nq_sinkbench_{uuid.uuid4().hex[:10]}"
         url = make_url(resolved.database_url).set(database=name).render_as_string(False)
@@ -205,7 +220,13 @@ def fresh_database(progress: Callable[[str], None]) -> Iterator[tuple[str, str]]
             began = time.monotonic()
             migrate.upgrade(url)
             progress(f"database {name} migrated to head in {time.monotonic() - began:.1f}s")
-            yield url, where
+            yield Servers(
+                url,
+                where,
+                resolved.kafka_bootstrap_servers if kafka else None,
+                runtime.postgres.pid if runtime.postgres else None,
+                runtime.broker.pid if kafka and runtime.broker else None,
+            )
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(
@@ -249,7 +270,6 @@ def write_batches(conn: psycopg.Connection[Any], prepared: list[Batch]) -> tuple
 
 def plain_copy(conn: psycopg.Connection[Any], history: list[Row]) -> tuple[float, float]:
     """Wall and client CPU seconds for one COPY of the history rows, one transaction."""
-    json_at = LEVEL_CHANGE_COLUMNS.index("stats")
     copy_sql = sql.SQL("COPY level_changes ({}) FROM STDIN").format(
         sql.SQL(", ").join(map(sql.Identifier, LEVEL_CHANGE_COLUMNS))
     )
@@ -257,19 +277,125 @@ def plain_copy(conn: psycopg.Connection[Any], history: list[Row]) -> tuple[float
     began = time.perf_counter()
     with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
         for row in history:
-            copy.write_row((*row[:json_at], Jsonb(row[json_at]), *row[json_at + 1 :]))
+            copy.write_row(row)
     return time.perf_counter() - began, time.process_time() - cpu
+
+
+# -- end to end: Kafka -> PostgresSink -> Postgres ---------------------------------------------
+
+
+PRODUCE_BATCH_BYTES = 512 * 1024
+
+
+async def prefill(bootstrap: str, topic: str, events: list[LevelEvent], partitions: int) -> None:
+    """Produce the encoded events keyed by participant, as the worker does, partition by
+    partition in big batches."""
+    by_partition: list[list[tuple[bytes, bytes]]] = [[] for _ in range(partitions)]
+    for e in events:
+        key = e.participant_sid.encode()
+        by_partition[default_partition(key, partitions)].append((key, encode(e)))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=PRODUCE_BATCH_BYTES,
+        max_request_size=4 * PRODUCE_BATCH_BYTES, request_timeout_ms=60_000,
+    )  # fmt: skip
+    await producer.start()
+
+    async def one_partition(partition: int, items: list[tuple[bytes, bytes]]) -> None:
+        futures = []
+        batch = producer.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
+
+    try:
+        await asyncio.gather(*(one_partition(p, items) for p, items in enumerate(by_partition)))
+    finally:
+        await producer.stop()
+
+
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds of a server process and its children, exited ones included (a Postgres
+    backend exits with its connection; the postmaster reaps it)."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        total = sum(root.cpu_times()[:4])
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += sum(child.cpu_times()[:2])
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+async def sink_end_to_end(
+    settings: Settings, servers: Servers, records: int, timeout_s: float
+) -> dict[str, float]:
+    """One ``PostgresSink`` (fresh group) from the start of the pre-filled topics until every
+    record's offset is committed: seconds from its first poll with records to its last commit,
+    and the CPU seconds of this process, Postgres and the broker over that window."""
+    sink = PostgresSink(settings.with_overrides(sink_group=f"sinkbench-{uuid.uuid4().hex[:10]}"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    deadline = time.monotonic() + timeout_s
+    cpu_at_start: tuple[float, float, float] | None = None
+    try:
+        while sink.counts.records < records:
+            if task.done():
+                task.result()
+                raise AssertionError("the sink stopped before committing every record")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{sink.counts.records}/{records} committed in {timeout_s}s")
+            if cpu_at_start is None and sink.counts.first_records_s is not None:
+                cpu_at_start = (
+                    time.process_time(),
+                    _tree_cpu(servers.postgres_pid),
+                    _tree_cpu(servers.broker_pid),
+                )
+            await asyncio.sleep(0.01)
+        cpu_at_end = (
+            time.process_time(), _tree_cpu(servers.postgres_pid), _tree_cpu(servers.broker_pid)
+        )  # fmt: skip
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 120)
+    assert sink.counts.first_records_s is not None and sink.counts.last_commit_s is not None
+    assert cpu_at_start is not None
+    seconds = sink.counts.last_commit_s - sink.counts.first_records_s
+    client, postgres, broker = (b - a for a, b in zip(cpu_at_start, cpu_at_end, strict=True))
+    return {
+        "seconds": seconds,
+        "client_cpu_s": client,
+        "postgres_cpu_s": postgres,
+        "broker_cpu_s": broker,
+        "batches": sink.counts.batches,
+    }
 
 
 # -- the benchmark -----------------------------------------------------------------------------
 
 
-def run(rows: int = 200_000, seed: int = 1, repeat: int = 3, progress: bool = True) -> dict:
-    """Generate, then measure sink, replay and plain COPY; returns the JSON-ready result."""
+def run(
+    rows: int = 200_000,
+    seed: int = 1,
+    repeat: int = 3,
+    progress: bool = True,
+    end_to_end: bool = True,
+    partitions: int = 4,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Generate, then measure the sink end to end (Kafka -> Postgres committed, unless
+    ``end_to_end`` is false), its write path alone, a replay and a plain COPY, ``repeat``
+    rounds each; returns the JSON-ready result (see benchmarks/README.md)."""
     if rows < 1 or repeat < 1:
         raise ValueError("rows and repeat must be >= 1")
     say = note if progress else (lambda _text: None)
-    load_before = os.getloadavg()[0]
+    load_before = os.getloadavg()
     began_all = time.monotonic()
     day = datetime.now(UTC).date()  # the migration creates this day's partition
 
@@ -279,25 +405,37 @@ def run(rows: int = 200_000, seed: int = 1, repeat: int = 3, progress: bool = Tr
     participants = len({e.participant_sid for e in events})
     say(f"{len(events):,} level events of {participants:,} participants in {generate_s:.1f}s")
     # The sink holds one poll of objects, not a day of events: keep the cyclic GC from
-    # traversing the benchmark's own data over and over while it times things.
-    gc.collect()
-    gc.freeze()
+    # traversing the benchmark's own data over and over while it times things, and tune it
+    # as `netquality sink` does (tune_gc).
+    thresholds = gc.get_threshold()
+    tune_gc()
     try:
-        return _measure(events, participants, generate_s, day, repeat, say) | {
-            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-            "elapsed_s": round(time.monotonic() - began_all, 1),
-        }
+        measured = _measure(
+            events, participants, day, repeat, say,
+            partitions=partitions if end_to_end else 0, timeout_s=timeout_s,
+        )  # fmt: skip
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    return measured | {
+        "event_generation_s": round(generate_s, 2),
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "elapsed_s": round(time.monotonic() - began_all, 1),
+    }
 
 
 def _measure(
     events: list[LevelEvent],
     participants: int,
-    generate_s: float,
     day: date,
     repeat: int,
     say: Callable[[str], None],
+    *,
+    partitions: int,
+    timeout_s: float,
 ) -> dict[str, Any]:
     began = time.perf_counter()
     history = [level_change_row(e) for e in events]
@@ -311,26 +449,38 @@ def _measure(
     gc.collect()
     gc.freeze()
 
-    times: dict[str, list[float]] = {"sink": [], "replay": [], "lc_only": [], "copy": []}
+    paths = ("end_to_end", "writer", "replay", "lc_only", "copy")
+    times: dict[str, list[float]] = {k: [] for k in paths if partitions or k != "end_to_end"}
     cpu: dict[str, list[float]] = {k: [] for k in times}
+    e2e: list[dict[str, float]] = []
 
     def measure(path: str, seconds: tuple[float, float]) -> None:
         times[path].append(seconds[0])
         cpu[path].append(seconds[1])
 
-    with fresh_database(say) as (url, where):
+    with servers(say, kafka=bool(partitions)) as where:
+        url = where.url
         ensure_day_partition(url, day)
+        settings = None
+        if partitions:
+            settings = _topics(where, partitions)
+            began = time.monotonic()
+            for topic in (settings.topic_levels, settings.topic_levels_current):
+                asyncio.run(prefill(where.bootstrap or "", topic, events, partitions))
+            say(f"{2 * len(events):,} records produced in {time.monotonic() - began:.1f}s")
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             server = conn.execute("SHOW server_version").fetchone()
             version = str(server[0]) if server else "?"
             for r in range(1, repeat + 1):
+                if settings is not None:
+                    _reset(conn)
+                    got = asyncio.run(sink_end_to_end(settings, where, 2 * len(events), timeout_s))
+                    e2e.append(got)
+                    measure("end_to_end", (got["seconds"], got["client_cpu_s"]))
+                    _check_all_written(conn, len(events), participants)
                 _reset(conn)
-                measure("sink", write_batches(conn, full))
-                if (_count(conn, "level_changes"), _count(conn, "current_levels")) != (
-                    len(events),
-                    participants,
-                ):
-                    raise AssertionError("the sink run did not write every row")
+                measure("writer", write_batches(conn, full))
+                _check_all_written(conn, len(events), participants)
                 in_partition = _count(conn, partition_name(day))
                 measure("replay", write_batches(conn, full))
                 if _count(conn, "level_changes") != len(events):
@@ -344,37 +494,76 @@ def _measure(
                 say(
                     f"round {r}/{repeat}: "
                     + ", ".join(f"{k} {len(events) / v[-1]:,.0f} rows/s" for k, v in times.items())
+                    + f" (load {os.getloadavg()[0]:.2f})"
                 )
             _reset(conn)
     if in_partition != len(events):
         raise AssertionError(f"only {in_partition} rows landed in {partition_name(day)}")
 
     rate = {k: len(events) / statistics.median(v) for k, v in times.items()}
-    return {
+    headline = "end_to_end" if partitions else "writer"
+    result: dict[str, Any] = {
         "benchmark": "netquality.sink",
+        "sink_measured": headline,
         "rows": len(events),
-        "batch_size": BATCH_SIZE,
-        "batches": len(full),
-        "current_levels_rows": current_rows,
         "participants": participants,
+        "current_levels_rows_per_pass": current_rows,
+        "batch_size": BATCH_SIZE,
         "repeat": repeat,
-        "sink_rows_per_s": round(rate["sink"]),
+        "sink_rows_per_s": round(rate[headline]),
         "copy_rows_per_s": round(rate["copy"]),
-        "ratio": round(rate["sink"] / rate["copy"], 3),
+        "ratio": round(rate[headline] / rate["copy"], 3),
+        "writer_rows_per_s": round(rate["writer"]),
         "replay_rows_per_s": round(rate["replay"]),
-        "sink_level_changes_only_rows_per_s": round(rate["lc_only"]),
+        "writer_level_changes_only_rows_per_s": round(rate["lc_only"]),
         "row_building_rows_per_s": round(len(events) / build_s),
-        "event_generation_s": round(generate_s, 2),
         "seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
         "client_cpu_share": {
             k: round(statistics.median(c / w for c, w in zip(cpu[k], times[k], strict=True)), 3)
             for k in times
         },
+    }
+    if e2e:
+        result["end_to_end"] = {
+            "partitions": partitions,
+            "records": 2 * len(events),
+            "batches": [int(x["batches"]) for x in e2e],
+            **{
+                f"{k}_per_row_us": round(
+                    statistics.median(x[f"{k}_cpu_s"] for x in e2e) / len(events) * 1e6, 2
+                )
+                for k in ("client", "postgres", "broker")
+            },
+        }
+    return result | {
         "postgres_version": version,
-        "postgres": where,
+        "servers": where.where,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
+
+
+def _topics(where: Servers, partitions: int) -> Settings:
+    """Sink settings on fresh topics (created here) of the benchmark's servers."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = Settings.from_env().with_overrides(
+        kafka_bootstrap_servers=where.bootstrap,
+        database_url=where.url,
+        partitions=partitions,
+        topic_levels=f"sinkbench-levels-{suffix}",
+        topic_levels_current=f"sinkbench-current-{suffix}",
+        topic_rollups=f"sinkbench-rollups-{suffix}",
+        topic_alerts=f"sinkbench-alerts-{suffix}",
+        topic_deadletter=f"sinkbench-deadletter-{suffix}",
+    )
+    ensure_topics(settings)
+    return settings
+
+
+def _check_all_written(conn: psycopg.Connection[Any], rows: int, participants: int) -> None:
+    got = (_count(conn, "level_changes"), _count(conn, "current_levels"))
+    if got != (rows, participants):
+        raise AssertionError(f"expected {rows} history rows, {participants} current: got {got}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -382,9 +571,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--partitions", type=int, default=4, help="of the pre-filled topics")
+    parser.add_argument(
+        "--writer-only", action="store_true", help="no broker: measure the write path only"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
-    result = run(args.rows, args.seed, args.repeat, progress=not args.quiet)
+    result = run(
+        rows=args.rows, seed=args.seed, repeat=args.repeat, progress=not args.quiet,
+        end_to_end=not args.writer_only, partitions=args.partitions,
+    )  # fmt: skip
     print(json.dumps(result, indent=2))
 
 

@@ -8,7 +8,11 @@ The loop, per batch (``getmany``):
    (connection lost, Postgres restarting) is retried with backoff, forever, holding the batch
    and its offsets: nothing is committed to Kafka that is not in Postgres;
 4. dead-letter the rows Postgres refused permanently (the rest of the batch is written);
-5. commit the consumed offsets.
+5. commit the batch's own offsets (explicitly, not the consumer's position).
+
+Steps 1-2 of the next batch run while Postgres writes this one (step 3 runs in a thread), so
+decoding and the database overlap; writes stay strictly in order, one at a time, and a batch's
+offsets are committed only after its transaction (and every earlier one) has committed.
 
 A crash between 3 and 5 replays the batch; the merges are idempotent, so replays (even of the
 whole topics from the start) change nothing.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -27,7 +32,7 @@ from typing import Any
 
 import msgspec
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from pipelines.config import Settings
 from pipelines.contracts import (
@@ -43,7 +48,7 @@ from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
 from pipelines.storage.rows import (
     alert_row,
-    current_level_row,
+    current_level_row_from_history,
     level_change_row,
     ms_to_datetime,
     rollup_row,
@@ -57,12 +62,18 @@ from pipelines.storage.writer import (
     Batch,
     BatchWriter,
     Reject,
+    Row,
     is_transient,
 )
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 5000
+MAX_BATCH = 20_000
+"""Records per poll. Bigger batches mean fewer commits (Postgres fsyncs and Kafka offset
+commits) per row; 20,000 level events are ~20 MB of JSON, written in well under a second."""
+MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+"""aiokafka defaults (1 MiB per partition) cap a fetch at ~1,000 level events per partition."""
 POLL_MS = 200
 BACKOFF_START_S = 0.2
 BACKOFF_MAX_S = 5.0
@@ -78,16 +89,65 @@ class SinkCounts:
     dead_letters: int = 0
     retries: int = 0
     last_commit_ms: int = 0
+    records: int = 0
+    """Kafka records whose offsets are committed."""
+    first_records_s: float | None = None
+    last_commit_s: float | None = None
+    """``time.monotonic()`` of the first poll that returned records and of the last commit."""
+
+
+class RecentLevelRows:
+    """Decode each level event once although it arrives twice.
+
+    The worker sends the same bytes to the levels topic and to the current-levels topic, and
+    decoding (msgspec, with validation) plus building the row are the sink's largest
+    per-message costs. The ``level_changes`` row (or the decode error) is kept by value for
+    this batch and the previous one (the two topics are fetched independently, so one copy
+    can come a batch later); the ``current_levels`` row is a projection of it. Same bytes,
+    same result: nothing is validated less.
+    """
+
+    def __init__(self) -> None:
+        self._this: dict[bytes, Row | ContractError] = {}
+        self._last: dict[bytes, Row | ContractError] = {}
+
+    def history_row(self, value: bytes | None) -> Row:
+        if value is None:
+            raise ContractError("invalid_json", "empty value (a tombstone) on a levels topic")
+        found = self._this.get(value)
+        if found is None:
+            found = self._last.get(value)
+            if found is None:
+                try:
+                    found = level_change_row(decode_level(value))
+                except ContractError as exc:
+                    found = exc
+            self._this[value] = found
+        if isinstance(found, ContractError):
+            raise found
+        return found
+
+    def next_batch(self) -> None:
+        self._last, self._this = self._this, {}
 
 
 @dataclass
 class _Pending:
     batch: Batch = field(default_factory=Batch)
-    history: dict[tuple[str, int], Any] = field(default_factory=dict)
+    history: dict[tuple[str, Any], Row] = field(default_factory=dict)
     current: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
     alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     rollups: dict[tuple[str, str, int], tuple[Any, ...]] = field(default_factory=dict)
     bad: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    records: int = 0
+    """Next offset per partition once this batch is stored: what to commit after it."""
+
+
+@dataclass
+class _InFlight:
+    pending: _Pending
+    write: asyncio.Task[list[Reject] | None]
 
 
 class PostgresSink:
@@ -107,6 +167,7 @@ class PostgresSink:
         )
         self._conn: psycopg.Connection[Any] | None = None
         self._writer: BatchWriter | None = None
+        self._level_rows = RecentLevelRows()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; leaves the group cleanly."""
@@ -126,44 +187,73 @@ class PostgresSink:
         )
         await consumer.start()
         await producer.start()
+        in_flight: _InFlight | None = None
         try:
-            while not stop.is_set():
-                records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
-                messages = [m for batch in records.values() for m in batch]
-                if not messages:
-                    continue
-                pending = self._collect(messages)
-                rejects = await self._write_until_done(pending.batch, stop)
-                if rejects is None:  # stopped while the database was down: do not commit
-                    break
-                await self._dead_letter(producer, pending, rejects)
-                await consumer.commit()
-                self.counts.batches += 1
-                self.counts.last_commit_ms = int(time.time() * 1000)
+            while not stop.is_set() or in_flight is not None:
+                pending = None
+                if not stop.is_set():
+                    # Wait for records even with a write in flight: during a backlog the
+                    # next fetch lands while Postgres works (a 0 timeout found nothing
+                    # fetched yet, and fetching, decoding and writing took turns).
+                    records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
+                    if records:
+                        if self.counts.first_records_s is None:
+                            self.counts.first_records_s = time.monotonic()
+                        pending = self._collect(records)
+                if in_flight is not None:
+                    done, in_flight = in_flight, None
+                    if not await self._finish(done, consumer, producer):
+                        break  # stopped while the database was down: commit nothing
+                if pending is not None and not stop.is_set():
+                    write = asyncio.create_task(self._write_until_done(pending.batch, stop))
+                    in_flight = _InFlight(pending, write)
+                    # Let the task hand the batch to its thread now: getmany() may return
+                    # without yielding to the loop, and then the write would only start once
+                    # awaited, after the next batch's decoding instead of during it.
+                    await asyncio.sleep(0)
         finally:
+            if in_flight is not None:  # failing elsewhere: let the write end, commit nothing
+                with contextlib.suppress(BaseException):
+                    await in_flight.write
             await producer.stop()
             await consumer.stop()
             self._close()
 
-    def _collect(self, messages: list[ConsumerRecord]) -> _Pending:
+    async def _finish(
+        self, done: _InFlight, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
+    ) -> bool:
+        """Wait for a batch's transaction, dead-letter its rejects, commit its offsets."""
+        rejects = await done.write
+        if rejects is None:
+            return False
+        await self._dead_letter(producer, done.pending, rejects)
+        await consumer.commit(done.pending.offsets)
+        self.counts.batches += 1
+        self.counts.records += done.pending.records
+        self.counts.last_commit_ms = int(time.time() * 1000)
+        self.counts.last_commit_s = time.monotonic()
+        return True
+
+    def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
         pending = _Pending()
+        pending.offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
+        pending.records = sum(len(batch) for batch in records.values())
         levels, current, alerts, rollups, deadletters = self.topics
         pending.batch.deadletter_topic = deadletters
-        for m in messages:
+        level_rows = self._level_rows
+        for m in (m for batch in records.values() for m in batch):
             try:
                 if m.topic == levels:
-                    event = decode_level(m.value)
-                    pending.history.setdefault(
-                        (event.event_id, event.timestamp), level_change_row(event)
-                    )
+                    row = level_rows.history_row(m.value)
+                    pending.history.setdefault((row[0], row[1]), row)  # (event_id, ts)
                 elif m.topic == current:
                     key = m.key.decode() if m.key else None
                     if m.value is None:
                         if key:
                             pending.current[key] = None  # tombstone: the participant left
                         continue
-                    event = decode_level(m.value)
-                    pending.current[event.participant_sid] = current_level_row(event)
+                    row = current_level_row_from_history(level_rows.history_row(m.value))
+                    pending.current[row[0]] = row  # by participant_sid
                 elif m.topic == alerts:
                     alert = decode_alert(m.value)
                     pending.alerts[alert.alert_id] = alert_row(alert)
@@ -183,6 +273,7 @@ class PostgresSink:
                 pending.bad.append((m, exc.code, exc.message))
             except msgspec.DecodeError as exc:  # rollups have no contract module yet
                 pending.bad.append((m, "invalid_field", str(exc)))
+        level_rows.next_batch()
         batch = pending.batch
         batch.rows[LEVEL_CHANGES] = list(pending.history.values())
         batch.rows[CURRENT_LEVELS] = [r for r in pending.current.values() if r is not None]
@@ -252,6 +343,20 @@ class PostgresSink:
         self._writer = None
 
 
+def tune_gc() -> None:
+    """Make CPython's cyclic GC cheap for a process that holds one or two polls of records.
+
+    Every decoded event is a few msgspec structs the GC tracks; with the default thresholds a
+    poll of 20,000 events triggers hundreds of collections that also walk every long-lived
+    object (aiokafka, psycopg, modules). Measured: decoding plus row building ran 2x faster
+    with the startup objects frozen and young collections every 20,000 allocations. Nothing
+    here makes cycles immortal; they are collected, less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
+
+
 def run_sink(settings: Settings) -> None:
     """Run the sink in this process until SIGTERM/SIGINT (embedded servers if unset)."""
     from pipelines.runtime import Runtime  # noqa: PLC0415
@@ -277,6 +382,7 @@ def run_sink(settings: Settings) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             reporter = asyncio.create_task(_report(sink, stop))
+            tune_gc()
             try:
                 await sink.run(stop)
             finally:

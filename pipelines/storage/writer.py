@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import psycopg
-from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg import pq, sql
+from psycopg.adapt import Dumper
 
 from pipelines.storage.rows import (
     ALERT_COLUMNS,
@@ -36,7 +37,7 @@ Row = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class TableMerge:
-    """How one table is merged from its staging copy."""
+    """How one table is merged: history tables insert-if-absent, latest-state tables upsert."""
 
     table: str
     columns: tuple[str, ...]
@@ -45,11 +46,17 @@ class TableMerge:
     """Upsert (latest state) rather than insert-if-absent (history)."""
     newer_column: str | None = None
     """With ``update``: only replace a row when this column is not older."""
-    json_columns: frozenset[str] = field(default_factory=frozenset)
     final_status: str | None = None
     """With ``newer_column``: a status a row never leaves (a resolved alert stays resolved)."""
 
+    def copy_sql(self, into: str) -> sql.Composed:
+        return sql.SQL("COPY {t} ({cols}) FROM STDIN (FORMAT BINARY)").format(
+            t=sql.Identifier(into), cols=sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        )
+
     def merge_sql(self) -> sql.Composed:
+        """``INSERT .. SELECT`` from the staging copy; an upsert rewrites a row only when the
+        incoming one is not older *and* differs, so replays leave no new row versions."""
         cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
         stage = sql.Identifier(f"stage_{self.table}")
         target = sql.Identifier(self.table)
@@ -57,37 +64,43 @@ class TableMerge:
         if not self.update:
             action = sql.SQL("DO NOTHING")
         else:
+            changing = [c for c in self.columns if c not in self.conflict]
             assignments = [
-                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                for c in self.columns
-                if c not in self.conflict
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in changing
             ]
-            if "updated_at" not in self.columns:  # else it is data (alerts: event time)
+            if "updated_at" not in self.columns:  # alerts carry their own
                 assignments.append(sql.SQL("updated_at = now()"))
-            action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(assignments))
+            stored = sql.SQL(", ").join(
+                sql.SQL("{t}.{c}").format(t=target, c=sql.Identifier(c)) for c in changing
+            )
+            incoming = sql.SQL(", ").join(
+                sql.SQL("EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in changing
+            )
+            condition = sql.SQL("({}) IS DISTINCT FROM ({})").format(stored, incoming)
             if self.newer_column:
-                action = sql.SQL("{} WHERE {t}.{c} <= EXCLUDED.{c}").format(
-                    action, t=target, c=sql.Identifier(self.newer_column)
+                condition = sql.SQL("{t}.{c} <= EXCLUDED.{c} AND {rest}").format(
+                    t=target, c=sql.Identifier(self.newer_column), rest=condition
                 )
             if self.final_status:  # a row in its final status is never replaced by another
-                action = sql.SQL("{} AND ({t}.status <> {f} OR EXCLUDED.status = {f})").format(
-                    action, t=target, f=sql.Literal(self.final_status)
+                final = sql.SQL("({t}.status <> {f} OR EXCLUDED.status = {f})").format(
+                    t=target, f=sql.Literal(self.final_status)
                 )
+                condition = sql.SQL("{} AND {}").format(final, condition)
+            action = sql.SQL("DO UPDATE SET {} WHERE {}").format(
+                sql.SQL(", ").join(assignments), condition
+            )
         return sql.SQL(
             "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) {a}"
         ).format(t=target, cols=cols, s=stage, k=conflict, a=action)
 
 
-LEVEL_CHANGES = TableMerge(
-    "level_changes", LEVEL_CHANGE_COLUMNS, ("event_id", "ts"), False,
-    json_columns=frozenset({"stats"}),
-)  # fmt: skip
+LEVEL_CHANGES = TableMerge("level_changes", LEVEL_CHANGE_COLUMNS, ("event_id", "ts"), False)
 CURRENT_LEVELS = TableMerge(
     "current_levels", CURRENT_LEVEL_COLUMNS, ("participant_sid",), True, newer_column="ts"
 )
 ALERTS = TableMerge(
     "alerts", ALERT_COLUMNS, ("alert_id",), True, newer_column="updated_at",
-    json_columns=frozenset({"payload"}), final_status="resolved",
+    final_status="resolved",
 )  # fmt: skip
 
 # A minute's latest emission is its full corrected aggregate: last write wins.
@@ -140,12 +153,17 @@ class BatchWriter:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
+        conn.adapters.register_dumper(None, JsonTextBinaryDumper)
         self._staged: set[str] = set()
+        self._types: dict[str, list[int]] = {}
+        self.replayed_batches = 0
+        """History batches that held a row already stored (merged through staging)."""
 
     def write(self, batch: Batch) -> list[Reject]:
         """Write the batch in one transaction; on a permanent error isolate the bad rows."""
         for merge in batch.rows:
             self._ensure_stage(merge)
+            self._ensure_types(merge)
         try:
             with self.conn.transaction():
                 for merge, rows in batch.rows.items():
@@ -183,22 +201,29 @@ class BatchWriter:
     def _merge(self, merge: TableMerge, rows: Sequence[Row]) -> None:
         if not rows:
             return
-        stage = f"stage_{merge.table}"
+        types = self._types[merge.table]
+        if not merge.update and self._copy_if_all_new(merge, rows, types):
+            return
         with self.conn.cursor() as cur:
-            json_at = [i for i, c in enumerate(merge.columns) if c in merge.json_columns]
-            copy_sql = sql.SQL("COPY {s} ({cols}) FROM STDIN").format(
-                s=sql.Identifier(stage),
-                cols=sql.SQL(", ").join(map(sql.Identifier, merge.columns)),
-            )
-            with cur.copy(copy_sql) as copy:
-                for row in rows:
-                    if json_at:
-                        row = tuple(  # noqa: PLW2901
-                            Jsonb(v) if i in json_at else v for i, v in enumerate(row)
-                        )
-                    copy.write_row(row)
+            _copy_rows(cur, merge.copy_sql(f"stage_{merge.table}"), rows, types)
             cur.execute(merge.merge_sql())
-            cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+            cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(f"stage_{merge.table}")))
+
+    def _copy_if_all_new(self, merge: TableMerge, rows: Sequence[Row], types: list[int]) -> bool:
+        """The fast path for history: COPY straight into the table, inside a savepoint.
+
+        New rows are the normal case, and then this is one COPY, with no staging copy and no
+        ``INSERT .. SELECT``. A replayed row makes the COPY fail on the primary key (at that
+        row, so a fully replayed batch fails at once); the savepoint undoes the partial COPY
+        and the caller merges the batch through staging with ``ON CONFLICT DO NOTHING``.
+        """
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                _copy_rows(cur, merge.copy_sql(merge.table), rows, types)
+            return True
+        except psycopg.errors.UniqueViolation:
+            self.replayed_batches += 1
+            return False
 
     def _count_dead_letters(self, topic: str, letters: Sequence[DeadLetterCount]) -> None:
         """Add dead letters to the hourly counts, each record once whatever replays it.
@@ -234,6 +259,19 @@ class BatchWriter:
                 [(topic, partition, n) for partition, n in next_offsets.items()],
             )
 
+    def _ensure_types(self, merge: TableMerge) -> None:
+        """The columns' type oids, as binary COPY needs them (asked once per connection)."""
+        if merge.table in self._types:
+            return
+        found = dict(
+            self.conn.execute(
+                "SELECT attname, atttypid FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (merge.table,),
+            ).fetchall()
+        )
+        self._types[merge.table] = [int(found[c]) for c in merge.columns]
+
     def _ensure_stage(self, merge: TableMerge) -> None:
         """Create the session's staging table once, outside any batch transaction (a failed
         batch must not roll it back)."""
@@ -262,3 +300,36 @@ class BatchWriter:
     def reset(self) -> None:
         """Forget staging tables (after a reconnect they no longer exist)."""
         self._staged.clear()
+        self._types.clear()
+
+
+JSONB_OID = 3802
+
+
+class JsonTextBinaryDumper(Dumper):
+    """jsonb in binary COPY from JSON text (our rows carry it ready, see ``rows.py``).
+
+    Registered by oid only, so it serves ``Copy.set_types`` and nothing else. Binary COPY
+    formats a row in about half the client time of text COPY (no escaping, no number and
+    timestamp text) and spares the server parsing those fields."""
+
+    format = pq.Format.BINARY
+    oid = JSONB_OID
+
+    def dump(self, obj: Any) -> bytes:
+        text = obj if isinstance(obj, str) else _json.encode(obj).decode()
+        return b"\x01" + text.encode()  # jsonb binary format version 1, then the text
+
+
+_json = msgspec.json.Encoder()
+
+
+def _copy_rows(
+    cur: psycopg.Cursor[Any], statement: sql.Composed, rows: Sequence[Row], types: list[int]
+) -> None:
+    """Binary COPY of the rows; JSON columns arrive as JSON text (see ``rows.py``)."""
+    with cur.copy(statement) as copy:
+        copy.set_types(types)
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
