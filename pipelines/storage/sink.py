@@ -44,6 +44,7 @@ from pipelines.contracts import (
     encode,
     make_dead_letter,
 )
+from pipelines.observability import METRICS
 from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
 from pipelines.storage.rows import (
@@ -228,6 +229,12 @@ class PostgresSink:
             return False
         await self._dead_letter(producer, done.pending, rejects)
         await consumer.commit(done.pending.offsets)
+        for tp, offset in done.pending.offsets.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                METRICS.consumer_lag.labels(
+                    service="sink", topic=tp.topic, partition=str(tp.partition)
+                ).set(max(highwater - offset, 0))
         self.counts.batches += 1
         self.counts.records += done.pending.records
         self.counts.last_commit_ms = int(time.time() * 1000)
@@ -288,14 +295,18 @@ class PostgresSink:
         while True:
             try:
                 writer = self._ensure_writer()
+                began = time.perf_counter()
                 rejects = await asyncio.to_thread(writer.write, batch)
+                METRICS.batch_seconds.labels(service="sink").observe(time.perf_counter() - began)
                 for merge, rows in batch.rows.items():
                     self.counts.rows[merge.table] += len(rows)
+                    METRICS.rows_written.labels(table=merge.table).inc(len(rows))
                 return rejects
             except psycopg.Error as exc:
                 if not is_transient(exc):
                     raise
                 self.counts.retries += 1
+                METRICS.errors.labels(service="sink", kind="database_unavailable").inc()
                 log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
                 self._close()
                 if stop.is_set():
@@ -309,9 +320,11 @@ class PostgresSink:
         now = int(time.time() * 1000)
         futures = []
         for m, code, message in pending.bad:
+            METRICS.dead_letters.labels(service="sink", code=code).inc()
             letter = dead_letter_for(m, code, message, now)
             futures.append(await producer.send(self.settings.topic_deadletter, encode(letter)))
         for reject in rejects:
+            METRICS.dead_letters.labels(service="sink", code=reject.code).inc()
             letter = make_dead_letter(
                 repr(reject.row).encode(),
                 topic=reject.table,
