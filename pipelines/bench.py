@@ -379,11 +379,13 @@ async def drain_run(
         end = complete_at or time.monotonic()
         out["drain_s"] = round(end - seen.first_at, 2)
         done = samples if complete_at else None
-        out["samples_per_s"] = round(done / (end - seen.first_at)) if done else None
+        span = max(end - seen.first_at, 0.05)  # one reader poll
+        out["samples_per_s"] = round(done / span) if done else None
     else:
         out["samples_per_s"] = None
     out["events_expected"] = len(expected)
-    out["events_seen"] = len(seen.at)
+    out["events_seen"] = sum(1 for i in seen.at if not i.endswith((":stale", ":expired")))
+    out["stale_events_seen"] = sum(1 for i in seen.at if i.endswith(":stale"))
     out["worker_cpu_s"] = round(sum(procs.cpu_s) - (cpu_at_first or 0.0), 2)
     if out.get("samples_per_s") and out["worker_cpu_s"]:
         out["worker_cpu_us_per_sample"] = round(out["worker_cpu_s"] * 1e6 / samples, 1)
@@ -671,8 +673,12 @@ def run(
     sizes: BenchSizes | None = None,
     out_dir: Path | None = None,
     progress: bool = True,
+    settings: Any = None,
 ) -> dict[str, Any]:
-    """Run the chosen sections; the JSON-ready result (also written as Markdown)."""
+    """Run the chosen sections; the JSON-ready result (also written as Markdown).
+
+    ``settings`` defaults to ``Settings.from_env()`` (the embedded broker when
+    ``KAFKA_BOOTSTRAP_SERVERS`` is unset)."""
     _benchmarks_importable()
     from benchmarks.drain import Progress  # noqa: PLC0415
     from pipelines.config import Settings  # noqa: PLC0415
@@ -693,7 +699,9 @@ def run(
         if "engine" in chosen:
             result["engine"] = _timed(lambda: section_engine(sizes, bar))
         if kafka:
-            base = Settings.from_env().with_overrides(state_dir=workdir / "runtime")
+            base = (settings or Settings.from_env()).with_overrides(
+                state_dir=workdir / "runtime"
+            )
             with Runtime(base, database=False) as runtime:
                 resolved = runtime.settings
                 for name in kafka:
@@ -710,7 +718,10 @@ def run(
             result["sink"] = _timed(lambda: section_sink(sizes, bar))
     finally:
         bar.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("NETQUALITY_BENCH_KEEP"):
+            print(f"work dir kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     result["elapsed_s"] = round(time.monotonic() - began, 1)
     result["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     target = (out_dir or Path("var/bench")) / "results.md"

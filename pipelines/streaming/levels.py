@@ -44,11 +44,18 @@ from pipelines.contracts import (
 from pipelines.contracts.stats import StatsSample
 from pipelines.quality import Engine, Thresholds
 from pipelines.streaming.clock import StreamClock
+from pipelines.streaming.produce import BatchProducer, app_producer
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
+"""Kafka messages per agent batch: bare samples or envelopes of up to 1,000 samples each."""
+MAX_SAMPLES_PER_STEP = 5000
+"""Samples scored, published and persisted in one step (~0.1-0.3 s of work). Envelopes make a
+batch of messages up to a million samples; in steps the stream clock keeps up with the
+backlog (a long step would make it run ahead: participants would look silent) and the
+changelog flush stays small."""
 BATCH_WITHIN_S = 0.05
 SWEEP_INTERVAL_S = 2.0
 REPORT_INTERVAL_S = 30.0
@@ -102,8 +109,12 @@ class LevelsProcessor:
         levels_topic: faust.TopicT,
         current_topic: faust.TopicT,
         deadletter_topic: faust.TopicT,
+        producer: BatchProducer,
+        changelog_topic: str,
     ) -> None:
         self.settings = settings
+        self.producer = producer
+        self.changelog_topic = changelog_topic
         self.engine = engine
         self.states = states
         self.stats_topic = stats_topic
@@ -161,6 +172,15 @@ class LevelsProcessor:
                     continue
                 samples.append(sample)
                 produced.append(at)
+            if len(samples) >= MAX_SAMPLES_PER_STEP:
+                await self._step(samples, produced, pending)
+                samples, produced, pending = [], [], []
+        await self._step(samples, produced, pending)
+
+    async def _step(
+        self, samples: list[StatsSample], produced: list[int], pending: list[Awaitable[Any]]
+    ) -> None:
+        """Score, publish, await every ack (``pending`` too), then persist the states."""
         if produced:
             self.clock.observe(max(produced), time.time())
         async with self.lock:
@@ -169,7 +189,7 @@ class LevelsProcessor:
             pending.extend(await self._publish(out))
             if pending:
                 await asyncio.gather(*pending)
-            self.states.flush()
+            await self.states.flush_batched(self.producer, self.changelog_topic)
 
     async def sweep(self, ready: bool) -> None:
         """Mark silent participants stale and expire departed ones.
@@ -192,19 +212,28 @@ class LevelsProcessor:
             pending = await self._publish(out)
             if pending:
                 await asyncio.gather(*pending)
-            self.states.flush()
+            await self.states.flush_batched(self.producer, self.changelog_topic)
 
     async def _publish(self, events: list[Any]) -> list[Awaitable[Any]]:
-        pending: list[Awaitable[Any]] = []
+        """Each event to the levels topic and the compacted current-levels topic (plus a
+        tombstone for a departure), in the participant's partition; returns the acks."""
+        if not events:
+            return []
+        levels = self.levels_topic.get_topic_name()
+        current = self.current_topic.get_topic_name()
+        partition_of = self.partition_of
+        records: list[tuple[str, int, bytes | None, bytes | None]] = []
         for event in events:
-            key = event.participant_sid.encode()
+            sid = event.participant_sid
+            key = sid.encode()
             value = encode(event)
-            pending.append(await self.levels_topic.send(key=key, value=value))
-            pending.append(await self.current_topic.send(key=key, value=value))
+            partition = partition_of(sid)
+            records.append((levels, partition, key, value))
+            records.append((current, partition, key, value))
             if event.departed:
-                pending.append(await self.current_topic.send(key=key, value=None))
+                records.append((current, partition, key, None))
         self.counts.events += len(events)
-        return pending
+        return list(await self.producer.send(records))
 
     async def _dead_letter(
         self, message: Any, code: str, reason: str, now: int, original: bytes | None = None
@@ -271,6 +300,8 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         raw_topic(settings.topic_levels),
         raw_topic(settings.topic_levels_current),
         raw_topic(settings.topic_deadletter),
+        BatchProducer(app_producer(app)),
+        table.changelog_topic.get_topic_name(),
     )
 
     @app.agent(stats_topic, name="levels")

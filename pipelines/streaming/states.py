@@ -9,11 +9,13 @@ advanced the state past events that were never sent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Generic, TypeVar
 
 from pipelines.quality import dump_state, load_state
 from pipelines.streaming.compat import writing_to_partition
+from pipelines.streaming.produce import BatchProducer
 
 _DELETED = object()
 S = TypeVar("S")
@@ -95,6 +97,51 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
                     self.table[raw_key] = self.dump(value)
         self._dirty.clear()
         return count
+
+    async def flush_batched(self, producer: BatchProducer, changelog_topic: str) -> int:
+        """:meth:`flush` at a few us per change instead of Faust's ~100 us: the changelog
+        records go out in one record batch per partition and are acknowledged before the
+        local store is written; returns how many.
+
+        What Faust's table would do per key (``Table.on_key_set``: a changelog record in the
+        key's default partition, the store write, RocksDB's persisted changelog offset), in
+        bulk. Recovery is Faust's own: it reads this same changelog topic.
+        """
+        if not self._dirty:
+            return 0
+        changes = [
+            (key.encode(), None if value is _DELETED else self.dump(value))
+            for key, value in self._dirty.items()
+        ]
+        self._dirty.clear()
+        partition_of = self.partition_of
+        records = [(changelog_topic, partition_of(k), k, v) for k, v in changes]
+        delivered = await asyncio.gather(*await producer.send(records))
+        from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
+        from faust.types import TP  # noqa: PLC0415
+
+        store = self.table.data  # type: ignore[attr-defined]
+        if isinstance(store, MemoryStore):  # files nothing by partition: a plain dict
+            data = store.data
+            for raw_key, value in changes:
+                if value is None:
+                    data.pop(raw_key, None)
+                else:
+                    data[raw_key] = value
+        else:
+            for raw_key, value in changes:
+                with writing_to_partition(self.source_topic, partition_of(raw_key)):
+                    if value is None:
+                        store.pop(raw_key, None)
+                    else:
+                        store[raw_key] = value
+        last: dict[Any, int] = {}
+        for d in delivered:
+            tp = TP(d.topic, d.partition)
+            last[tp] = max(last.get(tp, -1), d.last_offset)
+        for tp, offset in last.items():
+            store.set_persisted_offset(tp, offset)
+        return len(changes)
 
     def forget_cache(self) -> None:
         """Drop decoded copies (after a rebalance the table is the truth)."""
