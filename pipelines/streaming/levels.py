@@ -77,6 +77,10 @@ class PartitionOf:
         self.partitions = partitions
         self._known: dict[str, int] = {}
 
+    def of_key(self, key: bytes) -> int:
+        """The same for a UTF-8 key (table keys are the participant id's bytes)."""
+        return self(key.decode())
+
     def __call__(self, participant_sid: str) -> int:
         partition = self._known.get(participant_sid)
         if partition is None:
@@ -288,7 +292,7 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
     )
     states = ChangelogStates(
         table,
-        partition_of=lambda key: default_partition(key, settings.partitions),
+        partition_of=PartitionOf(settings.partitions).of_key,
         source_topic=settings.topic_stats,
     )
     engine = Engine(thresholds, states, participant_ttl_s=settings.participant_ttl_s)

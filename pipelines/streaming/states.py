@@ -76,11 +76,22 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         self._dirty[key] = _DELETED
 
     def __iter__(self) -> Iterator[str]:
-        keys = {k.decode() for k in self.table} | set(self._cache)
+        keys = {k.decode() for k in self._stored_keys()} | set(self._cache)
         for key, value in self._dirty.items():
             if value is _DELETED:
                 keys.discard(key)
         return iter(list(keys))
+
+    def _stored_keys(self) -> Iterator[bytes]:
+        """Keys in the table's store. The memory store's own dict directly: iterating the
+        Faust table costs ~10 us per key, and the sweep iterates every participant every 2 s
+        (at 100,000 participants that alone was more than a core)."""
+        from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
+
+        store = getattr(self.table, "data", None)
+        if isinstance(store, MemoryStore):
+            return iter(list(store.data))
+        return iter(self.table)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
