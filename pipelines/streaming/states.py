@@ -120,14 +120,20 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         """
         if not self._dirty:
             return 0
+        dirty, self._dirty = self._dirty, {}
         changes = [
             (key.encode(), None if value is _DELETED else self.dump(value))
-            for key, value in self._dirty.items()
+            for key, value in dirty.items()
         ]
-        self._dirty.clear()
         partition_of = self.partition_of
         records = [(changelog_topic, partition_of(k), k, v) for k, v in changes]
-        delivered = await asyncio.gather(*await producer.send(records))
+        try:
+            delivered = await asyncio.gather(*await producer.send(records))
+        except BaseException:
+            # Not persisted: keep them dirty (newer writes made meanwhile win).
+            dirty.update(self._dirty)
+            self._dirty = dirty
+            raise
         from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
         from faust.types import TP  # noqa: PLC0415
 
