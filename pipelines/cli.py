@@ -49,6 +49,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pipelines.bench import run_from_args
+
+    return run_from_args(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -400,6 +406,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     _simulate_arguments(simulate)
     simulate.set_defaults(handler=_cmd_simulate)
+
+    from pipelines.bench import add_arguments as add_bench_arguments
+
+    bench = sub.add_parser(
+        "bench",
+        help="throughput, latency, memory and scale figures, each beside a same-run baseline",
+        description="Prints one JSON document and writes a Markdown table (var/bench/results.md);"
+        " progress on stderr. Starts its own embedded broker and Postgres unless "
+        "KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set. See docs/performance.md.",
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=_cmd_bench)
 
     db = sub.add_parser(
         "db",

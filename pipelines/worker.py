@@ -34,6 +34,19 @@ def build_worker_app(settings: Settings) -> faust.App:
     return app
 
 
+class QuietWorker(faust.Worker):
+    """Faust's worker without its terminal spinner.
+
+    The spinner sets the root logger to DEBUG so that it sees every record; aiokafka and
+    Faust then build a log record per message produced and drop it: ~10 % of the worker's
+    CPU on the hot path (py-spy, docs/performance.md). Without it the root keeps ``loglevel``.
+    """
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+        super().on_setup_root_logger(logger, level)
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in this process until a signal stops it."""
     try:
@@ -49,7 +62,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         check_co_partitioned(resolved)
         app = build_worker_app(resolved)
         serve_metrics(resolved.metrics_port)
-        worker = faust.Worker(
+        worker = QuietWorker(
             app,
             loglevel=loglevel,
             quiet=True,

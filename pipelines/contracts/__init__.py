@@ -5,12 +5,17 @@ that names the offending field, so it can be shown to a user or put in a dead le
 """
 
 from pipelines.contracts.alert import AlertEvent, AlertParticipant
+from pipelines.contracts.batch import MAX_BATCH_BYTES, MAX_BATCH_SAMPLES, StatsBatch
 from pipelines.contracts.codec import (
     ContractError,
+    RejectedSample,
+    StatsMessage,
     decode_alert,
     decode_deadletter,
     decode_level,
     decode_stats,
+    decode_stats_batch,
+    decode_stats_message,
     encode,
 )
 from pipelines.contracts.deadletter import (
@@ -37,6 +42,8 @@ from pipelines.contracts.stats import (
 )
 
 __all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_SAMPLES",
     "AlertEvent",
     "AlertParticipant",
     "BandwidthStats",
@@ -52,13 +59,18 @@ __all__ = [
     "LossStats",
     "MediaLevels",
     "OutboundTrack",
+    "RejectedSample",
     "RemoteInbound",
+    "StatsBatch",
+    "StatsMessage",
     "StatsSample",
     "dead_letter_for",
     "decode_alert",
     "decode_deadletter",
     "decode_level",
     "decode_stats",
+    "decode_stats_batch",
+    "decode_stats_message",
     "encode",
     "make_dead_letter",
 ]

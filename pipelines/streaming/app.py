@@ -41,4 +41,8 @@ def create_app(settings: Settings) -> faust.App:
         table_cleanup_interval=3600.0,
         producer_linger=0.005,
         stream_wait_empty=False,
+        # Throughput (docs/performance.md): the levels agent produces one record batch per
+        # partition per flush, and batch envelopes are ~100-400 KiB per message.
+        producer_max_batch_size=256 * 1024,
+        consumer_max_fetch_size=4 * 1024 * 1024,
     )

@@ -9,11 +9,13 @@ advanced the state past events that were never sent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Generic, TypeVar
 
 from pipelines.quality import dump_state, load_state
 from pipelines.streaming.compat import writing_to_partition
+from pipelines.streaming.produce import BatchProducer
 
 _DELETED = object()
 S = TypeVar("S")
@@ -74,11 +76,22 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         self._dirty[key] = _DELETED
 
     def __iter__(self) -> Iterator[str]:
-        keys = {k.decode() for k in self.table} | set(self._cache)
+        keys = {k.decode() for k in self._stored_keys()} | set(self._cache)
         for key, value in self._dirty.items():
             if value is _DELETED:
                 keys.discard(key)
         return iter(list(keys))
+
+    def _stored_keys(self) -> Iterator[bytes]:
+        """Keys in the table's store. The memory store's own dict directly: iterating the
+        Faust table costs ~10 us per key, and the sweep iterates every participant every 2 s
+        (at 100,000 participants that alone was more than a core)."""
+        from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
+
+        store = getattr(self.table, "data", None)
+        if isinstance(store, MemoryStore):
+            return iter(list(store.data))
+        return iter(self.table)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -95,6 +108,57 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
                     self.table[raw_key] = self.dump(value)
         self._dirty.clear()
         return count
+
+    async def flush_batched(self, producer: BatchProducer, changelog_topic: str) -> int:
+        """:meth:`flush` at a few us per change instead of Faust's ~100 us: the changelog
+        records go out in one record batch per partition and are acknowledged before the
+        local store is written; returns how many.
+
+        What Faust's table would do per key (``Table.on_key_set``: a changelog record in the
+        key's default partition, the store write, RocksDB's persisted changelog offset), in
+        bulk. Recovery is Faust's own: it reads this same changelog topic.
+        """
+        if not self._dirty:
+            return 0
+        dirty, self._dirty = self._dirty, {}
+        changes = [
+            (key.encode(), None if value is _DELETED else self.dump(value))
+            for key, value in dirty.items()
+        ]
+        partition_of = self.partition_of
+        records = [(changelog_topic, partition_of(k), k, v) for k, v in changes]
+        try:
+            delivered = await asyncio.gather(*await producer.send(records))
+        except BaseException:
+            # Not persisted: keep them dirty (newer writes made meanwhile win).
+            dirty.update(self._dirty)
+            self._dirty = dirty
+            raise
+        from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
+        from faust.types import TP  # noqa: PLC0415
+
+        store = self.table.data  # type: ignore[attr-defined]
+        if isinstance(store, MemoryStore):  # files nothing by partition: a plain dict
+            data = store.data
+            for raw_key, value in changes:
+                if value is None:
+                    data.pop(raw_key, None)
+                else:
+                    data[raw_key] = value
+        else:
+            for raw_key, value in changes:
+                with writing_to_partition(self.source_topic, partition_of(raw_key)):
+                    if value is None:
+                        store.pop(raw_key, None)
+                    else:
+                        store[raw_key] = value
+        last: dict[Any, int] = {}
+        for d in delivered:
+            tp = TP(d.topic, d.partition)
+            last[tp] = max(last.get(tp, -1), d.last_offset)
+        for tp, offset in last.items():
+            store.set_persisted_offset(tp, offset)
+        return len(changes)
 
     def forget_cache(self) -> None:
         """Drop decoded copies (after a rebalance the table is the truth)."""

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 from pipelines.contracts import (
     AlertEvent,
@@ -34,11 +35,13 @@ from pipelines.contracts import (
     MediaLevels,
     OutboundTrack,
     RemoteInbound,
+    StatsBatch,
     StatsSample,
     decode_alert,
     decode_deadletter,
     decode_level,
     decode_stats,
+    decode_stats_batch,
     encode,
 )
 from pipelines.contracts.codec import MAX_DEADLETTER_BYTES, MAX_MESSAGE_BYTES
@@ -50,6 +53,7 @@ EXAMPLES_DIR = SCHEMAS_DIR / "examples"
 
 DECODERS: dict[str, Callable[[bytes | str], msgspec.Struct]] = {
     "netquality.stats.v1": decode_stats,
+    "netquality.stats.batch.v1": decode_stats_batch,
     "netquality.level.v1": decode_level,
     "netquality.alert.v1": decode_alert,
     "netquality.deadletter.v1": decode_deadletter,
@@ -63,6 +67,7 @@ MODELS: dict[str, dict[str, type[msgspec.Struct]]] = {
         "outboundTrack": OutboundTrack,
         "inboundTrack": InboundTrack,
     },
+    "netquality.stats.batch.v1": {"": StatsBatch},
     "netquality.level.v1": {
         "": LevelEvent,
         "mediaLevels": MediaLevels,
@@ -95,8 +100,16 @@ def _load_schema(name: str) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, dict[str, Any]] = {name: _load_schema(name) for name in DECODERS}
+REGISTRY: Registry = Registry().with_resources(
+    (schema["$id"], Resource.from_contents(schema)) for schema in SCHEMAS.values()
+)
+"""The envelope's ``items`` refer to the stats schema by its ``$id``, as a client SDK would."""
+EXTERNAL_REFS: dict[str, type[msgspec.Struct]] = {
+    SCHEMAS["netquality.stats.v1"]["$id"]: StatsSample,
+}
 VALIDATORS: dict[str, Draft202012Validator] = {
-    name: Draft202012Validator(schema, format_checker=None) for name, schema in SCHEMAS.items()
+    name: Draft202012Validator(schema, format_checker=None, registry=REGISTRY)
+    for name, schema in SCHEMAS.items()
 }
 
 
@@ -171,7 +184,15 @@ def test_schema_properties_and_required_match_the_models(name: str) -> None:
         )
 
 
-_CONSTRAINTS = ("minimum", "maximum", "minLength", "maxLength", "maxItems", "pattern")
+_CONSTRAINTS = (
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "pattern",
+)
 
 
 def _alternatives(schema: dict[str, Any], ref_name: Callable[[str], str]) -> set[Any]:
@@ -209,6 +230,8 @@ def test_schema_bounds_match_the_models(name: str) -> None:
     ours = _objects(SCHEMAS[name])
 
     def our_ref(ref: str) -> str:
+        if ref in EXTERNAL_REFS:
+            return EXTERNAL_REFS[ref].__name__
         return models[ref.removeprefix("#/$defs/")].__name__
 
     def their_ref(ref: str) -> str:
