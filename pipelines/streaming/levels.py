@@ -42,6 +42,7 @@ from pipelines.contracts import (
     make_dead_letter,
 )
 from pipelines.contracts.stats import StatsSample
+from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.produce import BatchProducer, app_producer
@@ -188,12 +189,15 @@ class LevelsProcessor:
         if produced:
             self.clock.observe(max(produced), time.time())
         async with self.lock:
+            began = time.perf_counter()
             self.counts.samples += len(samples)
+            METRICS.samples.inc(len(samples))
             out = self.engine.feed_batch(samples, received_at=produced)
             pending.extend(await self._publish(out))
             if pending:
                 await asyncio.gather(*pending)
             await self.states.flush_batched(self.producer, self.changelog_topic)
+            METRICS.batch_seconds.labels(service="worker").observe(time.perf_counter() - began)
 
     async def sweep(self, ready: bool) -> None:
         """Mark silent participants stale and expire departed ones.
@@ -237,6 +241,8 @@ class LevelsProcessor:
             if event.departed:
                 records.append((current, partition, key, None))
         self.counts.events += len(events)
+        for level, n in Counter(event.level for event in events).items():
+            METRICS.level_events.labels(level=str(level)).inc(n)
         return list(await self.producer.send(records))
 
     async def _dead_letter(
@@ -244,6 +250,7 @@ class LevelsProcessor:
     ) -> Awaitable[Any]:
         """Dead-letter ``message`` (or, with ``original``, one sample of its envelope)."""
         self.counts.dead_letters[code] += 1
+        METRICS.dead_letters.labels(service="worker", code=code).inc()
         log.warning(
             "dead-lettered %s[%s]@%s: %s: %s",
             message.topic,
@@ -320,6 +327,10 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
 
     @app.timer(interval=REPORT_INTERVAL_S)
     async def report() -> None:
+        # The level distribution, recounted here (every 30 s), not on the hot path.
+        by_level = Counter(state.level for state in processor.engine.states.values())
+        for level in range(6):
+            METRICS.participants.labels(level=str(level)).set(by_level.get(level, 0))
         c = processor.counts
         log.info(
             "levels agent: %d samples, %d level events, %d re-keyed, dead letters %s",
