@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
@@ -35,6 +36,10 @@ def ingest_parts(
             await service.stop()
 
     return [Mount("/ingest", routes=service.routes())], [running()]
+
+
+def _exit_after_shutdown(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def run_web(settings: Settings, loglevel: str = "info") -> None:
@@ -73,5 +78,10 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
         serve_metrics(resolved.metrics_port)
         # access_log=False: uvicorn's log line has the query string, which may hold ?token=.
         # log_config=None: keep the netquality log format installed above.
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again so the
+        # process reports it; these handlers turn that into a normal exit (status 0) once the
+        # server is down, so that the embedded servers above are stopped as well.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_after_shutdown)
         uvicorn.run(app, host=resolved.web_host, port=resolved.web_port, access_log=False,
                     log_level=loglevel, lifespan="on", log_config=None)
