@@ -44,7 +44,10 @@ def test_short_demo_leaves_postgres_consistent_with_the_topics(
         dashboard_seen = dashboard_seen or _dashboard_lists_participants(dashboard, rooms)
         simulated = demo.counts.seconds
         with_rollups = {r for (r,) in db_query(url, "SELECT DISTINCT room_sid FROM room_rollups")}
-        if simulated >= 20 and rooms <= with_rollups:
+        # Region minutes come one stage after the room minutes: wait for those too.
+        regions_due = {r for (r,) in db_query(url, "SELECT DISTINCT region FROM room_rollups")}
+        regions_done = {r for (r,) in db_query(url, "SELECT DISTINCT region FROM region_rollups")}
+        if simulated >= 20 and rooms <= with_rollups and regions_due <= regions_done:
             break
         assert runner.is_alive(), "the demo ended on its own"
         time.sleep(1)
