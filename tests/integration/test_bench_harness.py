@@ -48,7 +48,8 @@ def test_bench_engine_and_drain_sections_with_tiny_sizes(broker, tmp_path: Path)
     json.dumps(result)  # one JSON document
     assert result["benchmark"] == "netquality.bench"
     assert {"nproc", "cpu_model", "load_average_1m"} <= set(result["machine"])
-    assert result["engine"]["steady"]["batch_samples_per_s"] > 0
+    variant = result["engine"]["variant"]
+    assert result["engine"]["steady"][variant]["batch_samples_per_s"] > 0
     for kind, samples in (("envelope", 600), ("single", 120)):
         drain = result["drain"][kind]
         assert drain["samples"] == samples
@@ -58,14 +59,15 @@ def test_bench_engine_and_drain_sections_with_tiny_sizes(broker, tmp_path: Path)
         assert drain["ratio_to_baseline"] > 0
     assert result["drain"]["envelope"]["messages"] < 600
     table = Path(result["markdown"]).read_text()
-    assert "drain, 1 worker (envelopes)" in table and "engine batch (steady)" in table
+    assert "drain, 1 worker (envelopes)" in table and f"engine batch (steady, {variant})" in table
 
 
 def test_markdown_has_a_row_with_baseline_for_every_section() -> None:
     result = {
         "machine": {"nproc": 2, "cpu_model": "x", "python": "3.11", "load_average_1m": 1.0},
-        "engine": {"steady": {"single_samples_per_s": 1, "batch_samples_per_s": 2,
-                              "baseline_json_decode_samples_per_s": 3, "batch_vs_baseline": 0.6}},
+        "engine": {"steady": {"compiled": {"single_samples_per_s": 1, "batch_samples_per_s": 2,
+                                           "baseline_json_decode_samples_per_s": 3,
+                                           "batch_vs_baseline": 0.6}}},
         "drain": {"envelope": {"samples_per_s": 5, "baseline_aiokafka_samples_per_s": 10,
                                "ratio_to_baseline": 0.5}},
         "latency": {"offered_samples_per_s": 5000, "worker": {"p99_ms": 20.0},
