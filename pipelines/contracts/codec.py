@@ -47,7 +47,9 @@ _size_limits: dict[type, int] = {DeadLetter: MAX_DEADLETTER_BYTES}
 _encoder = msgspec.json.Encoder()
 
 
-def _decode(kind: type[T], data: bytes | str) -> T:
+def _decode(kind: type[T], data: bytes | str | None) -> T:
+    if data is None:
+        raise ContractError("invalid_json", "no value (a null/tombstone record)")
     limit = _size_limits.get(kind, MAX_MESSAGE_BYTES)
     if len(data) > limit:
         raise ContractError("too_large", f"message is {len(data)} bytes; the limit is {limit}")
@@ -60,9 +62,16 @@ def _decode(kind: type[T], data: bytes | str) -> T:
         raise ContractError("invalid_field", text) from None
     except msgspec.DecodeError as exc:
         raise ContractError("invalid_json", str(exc)) from None
+    except RecursionError:
+        # Deeply nested JSON (e.g. 20k levels of objects) exhausts the C decoder's recursion.
+        raise ContractError("invalid_json", "JSON is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        # msgspec raises this (not DecodeError) for invalid UTF-8 inside a JSON string.
+        raise ContractError("invalid_json", f"invalid UTF-8 in a string: {exc.reason} "
+                            f"at byte {exc.start}") from None
 
 
-def decode_stats(data: bytes | str) -> StatsSample:
+def decode_stats(data: bytes | str | None) -> StatsSample:
     """Decode and validate one ``netquality.stats.v1`` sample."""
     return _decode(StatsSample, data)
 
