@@ -9,7 +9,7 @@ import json
 from collections import Counter
 
 import msgspec
-from conftest import record_figures
+from faults_support import record_figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
