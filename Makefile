@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test lint bench clean browser faults audit
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,16 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check pipelines tests benchmarks migrations
+	$(VENV)/bin/ruff check pipelines tests benchmarks migrations tools
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+# Reliability: the fault suite at full size (docs/reliability.md quotes its var/faults/*.json);
+# `make test` runs it CI-sized. Audit: known vulnerabilities in the installed dependencies.
+faults: $(STAMP)
+	NETQUALITY_FAULTS_SCALE=full $(VENV)/bin/python -m pytest tests/faults $(ARGS)
+
+audit: $(STAMP)
+	$(VENV)/bin/python tools/audit.py $(ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/netquality bench $(ARGS)
