@@ -45,6 +45,8 @@ def record_figures(name: str, figures: dict[str, Any]) -> Path:
     path = FIGURES_DIR / f"{name}{'' if FULL else '-ci'}.json"
     body = {"test": name, "scale": "full" if FULL else "ci", "finished_at": time.time(), **figures}
     path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    with path.with_suffix(".runs.jsonl").open("a") as runs:  # every run, passing ones
+        runs.write(json.dumps(body, sort_keys=True) + "\n")
     return path
 
 
