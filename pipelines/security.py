@@ -1,9 +1,9 @@
 """Kafka client security from :class:`Settings`: one translation for every Kafka client.
 
 Secrets come from the environment (or ``*_FILE`` files, see ``pipelines.config``), never from
-code. kafka-python and aiokafka share the keyword names returned by
-:func:`kafka_client_config`; aiokafka and Faust want an ``ssl.SSLContext`` instead of file
-names, which :func:`kafka_ssl_context` builds. Postgres TLS needs nothing here: libpq reads
+code. :func:`kafka_client_config` is for kafka-python (file names for TLS);
+:func:`aiokafka_client_config` is for aiokafka, which takes an ``ssl.SSLContext`` instead;
+:func:`faust_broker_credentials` is for Faust. Postgres TLS needs nothing here: libpq reads
 ``sslmode`` / ``sslrootcert`` / ``sslcert`` / ``sslkey`` from ``DATABASE_URL``'s query.
 """
 
@@ -46,7 +46,7 @@ def _check(settings: Settings) -> str:
 
 
 def kafka_client_config(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for kafka-python's and aiokafka's clients (pure, no file access).
+    """Keyword arguments for kafka-python's clients (pure, no file access).
 
     Empty for PLAINTEXT, so passing ``**kafka_client_config(settings)`` is always safe.
     """
@@ -66,6 +66,15 @@ def kafka_client_config(settings: Settings) -> dict[str, Any]:
         ):
             if value:
                 config[key] = str(value)
+    return config
+
+
+def aiokafka_client_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``AIOKafkaConsumer``/``AIOKafkaProducer`` (TLS as a context)."""
+    config = {k: v for k, v in kafka_client_config(settings).items() if not k.startswith("ssl_")}
+    context = kafka_ssl_context(settings)
+    if context is not None:
+        config["ssl_context"] = context
     return config
 
 

@@ -13,6 +13,7 @@ import pytest
 from pipelines.config import Settings, redact_url, settings_table
 from pipelines.security import (
     SecuritySettingsError,
+    aiokafka_client_config,
     faust_broker_credentials,
     kafka_client_config,
     kafka_ssl_context,
@@ -176,3 +177,14 @@ def test_the_sql_check_catches_formatted_sql():
     assert _FSTRING_TEXT.search('text(f"DELETE FROM {t}")')
     assert not _FORMATTED_SQL.search('conn.execute(text("SELECT 1 WHERE a = :a"), {"a": 1})')
     assert formatted_sql('conn.execute(text(f"SELECT {user_input}"))') == [(1, {"user_input"})]
+
+
+def test_aiokafka_gets_an_ssl_context_instead_of_file_names():
+    settings = Settings.from_env(
+        {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": ""}  # system CAs
+    )
+    config = aiokafka_client_config(settings)
+    assert config["security_protocol"] == "SSL"
+    assert isinstance(config["ssl_context"], ssl.SSLContext)
+    assert not any(key.startswith("ssl_") and key != "ssl_context" for key in config)
+    assert aiokafka_client_config(Settings.from_env({})) == {}
