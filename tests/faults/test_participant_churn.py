@@ -31,7 +31,7 @@ def rss_mb(pid: int) -> float:
 def test_churn_of_participant_ids_keeps_worker_memory_bounded(
     worker_settings, kafka_io, tmp_path
 ):
-    ids, duration = scale(12_000, 200_000), scale(40.0, 400.0)
+    ids, duration = scale(5_000, 200_000), scale(20.0, 400.0)
     settings = worker_settings.with_overrides(participant_ttl_s=TTL_S)
     worker = start_process("worker", settings, tmp_path, "worker")
     waves = int(duration)

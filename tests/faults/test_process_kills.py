@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from faults_support import query, record_figures, scale, start_process, wait_for
+from faults_support import FULL, query, record_figures, scale, start_process, wait_for
 from kafka import KafkaConsumer, TopicPartition
 
 from pipelines.contracts import decode_level, encode
@@ -86,7 +86,8 @@ def kill_and_restart(
     rng: random.Random,
 ) -> tuple[ManagedProcess, list[float]]:
     """SIGKILL ``victim`` ``kills`` times, each at a random point after it made progress;
-    returns the last process and each restart's seconds until progress resumed."""
+    returns the last process and seconds to progress: after the first start, then after each
+    restart."""
     proc = start()
     restart_costs: list[float] = []
     for _ in range(kills):
@@ -100,6 +101,13 @@ def kill_and_restart(
         os.killpg(proc.pid, signal.SIGKILL)  # its own process group: all it forked too
         proc.wait(timeout=30)
         proc = start()
+    began = time.monotonic()  # the last restart's cost, if there is load left to show it
+    before = progress()
+    deadline = began + 120
+    while time.monotonic() < deadline and progress() <= before:
+        time.sleep(0.25)
+    if progress() > before:
+        restart_costs.append(time.monotonic() - began)
     return proc, restart_costs
 
 
@@ -112,6 +120,8 @@ def distinct(events: list) -> dict[str, dict]:
 def test_sigkill_during_load_loses_and_doubles_nothing(
     victim, worker_settings, kafka_io, migrated, unique_id, no_staleness, tmp_path
 ):
+    if victim == "sink" and not FULL:
+        pytest.skip("CI-size kills the worker only (time budget); `make faults` kills the sink")
     participants, steps = scale(40, 200), scale(60, 120)
     kills = scale(3, 5)
     seed = random.randrange(1 << 30)
@@ -196,7 +206,8 @@ def test_sigkill_during_load_loses_and_doubles_nothing(
             "samples": len(samples),
             "load_seconds": scale(60, 150),
             "sigkills": kills,
-            "restart_to_progress_s": [round(c, 1) for c in costs],
+            "first_start_to_progress_s": round(costs[0], 1),
+            "restart_to_progress_s": [round(c, 1) for c in costs[1:]],
             "all_rows_after_s": round(drained_after, 1),
             "expected_events": len(expected),
             "kafka_event_records": len(events),
