@@ -85,7 +85,7 @@ def test_postgres_down_for_20_s_loses_nothing_and_lag_returns_to_zero(
             "rows_before_outage": before_outage,
             "expected_events": len(expected),
             "rows": len(ids),
-            "catch_up_after_restart_s": round(caught_up_after, 1),
+            "last_row_after_restart_s": round(caught_up_after, 1),
             "final_lag": lag,
             "rows_lost": 0,
             "duplicate_rows": 0,
