@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean browser native
+.PHONY: demo test lint bench clean browser native faults audit
 
 # The engine's unit and property tests, run a second time on the pure-Python core (the first,
 # full run uses the compiled one when the install built it; see README "Compiled core").
@@ -33,9 +33,19 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check pipelines tests benchmarks migrations setup.py
+	$(VENV)/bin/ruff check pipelines tests benchmarks migrations setup.py tools
+	@# Known vulnerabilities: red only when some are found; says NOT CHECKED when it cannot look.
+	$(VENV)/bin/python tools/audit.py
 	NETQUALITY_PURE_PYTHON=1 $(VENV)/bin/python -m pytest -q $(ENGINE_TESTS)
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+# Reliability: the fault suite at full size (docs/reliability.md quotes its var/faults/*.json);
+# `make test` runs it CI-sized. Audit: known vulnerabilities in the installed dependencies.
+faults: $(STAMP)
+	NETQUALITY_FAULTS_SCALE=full $(VENV)/bin/python -m pytest tests/faults $(ARGS)
+
+audit: $(STAMP)
+	$(VENV)/bin/python tools/audit.py $(ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/netquality bench $(ARGS)

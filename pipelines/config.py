@@ -272,6 +272,47 @@ class Settings:
         metadata=_env("NETQUALITY_NOTIFY_GROUP", "Consumer group of `netquality notify`"),
     )
 
+    # -- security (reliability/security area): Kafka SASL/TLS; Postgres TLS goes in DATABASE_URL
+    # (``?sslmode=verify-full&sslrootcert=/path/ca.pem``). Secrets may come from ``*_FILE``.
+    kafka_security_protocol: str = field(
+        default="PLAINTEXT",
+        metadata=_env(
+            "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+        ),
+    )
+    kafka_sasl_mechanism: str | None = field(
+        default=None,
+        metadata=_env("KAFKA_SASL_MECHANISM", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+    )
+    kafka_sasl_username: str | None = field(
+        default=None, metadata=_env("KAFKA_SASL_USERNAME", "SASL user name")
+    )
+    kafka_sasl_password: str | None = field(
+        default=None,
+        metadata=_env(
+            "KAFKA_SASL_PASSWORD", "SASL password (secret; or KAFKA_SASL_PASSWORD_FILE)"
+        ),
+    )
+    kafka_ssl_cafile: Path | None = field(
+        default=None, metadata=_env("KAFKA_SSL_CAFILE", "CA bundle to verify the brokers")
+    )
+    kafka_ssl_certfile: Path | None = field(
+        default=None, metadata=_env("KAFKA_SSL_CERTFILE", "Client certificate (mutual TLS)")
+    )
+    kafka_ssl_keyfile: Path | None = field(
+        default=None, metadata=_env("KAFKA_SSL_KEYFILE", "Client private key (mutual TLS)")
+    )
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, with secrets masked: settings end up in logs and tracebacks."""
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["env"] in REDACTED_ENV and value:
+                value = redact_url(value) if f.name == "database_url" else "***"
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every field from its environment variable, falling back to the default."""
@@ -279,6 +320,8 @@ class Settings:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(f.metadata["env"])
+            if (raw is None or raw == "") and f.metadata["env"] in SECRET_ENV:
+                raw = _read_secret_file(environ.get(f.metadata["env"] + "_FILE"))
             if raw is None or raw == "":
                 continue
             values[f.name] = _parse(f, raw)
@@ -296,6 +339,39 @@ class Settings:
             if value is not None:
                 env[f.metadata["env"]] = str(value)
         return env
+
+
+SECRET_ENV = frozenset({"KAFKA_SASL_PASSWORD", "DATABASE_URL"})
+"""Settings that may hold secrets: also readable from ``<NAME>_FILE`` (Docker/Kubernetes
+secrets), never printed by ``repr`` or ``netquality settings``."""
+
+REDACTED_ENV = SECRET_ENV | {
+    "NETQUALITY_WEB_TOKENS",
+    "NETQUALITY_INGEST_TOKENS",
+    "NETQUALITY_ALERT_WEBHOOK_SECRET",
+}
+"""Everything ``repr`` masks: the secrets above plus the services' tokens and webhook key
+(those have their own ``*_FILE`` settings)."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url
+    userinfo, _, host = netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}{slash}{path}"
+
+
+def _read_secret_file(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
 
 
 def _parse(f: dataclasses.Field[Any], raw: str) -> Any:

@@ -48,7 +48,9 @@ _size_limits: dict[type, int] = {DeadLetter: MAX_DEADLETTER_BYTES, StatsBatch: M
 _encoder = msgspec.json.Encoder()
 
 
-def _decode(kind: type[T], data: bytes | str) -> T:
+def _decode(kind: type[T], data: bytes | str | None) -> T:
+    if data is None:
+        raise ContractError("invalid_json", "no value (a null/tombstone record)")
     limit = _size_limits.get(kind, MAX_MESSAGE_BYTES)
     if len(data) > limit:
         raise ContractError("too_large", f"message is {len(data)} bytes; the limit is {limit}")
@@ -56,6 +58,19 @@ def _decode(kind: type[T], data: bytes | str) -> T:
         return _decoders[kind].decode(data)
     except msgspec.DecodeError as exc:
         raise _contract_error(exc) from None
+    except (RecursionError, UnicodeDecodeError) as exc:
+        raise _undecodable(exc) from None
+
+
+def _undecodable(exc: RecursionError | UnicodeDecodeError) -> ContractError:
+    """Errors msgspec raises outside ``DecodeError``, which must not crash a consumer."""
+    if isinstance(exc, RecursionError):
+        # Deeply nested JSON (e.g. 20k levels of objects) exhausts the C decoder's recursion.
+        return ContractError("invalid_json", "JSON is nested too deeply")
+    # msgspec raises this (not DecodeError) for invalid UTF-8 inside a JSON string.
+    return ContractError(
+        "invalid_json", f"invalid UTF-8 in a string: {exc.reason} at byte {exc.start}"
+    )
 
 
 def _contract_error(exc: msgspec.DecodeError, prefix: str = "") -> ContractError:
@@ -71,7 +86,7 @@ def _contract_error(exc: msgspec.DecodeError, prefix: str = "") -> ContractError
     return ContractError(code, text)
 
 
-def decode_stats(data: bytes | str) -> StatsSample:
+def decode_stats(data: bytes | str | None) -> StatsSample:
     """Decode and validate one ``netquality.stats.v1`` sample."""
     return _decode(StatsSample, data)
 
@@ -102,7 +117,7 @@ _raw_batch_decoder = msgspec.json.Decoder(RawStatsBatch)
 _sample_decoder = _decoders[StatsSample]
 
 
-def decode_stats_message(data: bytes) -> StatsMessage:
+def decode_stats_message(data: bytes | None) -> StatsMessage:
     """Decode a stats-topic message: a bare ``netquality.stats.v1`` sample or an envelope.
 
     Raises :class:`ContractError` when the message as a whole is unusable (bad JSON, neither
@@ -110,6 +125,15 @@ def decode_stats_message(data: bytes) -> StatsMessage:
     raise: they come back in ``rejected``, each with a reason naming its index
     (``$.samples[3].seq``), and the valid samples are still returned, in envelope order.
     """
+    if data is None:
+        raise ContractError("invalid_json", "no value (a null/tombstone record)")
+    try:
+        return _decode_stats_message(data)
+    except (RecursionError, UnicodeDecodeError) as exc:
+        raise _undecodable(exc) from None
+
+
+def _decode_stats_message(data: bytes) -> StatsMessage:
     if not data.startswith(_BATCH_PREFIX):
         try:
             return StatsMessage([decode_stats(data)], [], False)
@@ -148,6 +172,8 @@ def _decode_envelope(data: bytes) -> StatsMessage:
         except msgspec.DecodeError as exc:
             error = _contract_error(exc, f".samples[{index}]")
             rejected.append(RejectedSample(index, error, bytes(item)))
+        except (RecursionError, UnicodeDecodeError) as exc:
+            rejected.append(RejectedSample(index, _undecodable(exc), bytes(item)))
     return StatsMessage(samples, rejected, True)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import faust
 
 from pipelines.config import Settings
+from pipelines.security import faust_broker_credentials
 from pipelines.streaming.compat import install_end_offset_fix
 
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=broker_url(settings.kafka_bootstrap_servers),
+        broker_credentials=faust_broker_credentials(settings),
         store=settings.store,
         datadir=str(datadir),
         topic_partitions=settings.partitions,

@@ -95,9 +95,12 @@ def ensure_topics(
         raise ValueError("no Kafka bootstrap servers: resolve them with pipelines.runtime first")
     wanted = {s.name: s for s in (specs if specs is not None else topic_specs(settings))}
     timeout_ms = int(timeout_s * 1000)
+    from pipelines.security import kafka_client_config  # noqa: PLC0415
+
     admin = KafkaAdminClient(
         bootstrap_servers=servers, client_id="netquality-topics",
         bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
+        **kafka_client_config(settings),
     )
     try:
         created, existing, dropped = _create(admin, list(wanted.values()), timeout_ms)
