@@ -26,6 +26,7 @@ from aiokafka.structs import ConsumerRecord
 from pipelines.alerting.webhook import Outcome, RetryPolicy, deliver
 from pipelines.config import Settings
 from pipelines.contracts import ContractError, dead_letter_for, decode_alert, encode
+from pipelines.security import aiokafka_client_config
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,12 @@ class Notifier:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
             max_poll_interval_ms=600_000,
+            **aiokafka_client_config(self.settings),
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, linger_ms=5
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            linger_ms=5,
+            **aiokafka_client_config(self.settings),
         )
         await consumer.start()
         await producer.start()

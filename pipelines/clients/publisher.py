@@ -36,6 +36,7 @@ from pipelines.clients.envelope import (
     partition_for,
 )
 from pipelines.contracts import ContractError, StatsSample, decode_stats, encode
+from pipelines.security import kafka_client_config
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer
@@ -235,7 +236,9 @@ class StatsPublisher:
                 "(start one, or use pipelines.runtime.Runtime for the embedded one)"
             )
         overrides.setdefault("topic", settings.topic_stats)
-        return cls(settings.kafka_bootstrap_servers, **overrides)
+        return cls(
+            settings.kafka_bootstrap_servers, **{**kafka_client_config(settings), **overrides}
+        )
 
     # --- sending ---------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from pipelines.config import Settings
 from pipelines.contracts import encode, make_dead_letter
 from pipelines.ingest.auth import BearerTokens, load_tokens
 from pipelines.ingest.batch import BodyError, SampleResult, check_samples, split_body
+from pipelines.security import aiokafka_client_config
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,12 @@ class IngestService:
 
         if not self.settings.kafka_bootstrap_servers:
             raise ValueError("KAFKA_BOOTSTRAP_SERVERS is unset: the ingest needs a broker")
-        config: dict[str, Any] = {"acks": "all", "linger_ms": 5, **self._producer_config}
+        config: dict[str, Any] = {
+            "acks": "all",
+            "linger_ms": 5,
+            **aiokafka_client_config(self.settings),
+            **self._producer_config,
+        }
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers, **config
         )

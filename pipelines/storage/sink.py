@@ -47,6 +47,7 @@ from pipelines.contracts import (
 from pipelines.observability import METRICS
 from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
+from pipelines.security import aiokafka_client_config
 from pipelines.storage.rows import (
     alert_row,
     current_level_row_from_history,
@@ -182,9 +183,12 @@ class PostgresSink:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
             max_poll_interval_ms=600_000,
+            **aiokafka_client_config(self.settings),
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, linger_ms=5
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            linger_ms=5,
+            **aiokafka_client_config(self.settings),
         )
         await consumer.start()
         await producer.start()

@@ -27,7 +27,7 @@ _FETCH_ROUNDS = 50
 
 
 async def high_watermarks(
-    bootstrap_servers: str | list[str], listed: Mapping[Any, int]
+    bootstrap_servers: str | list[str], listed: Mapping[Any, int], **client_config: Any
 ) -> dict[Any, int]:
     """``listed`` end offsets, raised to the high watermark a fetch reports where it differs."""
     result = dict(listed)
@@ -38,6 +38,7 @@ async def high_watermarks(
         bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
         max_partition_fetch_bytes=1,
+        **client_config,
     )
     await consumer.start()
     try:
@@ -78,8 +79,16 @@ def install_end_offset_fix() -> None:
         listed = await original(self, partitions)
         if self.consumer.in_transaction or not listed:
             return listed
-        bootstrap = self._ensure_consumer()._client._bootstrap_servers
-        return await high_watermarks(bootstrap, listed)
+        client = self._ensure_consumer()._client
+        # The same security settings as Faust's own consumer (SASL/TLS pass through).
+        security = {
+            "security_protocol": client._security_protocol,
+            "ssl_context": client._ssl_context,
+            "sasl_mechanism": client._sasl_mechanism,
+            "sasl_plain_username": client._sasl_plain_username,
+            "sasl_plain_password": client._sasl_plain_password,
+        }
+        return await high_watermarks(client._bootstrap_servers, listed, **security)
 
     _highwaters._netquality_fix = True  # type: ignore[attr-defined]
     thread._highwaters = _highwaters

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipelines.config import Settings
 
@@ -183,11 +183,15 @@ class TopicError(RuntimeError):
         self.code = code
 
 
-def describe_partitions(bootstrap_servers: str, topics: list[str]) -> dict[str, int]:
+def describe_partitions(
+    bootstrap_servers: str, topics: list[str], **client_config: Any
+) -> dict[str, int]:
     """Partition count per existing topic (for checks and the CLI)."""
     from kafka.admin import KafkaAdminClient  # noqa: PLC0415
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="netquality-topics")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="netquality-topics", **client_config
+    )
     try:
         return {
             t["name"]: len(t.get("partitions") or [])
@@ -212,10 +216,14 @@ def check_co_partitioned(settings: Settings, bootstrap_servers: str | None = Non
     bootstrap = bootstrap_servers or settings.kafka_bootstrap_servers
     if not bootstrap:
         raise ValueError("no bootstrap servers to check partitions against")
+    from pipelines.security import kafka_client_config  # noqa: PLC0415
+
     topics = [settings.topic_stats, settings.topic_levels, settings.topic_levels_current]
     wrong = {
         name: count
-        for name, count in describe_partitions(bootstrap, topics).items()
+        for name, count in describe_partitions(
+            bootstrap, topics, **kafka_client_config(settings)
+        ).items()
         if count != settings.partitions
     }
     if wrong:

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipelines.config import Settings
 from pipelines.observability import METRICS
+from pipelines.security import aiokafka_client_config
 from pipelines.web.api import api_routes
 from pipelines.web.auth import TokenRegistry
 from pipelines.web.errors import ApiError, api_error_handler, http_error_handler
@@ -95,7 +96,9 @@ def create_app(
     if not len(registry):
         log.warning("no API tokens configured (NETQUALITY_WEB_TOKENS): every request gets 401")
     queries = Queries(settings.database_url, Limits(max_rows=settings.web_max_rows))
-    hub = FeedHub(settings.kafka_bootstrap_servers, settings.topic_levels)
+    hub = FeedHub(
+        settings.kafka_bootstrap_servers, settings.topic_levels, aiokafka_client_config(settings)
+    )
     state = WebState(settings, queries, hub, Guard(registry, queries))
 
     @contextlib.asynccontextmanager

@@ -52,7 +52,11 @@ class Subscription:
 class FeedHub:
     """Tails the levels topic and fans each event out to its room's subscribers."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, client_config: dict[str, Any] | None = None
+    ) -> None:
+        self.client_config = dict(client_config or {})
+        """Security settings for the consumer (``pipelines.security.aiokafka_client_config``)."""
         self.bootstrap = bootstrap
         self.topic = topic
         self._rooms: dict[str, set[Subscription]] = {}
@@ -126,6 +130,7 @@ class FeedHub:
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
                 request_timeout_ms=10_000,
+                **self.client_config,
             )
             try:
                 await consumer.start()
