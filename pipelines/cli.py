@@ -174,7 +174,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from pipelines.analytics import QualityHistory
-    from pipelines.analytics.embedded import running_postgres_url
+    from pipelines.analytics.embedded import report_state_dir, running_postgres_url
     from pipelines.analytics.report import (
         NoDataError,
         build_report,
@@ -191,7 +191,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         url = settings.database_url
         if not url:
-            runtime = Runtime(settings, kafka=False)
+            # After `netquality demo`, the demo's own Postgres (<state dir>/demo) holds the data.
+            state_dir = report_state_dir(Path(settings.state_dir).absolute())
+            runtime = Runtime(settings.with_overrides(state_dir=state_dir), kafka=False)
             data_dir = runtime.state_dir / "postgres"
             errors.print(f"DATABASE_URL is unset: reading the embedded Postgres under {data_dir}")
             url = running_postgres_url(data_dir)  # a demo or sink may be running it now

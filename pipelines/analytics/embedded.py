@@ -33,3 +33,21 @@ def running_postgres_url(data_dir: Path) -> str | None:
         return None  # a stale file left by a crash
     host = lines[5].strip() if len(lines) > 5 and lines[5].strip() not in ("", "*") else HOST
     return f"postgresql+psycopg://{SUPERUSER}@{host}:{port}/{DATABASE}"
+
+
+def report_state_dir(state_dir: Path) -> Path:
+    """The state directory whose embedded Postgres a report reads when DATABASE_URL is unset.
+
+    ``netquality demo`` keeps its own servers under ``<state dir>/demo``; after a demo run the
+    analyst wants that history, so the demo's directory wins when its Postgres is running or
+    is the more recently used of the two (by the data directory's modification time).
+    """
+    own, demo = state_dir / "postgres", state_dir / "demo" / "postgres"
+    for candidate in (demo, own):
+        if running_postgres_url(candidate) is not None:
+            return candidate.parent
+    if not demo.is_dir():
+        return state_dir
+    if not own.is_dir() or demo.stat().st_mtime >= own.stat().st_mtime:
+        return demo.parent
+    return state_dir

@@ -190,3 +190,21 @@ def test_running_embedded_postgres_is_found_by_its_pid_file(tmp_path: Path) -> N
     dead.wait()
     pid_file.write_text(f"{dead.pid}\n{tmp_path}\n1795472890\n41234\n\n127.0.0.1\n")
     assert running_postgres_url(tmp_path) is None  # stale: left by a crash
+
+
+def test_report_reads_the_last_demo_postgres_unless_its_own_is_newer(tmp_path):
+    import os
+
+    from pipelines.analytics.embedded import report_state_dir
+
+    assert report_state_dir(tmp_path) == tmp_path  # nothing yet: its own (to be started)
+    demo = tmp_path / "demo" / "postgres"
+    demo.mkdir(parents=True)
+    assert report_state_dir(tmp_path) == tmp_path / "demo"  # only the demo's exists
+    own = tmp_path / "postgres"
+    own.mkdir()
+    os.utime(demo, (1_000, 1_000))
+    os.utime(own, (2_000, 2_000))
+    assert report_state_dir(tmp_path) == tmp_path  # its own was used more recently
+    os.utime(demo, (3_000, 3_000))
+    assert report_state_dir(tmp_path) == tmp_path / "demo"
