@@ -47,6 +47,7 @@ from pipelines.quality.alerting import (
     load_room_alerts,
 )
 from pipelines.streaming.clock import StreamClock
+from pipelines.streaming.declare import raw_topic, table_states
 from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, default_partition
 from pipelines.streaming.states import ChangelogStates
 
@@ -238,33 +239,14 @@ def attach_alerts(app: faust.App, settings: Settings) -> AlertsProcessor:
     rules = alert_rules(settings)
 
     def topic(name: str, *, internal: bool = False) -> faust.TopicT:
-        return app.topic(
-            name,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-            internal=internal,
-        )
+        return raw_topic(app, settings, name, internal=internal)
 
     levels = topic(settings.topic_levels)
     by_room = topic(f"{settings.app_id}-alerts-levels-by-room", internal=True)
     by_region = topic(f"{settings.app_id}-alerts-rooms-by-region", internal=True)
 
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        table = app.Table(
-            name,
-            partitions=settings.partitions,
-            key_type=bytes,
-            value_type=bytes,
-            use_partitioner=True,
-        )
-        return ChangelogStates(
-            table,
-            partition_of=lambda key: default_partition(key, settings.partitions),
-            source_topic=source.get_topic_name(),
-            dump=dump,
-            load=load,
-        )
+        return table_states(app, settings, name, source, dump, load)
 
     room_states = states("room-alerts", by_room, dump_room_alerts, load_room_alerts)
     region_states = states("region-alerts", by_region, dump_region_alerts, load_region_alerts)

@@ -43,7 +43,8 @@ from pipelines.quality.rollups import (
     load_room,
 )
 from pipelines.streaming.clock import StreamClock
-from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, default_partition
+from pipelines.streaming.declare import raw_topic, table_states
+from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
@@ -156,33 +157,14 @@ def attach_rollups(app: faust.App, settings: Settings) -> RollupsProcessor:
     """Declare the rollup topics, tables, agents and timer on ``app``."""
 
     def topic(name: str, *, internal: bool = False) -> faust.TopicT:
-        return app.topic(
-            name,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-            internal=internal,
-        )
+        return raw_topic(app, settings, name, internal=internal)
 
     levels = topic(settings.topic_levels)
     by_room = topic(f"{settings.app_id}-levels-by-room", internal=True)
     by_region = topic(f"{settings.app_id}-rollups-by-region", internal=True)
 
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        table = app.Table(
-            name,
-            partitions=settings.partitions,
-            key_type=bytes,
-            value_type=bytes,
-            use_partitioner=True,
-        )
-        return ChangelogStates(
-            table,
-            partition_of=lambda key: default_partition(key, settings.partitions),
-            source_topic=source.get_topic_name(),
-            dump=dump,
-            load=load,
-        )
+        return table_states(app, settings, name, source, dump, load)
 
     processor = RollupsProcessor(
         states("room-rollups", by_room, dump_room, load_room),
