@@ -69,6 +69,13 @@ class Metrics:
             ["service", "kind"],
             registry=r,
         )
+        self.intake_gaps = Counter(
+            "netquality_intake_gaps_total",
+            "Input records a Faust stream skipped: read again after a seek (outcome=reread), "
+            "or given up as deleted or absent (outcome=accepted)",
+            ["agent", "outcome"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "netquality_http_requests_total",
             "HTTP requests served, by route template and status code",

@@ -48,6 +48,7 @@ from pipelines.quality.alerting import (
 )
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import raw_topic, table_states
+from pipelines.streaming.intake import OrderedIntake, run_batches
 from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, default_partition
 from pipelines.streaming.states import ChangelogStates
 
@@ -257,18 +258,24 @@ def attach_alerts(app: faust.App, settings: Settings) -> AlertsProcessor:
 
     @app.agent(levels, name="alerts-rekey")
     async def rekey(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await processor.rekey(events)
+        await run_batches(
+            OrderedIntake(app, "alerts-rekey"), stream, processor.rekey,
+            size=BATCH_SIZE, within=BATCH_WITHIN_S,
+        )  # fmt: skip
 
     @app.agent(by_room, name="alerts-rooms")
     async def rooms(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await processor.rooms_batch(events)
+        await run_batches(
+            OrderedIntake(app, "alerts-rooms"), stream, processor.rooms_batch,
+            size=BATCH_SIZE, within=BATCH_WITHIN_S,
+        )  # fmt: skip
 
     @app.agent(by_region, name="alerts-regions")
     async def regions(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await processor.regions_batch(events)
+        await run_batches(
+            OrderedIntake(app, "alerts-regions"), stream, processor.regions_batch,
+            size=BATCH_SIZE, within=BATCH_WITHIN_S,
+        )  # fmt: skip
 
     @app.timer(interval=ADVANCE_INTERVAL_S)
     async def advance() -> None:

@@ -1,6 +1,8 @@
 """The levels agent: stats samples in, level-change events out, state in a Faust table.
 
-Per batch of events (``stream.take_events``), in this order:
+Batches arrive through :class:`~pipelines.streaming.intake.OrderedIntake`: in offset order per
+partition, records Faust dropped on the way read again, and acknowledged only once handled.
+Per batch, in this order:
 
 1. decode each message: a bare sample or a batch envelope of many (``netquality.stats.batch.v1``,
    see ``pipelines/contracts/batch.py``); invalid input goes to the dead-letter topic with the
@@ -45,6 +47,7 @@ from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
 from pipelines.streaming.clock import StreamClock
+from pipelines.streaming.intake import OrderedIntake, run_batches
 from pipelines.streaming.produce import BatchProducer, app_producer
 from pipelines.streaming.states import ChangelogStates
 
@@ -317,8 +320,10 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
 
     @app.agent(stats_topic, name="levels")
     async def levels(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await processor.process(events)
+        await run_batches(
+            OrderedIntake(app, "levels"), stream, processor.process,
+            size=BATCH_SIZE, within=BATCH_WITHIN_S,
+        )  # fmt: skip
 
     @app.timer(interval=SWEEP_INTERVAL_S)
     async def sweep() -> None:

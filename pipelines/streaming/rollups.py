@@ -44,6 +44,7 @@ from pipelines.quality.rollups import (
 )
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import raw_topic, table_states
+from pipelines.streaming.intake import OrderedIntake, run_batches
 from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S
 from pipelines.streaming.states import ChangelogStates
 
@@ -176,18 +177,24 @@ def attach_rollups(app: faust.App, settings: Settings) -> RollupsProcessor:
 
     @app.agent(levels, name="rollups-rekey")
     async def rekey(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await processor.rekey(events)
+        await run_batches(
+            OrderedIntake(app, "rollups-rekey"), stream, processor.rekey,
+            size=BATCH_SIZE, within=BATCH_WITHIN_S,
+        )  # fmt: skip
 
     @app.agent(by_room, name="rollups-rooms")
     async def rooms(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await processor.rooms_batch(events)
+        await run_batches(
+            OrderedIntake(app, "rollups-rooms"), stream, processor.rooms_batch,
+            size=BATCH_SIZE, within=BATCH_WITHIN_S,
+        )  # fmt: skip
 
     @app.agent(by_region, name="rollups-regions")
     async def regions(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await processor.regions_batch(events)
+        await run_batches(
+            OrderedIntake(app, "rollups-regions"), stream, processor.regions_batch,
+            size=BATCH_SIZE, within=BATCH_WITHIN_S,
+        )  # fmt: skip
 
     @app.timer(interval=ADVANCE_INTERVAL_S)
     async def advance() -> None:

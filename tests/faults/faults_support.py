@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from pipelines.config import Settings
 from pipelines.runtime.process import ManagedProcess
+from pipelines.testing import Conditions, ScriptedParticipant
 
 
 def _load_integration_fixtures() -> Any:
@@ -61,3 +63,23 @@ def start_process(command: str, settings: Settings, log_dir: Path, name: str) ->
     )
     proc.start()
     return proc
+
+
+def shifting_load(participants: int, steps: int, seed: int) -> list:
+    """Samples of ``participants`` over ``steps`` seconds with shifting loss and RTT."""
+    rng = random.Random(seed)
+    people = [
+        ScriptedParticipant(
+            f"PK{i:04d}", room_sid=f"RK{i % 7}", publish_video=i % 3 != 0, subscribe_audio=i % 2
+        )
+        for i in range(participants)
+    ]
+    bad = {i: rng.random() < 0.6 for i in range(participants)}
+    out = []
+    for t in range(steps):
+        for i, p in enumerate(people):
+            trouble = bad[i] and (t // 6) % 2 == 1
+            out.append(
+                p.step(Conditions(loss=0.12 if trouble else 0.0, rtt=0.4 if trouble else 0.04))
+            )
+    return out

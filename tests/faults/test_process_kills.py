@@ -17,33 +17,20 @@ from typing import Any
 
 import msgspec
 import pytest
-from faults_support import FULL, query, record_figures, scale, start_process, wait_for
+from faults_support import (
+    FULL,
+    query,
+    record_figures,
+    scale,
+    shifting_load,
+    start_process,
+    wait_for,
+)
 from kafka import KafkaConsumer, TopicPartition
 
 from pipelines.contracts import decode_level, encode
 from pipelines.quality import Engine, load_thresholds
 from pipelines.runtime.process import ManagedProcess
-from pipelines.testing import Conditions, ScriptedParticipant
-
-
-def load(participants: int, steps: int, seed: int) -> list:
-    """Samples of ``participants`` over ``steps`` seconds with shifting loss and RTT."""
-    rng = random.Random(seed)
-    people = [
-        ScriptedParticipant(
-            f"PK{i:04d}", room_sid=f"RK{i % 7}", publish_video=i % 3 != 0, subscribe_audio=i % 2
-        )
-        for i in range(participants)
-    ]
-    bad = {i: rng.random() < 0.6 for i in range(participants)}
-    out = []
-    for t in range(steps):
-        for i, p in enumerate(people):
-            trouble = bad[i] and (t // 6) % 2 == 1
-            out.append(
-                p.step(Conditions(loss=0.12 if trouble else 0.0, rtt=0.4 if trouble else 0.04))
-            )
-    return out
 
 
 def topic_end(bootstrap: str, topic: str) -> int:
@@ -135,7 +122,7 @@ def test_sigkill_during_load_loses_and_doubles_nothing(
         database_url=migrated.url,
         sink_group=f"sink-{unique_id[-10:]}",
     )
-    samples = load(participants, steps, seed)
+    samples = shifting_load(participants, steps, seed)
     reference = Engine(load_thresholds(no_staleness)).feed_batch(samples)
     expected = {e.event_id: msgspec.to_builtins(e) for e in reference}
     final = {e.participant_sid: e.level for e in reference}
