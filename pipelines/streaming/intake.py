@@ -213,34 +213,24 @@ async def run_batches(
     """The body of a batching agent: ``handle`` each admitted batch, in order. A handler
     that fails, or is cancelled while the worker is not stopping, ends the process (see the
     module docstring); when it is stopping, the batch stays unacknowledged and is replayed."""
+    app = intake.app
     watch = asyncio.ensure_future(intake.watch_tail())
     try:
-        await _handle_batches(intake, stream, handle, size, within)
+        async for events in stream.take_events(size, within=within):
+            admitted = await intake.admit(events)
+            if not admitted:
+                continue
+            try:
+                await handle(admitted)
+            except asyncio.CancelledError:
+                if app.should_stop:
+                    raise
+                _exit(intake.agent, "was cancelled mid-batch while the worker kept running")
+            except Exception:
+                _exit(intake.agent, "failed")
+            intake.release(admitted)
     finally:
         watch.cancel()
-
-
-async def _handle_batches(
-    intake: OrderedIntake,
-    stream: faust.StreamT,
-    handle: Callable[[list[faust.EventT]], Awaitable[Any]],
-    size: int,
-    within: float,
-) -> None:
-    app = intake.app
-    async for events in stream.take_events(size, within=within):
-        admitted = await intake.admit(events)
-        if not admitted:
-            continue
-        try:
-            await handle(admitted)
-        except asyncio.CancelledError:
-            if app.should_stop:
-                raise
-            _exit(intake.agent, "was cancelled mid-batch while the worker kept running")
-        except Exception:
-            _exit(intake.agent, "failed")
-        intake.release(admitted)
 
 
 def _exit(agent: str, what: str) -> None:

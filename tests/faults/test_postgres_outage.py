@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from faults_support import query, record_figures, scale, start_process, wait_for
-from test_process_kills import Producer, load
+from faults_support import query, record_figures, scale, shifting_load, start_process, wait_for
+from test_process_kills import Producer
 
 from pipelines.contracts import decode_level
 from pipelines.quality import Engine, load_thresholds
@@ -27,7 +27,7 @@ def test_postgres_down_for_20_s_loses_nothing_and_lag_returns_to_zero(
     worker_settings, kafka_io, unique_id, no_staleness, tmp_path
 ):
     participants, steps, load_s = scale(30, 150), scale(50, 120), scale(45, 120)
-    samples = load(participants, steps, seed=7)
+    samples = shifting_load(participants, steps, seed=7)
     expected = {e.event_id for e in Engine(load_thresholds(no_staleness)).feed_batch(samples)}
     # Outside pytest's basetemp: a parallel pytest session re-chmods /tmp/pytest-of-<user> to
     # 0700, and the unprivileged Postgres user must still reach its data on restart.
