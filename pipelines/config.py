@@ -100,6 +100,14 @@ class Settings:
             "Consumer-group rebalance timeout; Tansu joins only after it, so keep it short",
         ),
     )
+    fetch_max_wait_ms: int = field(
+        default=20,
+        metadata=_env(
+            "NETQUALITY_FETCH_MAX_WAIT_MS",
+            "Longest a worker's fetch waits for data (Faust fixes 1,500; Tansu does not answer a"
+            " waiting fetch early, so this is a latency floor per hop)",
+        ),
+    )
     thresholds_file: Path | None = field(
         default=None,
         metadata=_env(

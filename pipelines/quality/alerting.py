@@ -579,13 +579,16 @@ class RegionAlerts(msgspec.Struct, array_like=True):
             self.rooms[summary.room_sid] = summary
         else:
             self.rooms.pop(summary.room_sid, None)
-        self.tracker.observe(now, self._snapshot(rules).meets(rules.region))
+        self.tracker.observe(now, self._counts().meets(rules.region))
         out.extend(self.advance(now, rules))
         return out
 
     def advance(self, now: int, rules: AlertRules) -> list[AlertEvent]:
         now = max(now, self.clock_ms)
         self.clock_ms = now
+        tracker = self.tracker
+        if tracker.since is None or not (tracker.condition or tracker.is_open):
+            return []  # nothing can be due (see AlertTracker.advance): skip the snapshot
         snap = self._snapshot(rules)
         return [
             _event("region_degraded", status, at, alert_id, self.tracker, snap, self.region)
@@ -597,6 +600,15 @@ class RegionAlerts(msgspec.Struct, array_like=True):
     @property
     def is_idle(self) -> bool:
         return not self.rooms and not self.tracker.is_open
+
+    def _counts(self) -> Snapshot:
+        """The counts alone (all :meth:`Snapshot.meets` reads): a summary arrives for every
+        change of a room, and a region can hold thousands of rooms."""
+        participants = degraded = 0
+        for r in self.rooms.values():
+            participants += r.participants
+            degraded += r.degraded
+        return Snapshot(participants, degraded, [], {})
 
     def _snapshot(self, rules: AlertRules) -> Snapshot:
         participants = sum(r.participants for r in self.rooms.values())

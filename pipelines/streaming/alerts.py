@@ -2,11 +2,12 @@
 
 Like the rollups, two keyed stages with their state in changelog-backed tables:
 
-1. level events (keyed by participant) are re-keyed by room onto an internal topic;
+1. the levels agent routes its level events by room onto an internal topic, bundled
+   (``pipelines/streaming/bundles.py``);
 2. the room stage folds them into :class:`RoomAlerts` (rules in ``pipelines.quality.alerting``)
    and publishes room and participant alerts to ``netquality.alerts.v1`` keyed by ``roomSid``;
-   whenever a room's counts change it hands a :class:`RoomSummary` to an internal topic keyed
-   by region;
+   whenever a room's counts change it hands a :class:`RoomSummary` to an internal topic,
+   bundled by region partition;
 3. the region stage sums them into :class:`RegionAlerts` and publishes region alerts keyed by
    region.
 
@@ -26,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+import msgspec
 
 from pipelines.config import Settings
 from pipelines.contracts import AlertEvent, ContractError, decode_level, encode
@@ -46,10 +47,11 @@ from pipelines.quality.alerting import (
     load_region_alerts,
     load_room_alerts,
 )
+from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
-from pipelines.streaming.declare import raw_topic, table_states
-from pipelines.streaming.intake import OrderedIntake, run_batches
-from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, default_partition
+from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
+from pipelines.streaming.levels import LevelsProcessor, default_partition
+from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
@@ -93,18 +95,18 @@ class AlertsProcessor:
         rules: AlertRules,
         rooms: ChangelogStates[RoomAlerts],
         regions: ChangelogStates[RegionAlerts],
-        by_room: faust.TopicT,
-        by_region: faust.TopicT,
-        alerts_topic: faust.TopicT,
+        by_region: str,
+        alerts_topic: str,
+        producer: BatchProducer,
         partitions: int,
     ) -> None:
         self.rules = rules
         self.partitions = partitions
         self.rooms = rooms
         self.regions = regions
-        self.by_room = by_room
         self.by_region = by_region
         self.alerts_topic = alerts_topic
+        self.producer = producer
         self.room_clocks: dict[int, StreamClock] = {}
         self.region_clocks: dict[int, StreamClock] = {}
         """Event time per partition of the keyed stages: a partition's records are in order,
@@ -113,53 +115,52 @@ class AlertsProcessor:
         self.lock = asyncio.Lock()
         self.counts = AlertCounts()
 
-    async def rekey(self, events: list[faust.EventT]) -> None:
-        """Level events keyed by participant -> the same bytes keyed by room."""
-        pending: list[Awaitable[Any]] = []
-        for event in events:
-            value = event.message.value
-            if value is None:
-                continue
-            try:
-                level = decode_level(value)
-            except ContractError as exc:  # the levels agent wrote it; nothing to dead-letter
-                self.counts.skipped += 1
-                log.warning("alerts: skipping undecodable level event: %s", exc)
-                continue
-            pending.append(await self.by_room.send(key=level.room_sid.encode(), value=value))
-        if pending:
-            await asyncio.gather(*pending)
-
     async def rooms_batch(self, events: list[faust.EventT]) -> None:
         """Fold level events into their rooms; publish the alerts and summaries due."""
         alerts: list[AlertEvent] = []
         summaries: list[RoomSummary] = []
         async with self.lock:
             for event in events:
-                level = decode_level(event.message.value)
-                self.counts.level_events += 1
-                self._clock(self.room_clocks, event).observe(level.timestamp, time.time())
-                room = self.rooms.get(level.room_sid) or RoomAlerts(level.room_sid, level.region)
-                out, summary = room.apply(level, self.rules)
-                alerts.extend(out)
-                if summary is not None:
-                    summaries.append(summary)
-                self._store_room(room)
+                clock = self._clock(self.room_clocks, event)
+                for value in records_of([event], "alerts"):
+                    try:
+                        level = decode_level(value)
+                    except ContractError as exc:
+                        self.counts.skipped += 1
+                        log.warning("alerts: skipping undecodable level event: %s", exc)
+                        continue
+                    self.counts.level_events += 1
+                    clock.observe(level.timestamp, time.time())
+                    room = self.rooms.get(level.room_sid)
+                    if room is None:
+                        room = RoomAlerts(level.room_sid, level.region)
+                    out, summary = room.apply(level, self.rules)
+                    alerts.extend(out)
+                    if summary is not None:
+                        summaries.append(summary)
+                    self._store_room(room)
             await self._publish(alerts, summaries)
-            self.rooms.flush()
+            await self.rooms.flush_batched(self.producer)
 
     async def regions_batch(self, events: list[faust.EventT]) -> None:
         """Sum room summaries into their regions; publish the region alerts due."""
         alerts: list[AlertEvent] = []
         async with self.lock:
             for event in events:
-                summary = decode_summary(event.message.value)
-                self._clock(self.region_clocks, event).observe(summary.timestamp, time.time())
-                region = self.regions.get(summary.region) or RegionAlerts(summary.region)
-                alerts.extend(region.apply(summary, self.rules))
-                self._store_region(region)
+                clock = self._clock(self.region_clocks, event)
+                for value in records_of([event], "alerts"):
+                    try:
+                        summary = decode_summary(value)
+                    except msgspec.DecodeError as exc:
+                        self.counts.skipped += 1
+                        log.warning("alerts: skipping undecodable room summary: %s", exc)
+                        continue
+                    clock.observe(summary.timestamp, time.time())
+                    region = self.regions.get(summary.region) or RegionAlerts(summary.region)
+                    alerts.extend(region.apply(summary, self.rules))
+                    self._store_region(region)
             await self._publish(alerts, [])
-            self.regions.flush()
+            await self.regions.flush_batched(self.producer)
 
     async def advance(self) -> None:
         """Apply the stream's clock to every room and region (quiet ones included)."""
@@ -191,8 +192,8 @@ class AlertsProcessor:
                     alerts.extend(out)
                     self._store_region(region)
             await self._publish(alerts, summaries)
-            self.rooms.flush()
-            self.regions.flush()
+            await self.rooms.flush_batched(self.producer)
+            await self.regions.flush_batched(self.producer)
 
     def _partition(self, key: str) -> int:
         return default_partition(key.encode(), self.partitions)
@@ -219,32 +220,35 @@ class AlertsProcessor:
 
     async def _publish(self, alerts: list[AlertEvent], summaries: list[RoomSummary]) -> None:
         """Send, then wait for the broker's acks (the caller writes state only after)."""
-        pending: list[Awaitable[Any]] = []
+        records: list[Record] = []
         for alert in alerts:
             key = (alert.room_sid if alert.kind != "region_degraded" else None) or alert.region
-            pending.append(
-                await self.alerts_topic.send(key=key.encode(), value=encode(alert))
-            )
+            records.append((self.alerts_topic, self._partition(key), key.encode(), encode(alert)))
             setattr(self.counts, alert.status, getattr(self.counts, alert.status) + 1)
             log.info("alert %s %s: %s", alert.status, alert.alert_id, alert.message)
-        for summary in summaries:
-            pending.append(
-                await self.by_region.send(key=summary.region.encode(), value=summary.encode())
-            )
-        if pending:
-            await asyncio.gather(*pending)
+        records.extend(
+            bundled(self.by_region, ((self._partition(s.region), s.encode()) for s in summaries))
+        )
+        if records:
+            await asyncio.gather(*await self.producer.send(records))
 
 
-def attach_alerts(app: faust.App, settings: Settings) -> AlertsProcessor:
-    """Declare the alerting topics, tables, agents and timer on ``app``."""
+def levels_by_room_topic(settings: Settings) -> str:
+    """The internal topic of the room stage: level events, bundled, by room partition."""
+    return f"{settings.app_id}-alerts-levels-by-room"
+
+
+def attach_alerts(app: faust.App, settings: Settings, levels: LevelsProcessor) -> AlertsProcessor:
+    """Declare the alerting topics, tables, agents and timer on ``app``; ``levels`` routes its
+    level events to the room stage."""
     rules = alert_rules(settings)
 
     def topic(name: str, *, internal: bool = False) -> faust.TopicT:
         return raw_topic(app, settings, name, internal=internal)
 
-    levels = topic(settings.topic_levels)
-    by_room = topic(f"{settings.app_id}-alerts-levels-by-room", internal=True)
+    by_room = topic(levels_by_room_topic(settings), internal=True)
     by_region = topic(f"{settings.app_id}-alerts-rooms-by-region", internal=True)
+    levels.room_topics.append(by_room.get_topic_name())
 
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
         return table_states(app, settings, name, source, dump, load)
@@ -252,30 +256,12 @@ def attach_alerts(app: faust.App, settings: Settings) -> AlertsProcessor:
     room_states = states("room-alerts", by_room, dump_room_alerts, load_room_alerts)
     region_states = states("region-alerts", by_region, dump_region_alerts, load_region_alerts)
     processor = AlertsProcessor(
-        rules, room_states, region_states, by_room, by_region, topic(settings.topic_alerts),
+        rules, room_states, region_states, by_region.get_topic_name(),
+        topic(settings.topic_alerts).get_topic_name(), BatchProducer(app_producer(app)),
         settings.partitions,
-    )
-
-    @app.agent(levels, name="alerts-rekey")
-    async def rekey(stream: faust.StreamT) -> None:
-        await run_batches(
-            OrderedIntake(app, "alerts-rekey"), stream, processor.rekey,
-            size=BATCH_SIZE, within=BATCH_WITHIN_S,
-        )  # fmt: skip
-
-    @app.agent(by_room, name="alerts-rooms")
-    async def rooms(stream: faust.StreamT) -> None:
-        await run_batches(
-            OrderedIntake(app, "alerts-rooms"), stream, processor.rooms_batch,
-            size=BATCH_SIZE, within=BATCH_WITHIN_S,
-        )  # fmt: skip
-
-    @app.agent(by_region, name="alerts-regions")
-    async def regions(stream: faust.StreamT) -> None:
-        await run_batches(
-            OrderedIntake(app, "alerts-regions"), stream, processor.regions_batch,
-            size=BATCH_SIZE, within=BATCH_WITHIN_S,
-        )  # fmt: skip
+    )  # fmt: skip
+    batch_agent(app, by_room, "alerts-rooms", processor.rooms_batch)
+    batch_agent(app, by_region, "alerts-regions", processor.regions_batch)
 
     @app.timer(interval=ADVANCE_INTERVAL_S)
     async def advance() -> None:
@@ -287,5 +273,5 @@ def attach_alerts(app: faust.App, settings: Settings) -> AlertsProcessor:
         room_states.forget_cache()
         region_states.forget_cache()
 
-    del rekey, rooms, regions, advance, on_revoked
+    del advance, on_revoked
     return processor

@@ -9,6 +9,7 @@ import faust
 from pipelines.config import Settings
 from pipelines.security import faust_broker_credentials
 from pipelines.streaming.compat import install_end_offset_fix
+from pipelines.streaming.fetchwait import install_fetch_max_wait
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -21,6 +22,7 @@ def create_app(settings: Settings) -> faust.App:
     if not settings.kafka_bootstrap_servers:
         raise ValueError("create_app needs resolved settings: start pipelines.runtime first")
     install_end_offset_fix()
+    install_fetch_max_wait(settings.fetch_max_wait_ms)
     datadir = Path(settings.state_dir) / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
@@ -47,4 +49,7 @@ def create_app(settings: Settings) -> faust.App:
         # partition per flush, and batch envelopes are ~100-400 KiB per message.
         producer_max_batch_size=256 * 1024,
         consumer_max_fetch_size=4 * 1024 * 1024,
+        # Messages queued per agent before the fetcher pauses. Faust's 4,096 is sized for small
+        # records; 4,096 envelopes of ~400 KiB would be 1.6 GiB. 256 still keeps a batch full.
+        stream_buffer_maxsize=256,
     )

@@ -1,19 +1,62 @@
-"""How the stages declare their Faust topics and tables, in one place.
+"""How the stages declare their Faust topics, tables and agents, in one place.
 
 Every netquality topic carries raw bytes (our own codecs decode them), and every table is a
 ``ChangelogStates`` over a bytes table whose changelog partitions follow the default
 partitioner of the key, so that a key's state sits beside the input partition it comes from.
+Every agent takes its input in batches through an :class:`OrderedIntake`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
+import msgspec
 
 from pipelines.config import Settings
-from pipelines.streaming.levels import default_partition
+from pipelines.streaming.bundles import unbundle
+from pipelines.streaming.intake import OrderedIntake, run_batches
+from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, default_partition
 from pipelines.streaming.states import ChangelogStates
+
+log = logging.getLogger(__name__)
+
+
+def batch_agent(
+    app: faust.App,
+    topic: faust.TopicT,
+    name: str,
+    handle: Callable[[list[faust.EventT]], Awaitable[Any]],
+) -> None:
+    """Declare agent ``name`` on ``topic``: batches of its events, in order, to ``handle``."""
+
+    async def agent(stream: faust.StreamT) -> None:
+        await run_batches(
+            OrderedIntake(app, name), stream, handle, size=BATCH_SIZE, within=BATCH_WITHIN_S
+        )
+
+    agent.__name__ = agent.__qualname__ = name.replace("-", "_")
+    app.agent(topic, name=name)(agent)
+
+
+def records_of(events: list[faust.EventT], stage: str) -> Iterator[bytes]:
+    """The records carried by a batch of internal-topic events, bundled or alone (see
+    ``pipelines/streaming/bundles.py``); tombstones and undecodable bundles are skipped with
+    a warning (only our own stages write these topics)."""
+    for event in events:
+        value = event.message.value
+        if value is None:
+            continue
+        try:
+            yield from unbundle(value)
+        except msgspec.DecodeError as exc:
+            message = event.message
+            log.warning(
+                "%s: skipping an undecodable bundle at %s[%s]@%s: %s",
+                stage, message.topic, message.partition, message.offset, exc,
+            )  # fmt: skip
 
 
 def raw_topic(

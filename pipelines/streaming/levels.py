@@ -15,8 +15,10 @@ Per batch, in this order:
    one partition;
 3. the engine scores the batch; events go to ``netquality.levels.v1`` and the latest level to
    the compacted ``netquality.levels.current.v1`` (a departed participant also gets a
-   tombstone there), and the agent waits for the broker's acks;
-4. only then are the changed states written to the changelog-backed table.
+   tombstone there), and, bundled per room partition (``pipelines/streaming/bundles.py``), to
+   the rollups' and alerting's internal by-room topics; the agent waits for the broker's acks;
+4. only then, once per batch, are the changed states written to the changelog-backed table
+   (a participant changed by many steps of a backlog is written once).
 
 A crash anywhere replays from the last committed offset; the engine drops samples it has
 already applied (by ``seq``), and anything re-emitted carries the same event id.
@@ -46,6 +48,7 @@ from pipelines.contracts import (
 from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
+from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.intake import OrderedIntake, run_batches
 from pipelines.streaming.produce import BatchProducer, app_producer
@@ -56,11 +59,11 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 """Kafka messages per agent batch: bare samples or envelopes of up to 1,000 samples each."""
 MAX_SAMPLES_PER_STEP = 5000
-"""Samples scored, published and persisted in one step (~0.1-0.3 s of work). Envelopes make a
-batch of messages up to a million samples; in steps the stream clock keeps up with the
-backlog (a long step would make it run ahead: participants would look silent) and the
-changelog flush stays small."""
-BATCH_WITHIN_S = 0.05
+"""Samples scored and published in one step (~0.1-0.3 s of work). Envelopes make a batch of
+messages up to a few hundred thousand samples; in steps the stream clock keeps up with the
+backlog (a long step would make it run ahead: participants would look silent)."""
+BATCH_WITHIN_S = 0.01
+"""How long a batch waits to fill: a latency floor for live traffic (a backlog fills at once)."""
 SWEEP_INTERVAL_S = 2.0
 REPORT_INTERVAL_S = 30.0
 
@@ -135,6 +138,10 @@ class LevelsProcessor:
         self.clock = StreamClock()
         self.sweep_after: int | None = None
         """Wall time (ms) before which sweeps are held back; None until the worker is ready."""
+        self.room_topics: list[str] = []
+        """Internal topics keyed by room that also get every level event (the rollups and
+        alerting stages register theirs): routed here, in the step that made the events,
+        instead of by agents re-reading the levels topic one Faust event at a time."""
 
     async def process(self, events: list[faust.EventT]) -> None:
         """Decode, route, score and publish one batch; then persist the changed states."""
@@ -184,11 +191,15 @@ class LevelsProcessor:
                 await self._step(samples, produced, pending)
                 samples, produced, pending = [], [], []
         await self._step(samples, produced, pending)
+        async with self.lock:
+            await self.states.flush_batched(self.producer, self.changelog_topic)
 
     async def _step(
         self, samples: list[StatsSample], produced: list[int], pending: list[Awaitable[Any]]
     ) -> None:
-        """Score, publish, await every ack (``pending`` too), then persist the states."""
+        """Score and publish; await every ack (``pending`` too). The changed states stay
+        dirty until the batch's end: their events are acknowledged by then, and the batch's
+        offsets are only committed after that (see :func:`run_batches`)."""
         if produced:
             self.clock.observe(max(produced), time.time())
         async with self.lock:
@@ -199,7 +210,6 @@ class LevelsProcessor:
             pending.extend(await self._publish(out))
             if pending:
                 await asyncio.gather(*pending)
-            await self.states.flush_batched(self.producer, self.changelog_topic)
             METRICS.batch_seconds.labels(service="worker").observe(time.perf_counter() - began)
 
     async def sweep(self, ready: bool) -> None:
@@ -227,13 +237,15 @@ class LevelsProcessor:
 
     async def _publish(self, events: list[Any]) -> list[Awaitable[Any]]:
         """Each event to the levels topic and the compacted current-levels topic (plus a
-        tombstone for a departure), in the participant's partition; returns the acks."""
+        tombstone for a departure), in the participant's partition, and bundled by room
+        partition to the :attr:`room_topics`; returns the acks."""
         if not events:
             return []
         levels = self.levels_topic.get_topic_name()
         current = self.current_topic.get_topic_name()
         partition_of = self.partition_of
         records: list[tuple[str, int, bytes | None, bytes | None]] = []
+        by_room: list[tuple[int, bytes]] = []
         for event in events:
             sid = event.participant_sid
             key = sid.encode()
@@ -243,6 +255,9 @@ class LevelsProcessor:
             records.append((current, partition, key, value))
             if event.departed:
                 records.append((current, partition, key, None))
+            by_room.append((partition_of(event.room_sid), value))
+        for topic in self.room_topics:
+            records.extend(bundled(topic, by_room))
         self.counts.events += len(events)
         for level, n in Counter(event.level for event in events).items():
             METRICS.level_events.labels(level=str(level)).inc(n)

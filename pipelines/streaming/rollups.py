@@ -2,11 +2,16 @@
 
 Two keyed stages, each with its state in a changelog-backed table:
 
-1. level events (keyed by participant) are re-keyed by room onto an internal topic;
+1. the levels agent routes its level events by room onto an internal topic, bundled
+   (``pipelines/streaming/bundles.py``: one Kafka message per partition and step, not one
+   per event);
 2. the room stage folds them into :class:`RoomRollups` (the step-function rules live in
    ``pipelines.quality.rollups``) and publishes each closed (or corrected) room minute to
-   ``netquality.rollups.v1`` and, keyed by region, to an internal topic;
+   ``netquality.rollups.v1`` and, bundled by region partition, to an internal topic;
 3. the region stage sums room minutes into :class:`RegionRollups` and publishes region minutes.
+
+Outputs go through :class:`BatchProducer` (one record batch per partition) and the states
+through :meth:`ChangelogStates.flush_batched`, after the outputs are acknowledged.
 
 Minutes close on *event time*: a :class:`StreamClock` over the level events' own timestamps,
 less the allowed lateness. While events flow it is where the stream is, so replaying old data
@@ -24,10 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
 from typing import Any
 
 import faust
+import msgspec
 
 from pipelines.config import Settings
 from pipelines.contracts import ContractError, decode_level
@@ -42,10 +47,11 @@ from pipelines.quality.rollups import (
     load_region,
     load_room,
 )
+from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
-from pipelines.streaming.declare import raw_topic, table_states
-from pipelines.streaming.intake import OrderedIntake, run_batches
-from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S
+from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
+from pipelines.streaming.levels import LevelsProcessor, PartitionOf
+from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
@@ -60,50 +66,42 @@ class RollupsProcessor:
         self,
         rooms: ChangelogStates[RoomRollups],
         regions: ChangelogStates[RegionRollups],
-        by_room: faust.TopicT,
-        by_region: faust.TopicT,
-        rollups_topic: faust.TopicT,
+        by_region: str,
+        rollups_topic: str,
+        producer: BatchProducer,
+        partitions: int,
     ) -> None:
         self.rooms = rooms
         self.regions = regions
-        self.by_room = by_room
         self.by_region = by_region
         self.rollups_topic = rollups_topic
+        self.producer = producer
+        self.partition_of = PartitionOf(partitions)
         self.clock = StreamClock()
         """Event time of the level stream (see the module docstring)."""
         self.lock = asyncio.Lock()
         self.emitted = 0
-
-    async def rekey(self, events: list[faust.EventT]) -> None:
-        """Level events keyed by participant -> the same bytes keyed by room."""
-        pending: list[Awaitable[Any]] = []
-        for event in events:
-            value = event.message.value
-            if value is None:  # tombstones belong to the current-levels topic only
-                continue
-            try:
-                level = decode_level(value)
-            except ContractError as exc:
-                log.warning("rollups: skipping undecodable level event: %s", exc)
-                continue
-            pending.append(await self.by_room.send(key=level.room_sid.encode(), value=value))
-        if pending:
-            await asyncio.gather(*pending)
+        self.skipped = 0
 
     async def rooms_batch(self, events: list[faust.EventT]) -> None:
         """Fold level events into their rooms; publish the minutes that closed or changed."""
         out: list[MinuteRollup] = []
         async with self.lock:
-            for event in events:
-                level = decode_level(event.message.value)
+            for value in records_of(events, "rollups"):
+                try:
+                    level = decode_level(value)
+                except ContractError as exc:
+                    self.skipped += 1
+                    log.warning("rollups: skipping undecodable level event: %s", exc)
+                    continue
                 self.clock.observe(level.timestamp, time.time())
                 room = self.rooms.get(level.room_sid)
                 if room is None:
                     room = RoomRollups.for_event(level)
                 out.extend(room.apply(level))
                 self.rooms[level.room_sid] = room
-            await self._publish_rooms(out)
-            self.rooms.flush()
+            await self._publish(out, to_regions=True)
+            await self.rooms.flush_batched(self.producer)
 
     async def advance_quiet_rooms(self) -> None:
         """Close the minutes of rooms whose own events stopped, at the stream's watermark."""
@@ -119,50 +117,62 @@ class RollupsProcessor:
                 if closed:
                     out.extend(closed)
                     self.rooms[room_sid] = room
-            await self._publish_rooms(out)
-            self.rooms.flush()
+            await self._publish(out, to_regions=True)
+            await self.rooms.flush_batched(self.producer)
 
     async def regions_batch(self, events: list[faust.EventT]) -> None:
         """Sum room minutes into their regions; publish the region minutes that changed."""
-        pending: list[Awaitable[Any]] = []
+        out: list[MinuteRollup] = []
         async with self.lock:
-            for event in events:
-                minute = decode_rollup(event.message.value)
+            for value in records_of(events, "rollups"):
+                try:
+                    minute = decode_rollup(value)
+                except msgspec.DecodeError as exc:
+                    self.skipped += 1
+                    log.warning("rollups: skipping undecodable room minute: %s", exc)
+                    continue
                 region = self.regions.get(minute.region)
                 if region is None:
                     region = RegionRollups(minute.region)
-                for summed in region.apply(minute):
-                    pending.append(await self._send(summed))
+                out.extend(region.apply(minute))
                 self.regions[minute.region] = region
-            if pending:
-                await asyncio.gather(*pending)
-            self.regions.flush()
+            await self._publish(out, to_regions=False)
+            await self.regions.flush_batched(self.producer)
 
-    async def _publish_rooms(self, minutes: list[MinuteRollup]) -> None:
-        pending: list[Awaitable[Any]] = []
+    async def _publish(self, minutes: list[MinuteRollup], *, to_regions: bool) -> None:
+        """Each minute to the rollups topic (and, for room minutes, bundled to the region
+        stage); waits for the broker's acks, so the caller persists states only after."""
+        if not minutes:
+            return
+        records: list[Record] = []
+        to_region: list[tuple[int, bytes]] = []
+        partition_of = self.partition_of
         for minute in minutes:
-            pending.append(await self._send(minute))
-            pending.append(
-                await self.by_region.send(key=minute.region.encode(), value=minute.encode())
-            )
-        if pending:
-            await asyncio.gather(*pending)
-
-    async def _send(self, minute: MinuteRollup) -> Awaitable[Any]:
-        self.emitted += 1
-        key = f"{minute.scope}:{minute.scope_id}".encode()
-        return await self.rollups_topic.send(key=key, value=minute.encode())
+            key = f"{minute.scope}:{minute.scope_id}"
+            value = minute.encode()
+            records.append((self.rollups_topic, partition_of(key), key.encode(), value))
+            if to_regions:
+                to_region.append((partition_of(minute.region), value))
+        records.extend(bundled(self.by_region, to_region))
+        self.emitted += len(minutes)
+        await asyncio.gather(*await self.producer.send(records))
 
 
-def attach_rollups(app: faust.App, settings: Settings) -> RollupsProcessor:
-    """Declare the rollup topics, tables, agents and timer on ``app``."""
+def levels_by_room_topic(settings: Settings) -> str:
+    """The internal topic of the room stage: level events, bundled, by room partition."""
+    return f"{settings.app_id}-levels-by-room"
+
+
+def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) -> RollupsProcessor:
+    """Declare the rollup topics, tables, agents and timer on ``app``; ``levels`` routes its
+    level events to the room stage."""
 
     def topic(name: str, *, internal: bool = False) -> faust.TopicT:
         return raw_topic(app, settings, name, internal=internal)
 
-    levels = topic(settings.topic_levels)
-    by_room = topic(f"{settings.app_id}-levels-by-room", internal=True)
+    by_room = topic(levels_by_room_topic(settings), internal=True)
     by_region = topic(f"{settings.app_id}-rollups-by-region", internal=True)
+    levels.room_topics.append(by_room.get_topic_name())
 
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
         return table_states(app, settings, name, source, dump, load)
@@ -170,36 +180,18 @@ def attach_rollups(app: faust.App, settings: Settings) -> RollupsProcessor:
     processor = RollupsProcessor(
         states("room-rollups", by_room, dump_room, load_room),
         states("region-rollups", by_region, dump_region, load_region),
-        by_room,
-        by_region,
-        topic(settings.topic_rollups),
+        by_region.get_topic_name(),
+        topic(settings.topic_rollups).get_topic_name(),
+        BatchProducer(app_producer(app)),
+        settings.partitions,
     )
-
-    @app.agent(levels, name="rollups-rekey")
-    async def rekey(stream: faust.StreamT) -> None:
-        await run_batches(
-            OrderedIntake(app, "rollups-rekey"), stream, processor.rekey,
-            size=BATCH_SIZE, within=BATCH_WITHIN_S,
-        )  # fmt: skip
-
-    @app.agent(by_room, name="rollups-rooms")
-    async def rooms(stream: faust.StreamT) -> None:
-        await run_batches(
-            OrderedIntake(app, "rollups-rooms"), stream, processor.rooms_batch,
-            size=BATCH_SIZE, within=BATCH_WITHIN_S,
-        )  # fmt: skip
-
-    @app.agent(by_region, name="rollups-regions")
-    async def regions(stream: faust.StreamT) -> None:
-        await run_batches(
-            OrderedIntake(app, "rollups-regions"), stream, processor.regions_batch,
-            size=BATCH_SIZE, within=BATCH_WITHIN_S,
-        )  # fmt: skip
+    batch_agent(app, by_room, "rollups-rooms", processor.rooms_batch)
+    batch_agent(app, by_region, "rollups-regions", processor.regions_batch)
 
     @app.timer(interval=ADVANCE_INTERVAL_S)
     async def advance() -> None:
         if app.tables.recovery.completed.is_set() and not app.rebalancing:
             await processor.advance_quiet_rooms()
 
-    del rekey, rooms, regions, advance
+    del advance
     return processor

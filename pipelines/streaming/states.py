@@ -109,7 +109,9 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         self._dirty.clear()
         return count
 
-    async def flush_batched(self, producer: BatchProducer, changelog_topic: str) -> int:
+    async def flush_batched(
+        self, producer: BatchProducer, changelog_topic: str | None = None
+    ) -> int:
         """:meth:`flush` at a few us per change instead of Faust's ~100 us: the changelog
         records go out in one record batch per partition and are acknowledged before the
         local store is written; returns how many.
@@ -120,6 +122,8 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         """
         if not self._dirty:
             return 0
+        if changelog_topic is None:
+            changelog_topic = self.table.changelog_topic.get_topic_name()  # type: ignore[attr-defined]
         dirty, self._dirty = self._dirty, {}
         changes = [
             (key.encode(), None if value is _DELETED else self.dump(value))

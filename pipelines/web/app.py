@@ -97,7 +97,10 @@ def create_app(
         log.warning("no API tokens configured (NETQUALITY_WEB_TOKENS): every request gets 401")
     queries = Queries(settings.database_url, Limits(max_rows=settings.web_max_rows))
     hub = FeedHub(
-        settings.kafka_bootstrap_servers, settings.topic_levels, aiokafka_client_config(settings)
+        settings.kafka_bootstrap_servers,
+        settings.topic_levels,
+        # A live feed: the same short fetch wait as the worker (pipelines/streaming/fetchwait.py).
+        {**aiokafka_client_config(settings), "fetch_max_wait_ms": settings.fetch_max_wait_ms},
     )
     state = WebState(settings, queries, hub, Guard(registry, queries))
 

@@ -56,7 +56,8 @@ class FeedHub:
         self, bootstrap: str, topic: str, client_config: dict[str, Any] | None = None
     ) -> None:
         self.client_config = dict(client_config or {})
-        """Security settings for the consumer (``pipelines.security.aiokafka_client_config``)."""
+        """Consumer settings: security (``pipelines.security.aiokafka_client_config``) and
+        the fetch wait."""
         self.bootstrap = bootstrap
         self.topic = topic
         self._rooms: dict[str, set[Subscription]] = {}

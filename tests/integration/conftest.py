@@ -20,11 +20,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from pipelines.config import Settings
+from pipelines.contracts import encode
 from pipelines.runtime import libpq_url
 from pipelines.runtime.process import ManagedProcess
 from pipelines.storage import migrate
 from pipelines.storage.sink import PostgresSink
-from pipelines.streaming.topics import ensure_topics
+from pipelines.streaming.bundles import bundled
+from pipelines.streaming.levels import default_partition
+from pipelines.streaming.topics import TopicSpec, ensure_topics
 
 
 class KafkaIO:
@@ -66,6 +69,25 @@ class KafkaIO:
             return records
         finally:
             consumer.close()
+
+    def produce_to_room_stage(self, settings: Settings, topic: str, events: list) -> None:
+        """Level events onto a room stage's internal topic, where the levels agent routes its
+        own: created like the worker's, each event in its room's partition, in the given order;
+        odd runs of ten as one bundle each (as the levels agent sends them), even runs as lone
+        records keyed by room (as the stages read them before bundling)."""
+
+        ensure_topics(settings, specs=[TopicSpec(topic, settings.partitions, 1)])
+        for start in range(0, len(events), 10):
+            run = events[start : start + 10]
+            if start // 10 % 2:
+                items = [(default_partition(e.room_sid.encode(), settings.partitions), encode(e))
+                         for e in run]  # fmt: skip
+                for _, partition, _, value in bundled(topic, items):
+                    self.producer.send(topic, value=value, partition=partition)
+            else:
+                for e in run:
+                    self.producer.send(topic, key=e.room_sid.encode(), value=encode(e))
+        self.producer.flush(timeout=30)
 
     def close(self) -> None:
         self.producer.close(timeout=5)

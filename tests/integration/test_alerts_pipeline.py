@@ -1,11 +1,9 @@
 """Alerts through the real worker (and the sink): scripted rooms, flapping, a restart.
 
-Level events are produced straight onto the levels topic with scripted event times, so the
-rules' seconds pass in event time, not in test time; a last event of each room moves its time
-past every hold. Each room's script is keyed by room (one partition): the levels agent keys by
-participant, which reorders a room's events by milliseconds when live but by a whole
-partition's backlog here, where everything is produced at once; tolerating that is the job of
-the allowed lateness, not the subject of these tests.
+Level events are produced straight onto the alerting room stage's input topic (where the
+levels agent routes its own events) with scripted event times, so the rules' seconds pass in
+event time, not in test time; a last event of each room moves its time past every hold. Half
+of them travel as bundles, as the levels agent sends them, and half as lone records.
 """
 
 from __future__ import annotations
@@ -13,8 +11,9 @@ from __future__ import annotations
 import json
 import time
 
-from pipelines.contracts import LevelEvent, MediaLevels, encode
+from pipelines.contracts import LevelEvent, MediaLevels
 from pipelines.contracts.level import LEVEL_SCHEMA
+from pipelines.streaming.alerts import levels_by_room_topic
 
 S = 1000
 
@@ -45,10 +44,10 @@ class Script:
             )
         )
 
-    def produce(self, kafka_io, topic: str) -> None:
-        # In time order across rooms, as live traffic is: a partition's time is its newest event.
+    def produce(self, kafka_io, settings) -> None:
+        """In time order across rooms, as live traffic is: a partition's time is its newest."""
         events = sorted(self.events, key=lambda e: e.timestamp)
-        kafka_io.produce(topic, [(e.room_sid.encode(), encode(e)) for e in events])
+        kafka_io.produce_to_room_stage(settings, levels_by_room_topic(settings), events)
         self.events = []
 
 
@@ -90,7 +89,7 @@ def test_degrading_room_opens_one_alert_and_resolves_flapping_rooms_do_not_storm
             t += good_s
     play("RA", "C", 200, 4)  # RA's time moves past every hold
     play("RF2", "RF2a", 600, 4)
-    play.produce(kafka_io, settings.topic_levels)
+    play.produce(kafka_io, settings)
     start_worker(settings)
     sinks(settings)
 
@@ -147,7 +146,7 @@ def test_worker_restart_while_an_alert_is_open_neither_reopens_nor_loses_it(
     play("RR", "B", 0, 1)
     play("RR", "C", 0, 5)
     play("RR", "C", 20, 4)  # the room's time passes 15 s: the alert opens
-    play.produce(kafka_io, settings.topic_levels)
+    play.produce(kafka_io, settings)
     worker = start_worker(settings)
     records = kafka_io.read(
         settings.topic_alerts, until=lambda r: "RR" in alerts_of(r), timeout=90
@@ -161,7 +160,7 @@ def test_worker_restart_while_an_alert_is_open_neither_reopens_nor_loses_it(
     play("RR", "B", 40, 5)
     play("RR", "C", 40, 5)
     play("RR", "C", 900, 4)
-    play.produce(kafka_io, settings.topic_levels)
+    play.produce(kafka_io, settings)
     start_worker(settings)
 
     def resolved(records) -> bool:

@@ -1,11 +1,15 @@
-"""Per-minute room and region rollups through the worker and the sink, computed by hand."""
+"""Per-minute room and region rollups through the worker and the sink, computed by hand.
+
+The level events go onto the room stage's input topic, where the levels agent routes its own.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.contracts import LevelEvent, MediaLevels, encode
+from pipelines.contracts import LevelEvent, MediaLevels
 from pipelines.contracts.level import LEVEL_SCHEMA
+from pipelines.streaming.rollups import levels_by_room_topic
 
 M0 = 1_763_899_980_000  # a minute boundary (ms)
 S = 1000
@@ -90,9 +94,7 @@ def same(got: dict[int, tuple], want: dict[int, tuple]) -> bool:
 def test_rollups_count_time_at_each_level_up_to_minute_boundaries(
     sink_settings, kafka_io, start_worker, sinks, db_query, wait_until
 ):
-    kafka_io.produce(
-        sink_settings.topic_levels, [(e.participant_sid.encode(), encode(e)) for e in EVENTS]
-    )
+    kafka_io.produce_to_room_stage(sink_settings, levels_by_room_topic(sink_settings), EVENTS)
     start_worker(sink_settings)
     sinks(sink_settings)
     url = sink_settings.database_url
