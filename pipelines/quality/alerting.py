@@ -467,12 +467,14 @@ class RoomAlerts(msgspec.Struct, array_like=True):
         now = max(now, self.clock_ms)
         self.clock_ms = now
         out: list[AlertEvent] = []
-        snap = self._room_snapshot(rules)
-        for status, at, alert_id in self.room.advance(
-            now, rules.room, rules, snap, f"room_degraded:{self.room_sid}"
-        ):
-            out.append(_event("room_degraded", status, at, alert_id, self.room, snap,
-                              self.region, room_sid=self.room_sid))  # fmt: skip
+        room = self.room
+        if room.since is not None and (room.condition or room.is_open):  # else nothing is due
+            snap = self._room_snapshot(rules)
+            for status, at, alert_id in room.advance(
+                now, rules.room, rules, snap, f"room_degraded:{self.room_sid}"
+            ):
+                out.append(_event("room_degraded", status, at, alert_id, room, snap,
+                                  self.region, room_sid=self.room_sid))  # fmt: skip
         for sid, tracker in list(self.stuck.items()):
             psnap = self._participant_snapshot(sid, rules)
             for status, at, alert_id in tracker.advance(
@@ -499,7 +501,9 @@ class RoomAlerts(msgspec.Struct, array_like=True):
         return ids + [t.alert_id for t in self.stuck.values() if t.alert_id]
 
     def _observe(self, now: int, rules: AlertRules) -> list[AlertEvent]:
-        self.room.observe(now, self._room_snapshot(rules).meets(rules.room))
+        at_or_below = rules.room.at_or_below
+        degraded = sum(1 for p in self.present.values() if p.level <= at_or_below)
+        self.room.observe(now, Snapshot(len(self.present), degraded, [], {}).meets(rules.room))
         for sid, p in self.present.items():
             stuck = p.level <= rules.participant.at_or_below
             tracker = self.stuck.get(sid)

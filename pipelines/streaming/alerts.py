@@ -50,7 +50,7 @@ from pipelines.quality.alerting import (
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
-from pipelines.streaming.levels import LevelsProcessor, default_partition
+from pipelines.streaming.levels import LevelsProcessor, PartitionOf
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
@@ -101,7 +101,8 @@ class AlertsProcessor:
         partitions: int,
     ) -> None:
         self.rules = rules
-        self.partitions = partitions
+        self.partition_of = PartitionOf(partitions)
+        """murmur2 is pure Python (~5 us); the advance timer asks for every room each second."""
         self.rooms = rooms
         self.regions = regions
         self.by_region = by_region
@@ -196,7 +197,7 @@ class AlertsProcessor:
             await self.regions.flush_batched(self.producer)
 
     def _partition(self, key: str) -> int:
-        return default_partition(key.encode(), self.partitions)
+        return self.partition_of(key)
 
     @staticmethod
     def _clock(clocks: dict[int, StreamClock], event: faust.EventT) -> StreamClock:
