@@ -889,23 +889,13 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str, Any, Any, str]]:
             )
     lat = result.get("latency")
     if lat:
-        for q in ("p50_ms", "p95_ms", "p99_ms"):
-            w, b = _get(lat, "worker", q), _get(lat, "baseline_broker_round_trip", q)
+        runs = [("worker", q, "") for q in ("p50_ms", "p95_ms", "p99_ms")]
+        runs += [("worker_after_joins", q, ", after the joins") for q in ("p50_ms", "p99_ms")]
+        for key, q, suffix in runs:
+            w, b = _get(lat, key, q), _get(lat, "baseline_broker_round_trip", q)
             out.append(
                 (
-                    f"latency {q[:3]} at {lat['offered_samples_per_s']:,}/s",
-                    w,
-                    "broker round trip",
-                    b,
-                    round(w / b, 2) if w and b else None,
-                    "ms",
-                )
-            )
-        for q in ("p50_ms", "p99_ms"):
-            w, b = _get(lat, "worker_after_joins", q), _get(lat, "baseline_broker_round_trip", q)
-            out.append(
-                (
-                    f"latency {q[:3]} at {lat['offered_samples_per_s']:,}/s, after the joins",
+                    f"latency {q[:3]} at {lat['offered_samples_per_s']:,}/s{suffix}",
                     w,
                     "broker round trip",
                     b,
