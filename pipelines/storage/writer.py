@@ -154,6 +154,7 @@ class BatchWriter:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         conn.adapters.register_dumper(None, JsonTextBinaryDumper)
+        conn.adapters.register_dumper(None, JsonTextDumper)
         self._staged: set[str] = set()
         self._types: dict[str, list[int]] = {}
         self.replayed_batches = 0
@@ -304,6 +305,7 @@ class BatchWriter:
 
 
 JSONB_OID = 3802
+JSON_OID = 114
 
 
 class JsonTextBinaryDumper(Dumper):
@@ -319,6 +321,17 @@ class JsonTextBinaryDumper(Dumper):
     def dump(self, obj: Any) -> bytes:
         text = obj if isinstance(obj, str) else _json.encode(obj).decode()
         return b"\x01" + text.encode()  # jsonb binary format version 1, then the text
+
+
+class JsonTextDumper(Dumper):
+    """json (``level_changes.stats``) in binary COPY from JSON text: the binary form of json
+    is its text, which the server validates and stores as sent (no jsonb parse)."""
+
+    format = pq.Format.BINARY
+    oid = JSON_OID
+
+    def dump(self, obj: Any) -> bytes:
+        return obj.encode() if isinstance(obj, str) else _json.encode(obj)
 
 
 _json = msgspec.json.Encoder()
