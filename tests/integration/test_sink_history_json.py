@@ -93,3 +93,18 @@ def test_0004_goes_down_and_up_keeping_the_history(db):
     assert rows == [("PA1:1", stats), ("PA1:2", stats)]
     migrate.upgrade(db.url)
     assert migrate.current(db.url) == migrate.head()
+
+
+def test_a_column_type_changed_under_a_running_writer_refuses_no_row(migrated):
+    """A migration between two batches (here ``stats`` back to jsonb, as a downgrade does)
+    must not turn the next batches into dead letters: the writer notices, and writes again."""
+    events = level_events()
+    half = len(events) // 2
+    with psycopg.connect(libpq_url(migrated.url), autocommit=True) as conn:
+        writer = BatchWriter(conn)
+        assert writer.write(history_batch(events[:half])) == []
+        conn.execute("ALTER TABLE level_changes ALTER COLUMN stats TYPE jsonb")
+        assert writer.write(history_batch(events)) == []  # half replayed: the staged merge too
+        assert writer.replayed_batches == 1
+        stored = dict(conn.execute("SELECT event_id, stats FROM level_changes"))
+    assert stored == {e.event_id: json.loads(stats_json(e)) for e in events}
