@@ -11,8 +11,9 @@ The loop, per batch (``getmany``):
 5. commit the batch's own offsets (explicitly, not the consumer's position).
 
 Steps 1-2 of the next batch run while Postgres writes this one (step 3 runs in a thread), so
-decoding and the database overlap; writes stay strictly in order, one at a time, and a batch's
-offsets are committed only after its transaction (and every earlier one) has committed.
+decoding and the database overlap; decoding yields to the event loop between partitions, so
+the fetch after it is in flight meanwhile. Writes stay strictly in order, one at a time, and a
+batch's offsets are committed only after its transaction (and every earlier one) has committed.
 
 A crash between 3 and 5 replays the batch; the merges are idempotent, so replays (even of the
 whole topics from the start) change nothing.
