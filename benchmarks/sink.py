@@ -73,7 +73,7 @@ from pipelines.storage.rows import (
     current_level_row,
     level_change_row,
 )
-from pipelines.storage.sink import MAX_BATCH, PostgresSink, tune_gc
+from pipelines.storage.sink import MAX_BATCH, PostgresSink, run_on_uvloop, tune_gc
 from pipelines.storage.writer import CURRENT_LEVELS, LEVEL_CHANGES, Batch, BatchWriter
 from pipelines.streaming.levels import default_partition
 from pipelines.streaming.topics import ensure_topics
@@ -474,7 +474,9 @@ def _measure(
             for r in range(1, repeat + 1):
                 if settings is not None:
                     _reset(conn)
-                    got = asyncio.run(sink_end_to_end(settings, where, 2 * len(events), timeout_s))
+                    got = run_on_uvloop(  # the event loop `netquality sink` runs on
+                        sink_end_to_end(settings, where, 2 * len(events), timeout_s)
+                    )
                     e2e.append(got)
                     measure("end_to_end", (got["seconds"], got["client_cpu_s"]))
                     _check_all_written(conn, len(events), participants)

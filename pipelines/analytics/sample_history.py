@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from pipelines.contracts.level import LevelEvent, MediaLevels
 from pipelines.quality.rollups import MinuteRollup, RegionRollups, RoomRollups
@@ -139,7 +138,7 @@ def write_history(database_url: str, stays: Iterable[ScriptedStay]) -> list[Leve
             conn,
             "level_changes",
             LEVEL_CHANGE_COLUMNS,
-            ((*row[:-1], Jsonb(row[-1])) for row in map(level_change_row, level_events)),
+            map(level_change_row, level_events),  # stats: JSON text, as the sink writes it
         )
         _copy(conn, "room_rollups", ROOM_ROLLUP_COLUMNS, map(rollup_row, room))
         _copy(conn, "region_rollups", REGION_ROLLUP_COLUMNS, map(rollup_row, region))

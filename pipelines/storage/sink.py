@@ -11,8 +11,9 @@ The loop, per batch (``getmany``):
 5. commit the batch's own offsets (explicitly, not the consumer's position).
 
 Steps 1-2 of the next batch run while Postgres writes this one (step 3 runs in a thread), so
-decoding and the database overlap; writes stay strictly in order, one at a time, and a batch's
-offsets are committed only after its transaction (and every earlier one) has committed.
+decoding and the database overlap; decoding yields to the event loop between partitions, so
+the fetch after it is in flight meanwhile. Writes stay strictly in order, one at a time, and a
+batch's offsets are committed only after its transaction (and every earlier one) has committed.
 
 A crash between 3 and 5 replays the batch; the merges are idempotent, so replays (even of the
 whole topics from the start) change nothing.
@@ -27,8 +28,9 @@ import logging
 import signal
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import psycopg
@@ -69,6 +71,7 @@ from pipelines.storage.writer import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BATCH = 20_000
 """Records per poll. Bigger batches mean fewer commits (Postgres fsyncs and Kafka offset
@@ -204,7 +207,7 @@ class PostgresSink:
                     if records:
                         if self.counts.first_records_s is None:
                             self.counts.first_records_s = time.monotonic()
-                        pending = self._collect(records)
+                        pending = await self._collect(records)
                 if in_flight is not None:
                     done, in_flight = in_flight, None
                     if not await self._finish(done, consumer, producer):
@@ -245,46 +248,19 @@ class PostgresSink:
         self.counts.last_commit_s = time.monotonic()
         return True
 
-    def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
+    async def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
+        """Decode a poll into a batch, partition by partition, yielding to the event loop
+        between partitions: the fetcher sends the next fetch (and reads its answer) while this
+        poll decodes, instead of only at the next ``getmany`` (which then waited for the broker
+        every time: ~40 % of the loop's wall time in the profile)."""
         pending = _Pending()
         pending.offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
         pending.records = sum(len(batch) for batch in records.values())
-        levels, current, alerts, rollups, deadletters = self.topics
-        pending.batch.deadletter_topic = deadletters
-        level_rows = self._level_rows
-        for m in (m for batch in records.values() for m in batch):
-            try:
-                if m.topic == levels:
-                    row = level_rows.history_row(m.value)
-                    pending.history.setdefault((row[0], row[1]), row)  # (event_id, ts)
-                elif m.topic == current:
-                    key = m.key.decode() if m.key else None
-                    if m.value is None:
-                        if key:
-                            pending.current[key] = None  # tombstone: the participant left
-                        continue
-                    row = current_level_row_from_history(level_rows.history_row(m.value))
-                    pending.current[row[0]] = row  # by participant_sid
-                elif m.topic == alerts:
-                    alert = decode_alert(m.value)
-                    pending.alerts[alert.alert_id] = alert_row(alert)
-                elif m.topic == rollups:
-                    rollup = decode_rollup(m.value)
-                    pending.rollups[rollup.key] = rollup_row(rollup)
-                elif m.topic == deadletters:
-                    letter = decode_deadletter(m.value)
-                    hour = ms_to_datetime(letter.timestamp - letter.timestamp % 3_600_000)
-                    pending.batch.dead_letters.append(
-                        (m.partition, m.offset, hour, letter.source.topic, letter.error.code)
-                    )
-            except ContractError as exc:
-                if m.topic == deadletters:  # never dead-letter a dead letter: log it only
-                    log.error("undecodable dead letter at %s@%s: %s", m.partition, m.offset, exc)
-                    continue
-                pending.bad.append((m, exc.code, exc.message))
-            except msgspec.DecodeError as exc:  # rollups have no contract module yet
-                pending.bad.append((m, "invalid_field", str(exc)))
-        level_rows.next_batch()
+        pending.batch.deadletter_topic = self.topics[4]
+        for tp, batch in records.items():
+            await asyncio.sleep(0)
+            self._collect_partition(tp.topic, batch, pending)
+        self._level_rows.next_batch()
         batch = pending.batch
         batch.rows[LEVEL_CHANGES] = list(pending.history.values())
         batch.rows[CURRENT_LEVELS] = [r for r in pending.current.values() if r is not None]
@@ -293,6 +269,63 @@ class PostgresSink:
         batch.rows[ROOM_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "room"]
         batch.rows[REGION_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "region"]
         return pending
+
+    def _collect_partition(
+        self, topic: str, records: list[ConsumerRecord], pending: _Pending
+    ) -> None:
+        """One partition's records into the batch: history keeps the first copy of an event,
+        the latest state the last. The two level topics are nearly every record: tight loops."""
+        level_rows = self._level_rows
+        bad = pending.bad
+        if topic == self.topics[0]:  # levels
+            history = pending.history
+            for m in records:
+                try:
+                    row = level_rows.history_row(m.value)
+                except ContractError as exc:
+                    bad.append((m, exc.code, exc.message))
+                    continue
+                history.setdefault((row[0], row[1]), row)  # (event_id, ts)
+        elif topic == self.topics[1]:  # current levels
+            latest = pending.current
+            for m in records:
+                if m.value is None:
+                    if m.key:
+                        latest[m.key.decode()] = None  # tombstone: the participant left
+                    continue
+                try:
+                    row = level_rows.history_row(m.value)
+                except ContractError as exc:
+                    bad.append((m, exc.code, exc.message))
+                    continue
+                latest[row[3]] = current_level_row_from_history(row)  # by participant_sid
+        else:
+            for m in records:
+                self._collect_other(m, pending)
+
+    def _collect_other(self, m: ConsumerRecord, pending: _Pending) -> None:
+        """Alerts, rollups and dead letters (few records): decode into the batch."""
+        _, _, alerts, rollups, deadletters = self.topics
+        try:
+            if m.topic == alerts:
+                alert = decode_alert(m.value)
+                pending.alerts[alert.alert_id] = alert_row(alert)
+            elif m.topic == rollups:
+                rollup = decode_rollup(m.value)
+                pending.rollups[rollup.key] = rollup_row(rollup)
+            elif m.topic == deadletters:
+                letter = decode_deadletter(m.value)
+                hour = ms_to_datetime(letter.timestamp - letter.timestamp % 3_600_000)
+                pending.batch.dead_letters.append(
+                    (m.partition, m.offset, hour, letter.source.topic, letter.error.code)
+                )
+        except ContractError as exc:
+            if m.topic == deadletters:  # never dead-letter a dead letter: log it only
+                log.error("undecodable dead letter at %s@%s: %s", m.partition, m.offset, exc)
+                return
+            pending.bad.append((m, exc.code, exc.message))
+        except msgspec.DecodeError as exc:  # rollups have no contract module yet
+            pending.bad.append((m, "invalid_field", str(exc)))
 
     async def _write_until_done(self, batch: Batch, stop: asyncio.Event) -> list[Reject] | None:
         delay = BACKOFF_START_S
@@ -374,6 +407,17 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 10)
 
 
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop (as the worker runs): its socket reads and callbacks in C
+    cut the sink's event-loop share (asyncio streams, selector) of the client CPU."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 def run_sink(settings: Settings) -> None:
     """Run the sink in this process until SIGTERM/SIGINT (embedded servers if unset)."""
     from pipelines.runtime import Runtime  # noqa: PLC0415
@@ -406,7 +450,7 @@ def run_sink(settings: Settings) -> None:
                 reporter.cancel()
             log.info("sink stopped: %s", _summary(sink.counts))
 
-        asyncio.run(main())
+        run_on_uvloop(main())
 
 
 def _summary(c: SinkCounts) -> str:

@@ -108,6 +108,9 @@ ROOM_ROLLUPS = TableMerge("room_rollups", ROOM_ROLLUP_COLUMNS, ("room_sid", "min
 REGION_ROLLUPS = TableMerge("region_rollups", REGION_ROLLUP_COLUMNS, ("region", "minute"), True)
 
 
+_BY_TABLE = {m.table: m for m in (LEVEL_CHANGES, CURRENT_LEVELS, ALERTS, ROOM_ROLLUPS,
+                                  REGION_ROLLUPS)}  # fmt: skip
+
 DeadLetterCount = tuple[int, int, Any, str, str]
 """(partition, offset, hour, source topic, error code) of one dead-letter record."""
 
@@ -154,6 +157,7 @@ class BatchWriter:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         conn.adapters.register_dumper(None, JsonTextBinaryDumper)
+        conn.adapters.register_dumper(None, JsonTextDumper)
         self._staged: set[str] = set()
         self._types: dict[str, list[int]] = {}
         self.replayed_batches = 0
@@ -175,6 +179,9 @@ class BatchWriter:
         except psycopg.Error as exc:
             if is_transient(exc):
                 raise
+            if self._column_types_changed():
+                log.warning("column types changed under the sink (a migration); writing again")
+                return self.write(batch)
             log.warning("batch refused (%s); isolating the rows at fault", exc.sqlstate)
         rejects: list[Reject] = []
         for merge, rows in batch.rows.items():
@@ -272,6 +279,22 @@ class BatchWriter:
         )
         self._types[merge.table] = [int(found[c]) for c in merge.columns]
 
+    def _column_types_changed(self) -> bool:
+        """Whether a migration changed a column type since the oids were cached (say
+        ``stats`` json <-> jsonb): binary COPY would then send the old type's format and
+        every row would be refused. If so, forget the oids and the staging tables."""
+        cached = dict(self._types)
+        self._types.clear()
+        for table in cached:
+            self._ensure_types(_BY_TABLE[table])
+        if self._types == cached:
+            return False
+        for stage in self._staged:
+            self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
+        self._staged.clear()
+        self._types.clear()
+        return True
+
     def _ensure_stage(self, merge: TableMerge) -> None:
         """Create the session's staging table once, outside any batch transaction (a failed
         batch must not roll it back)."""
@@ -304,6 +327,7 @@ class BatchWriter:
 
 
 JSONB_OID = 3802
+JSON_OID = 114
 
 
 class JsonTextBinaryDumper(Dumper):
@@ -319,6 +343,17 @@ class JsonTextBinaryDumper(Dumper):
     def dump(self, obj: Any) -> bytes:
         text = obj if isinstance(obj, str) else _json.encode(obj).decode()
         return b"\x01" + text.encode()  # jsonb binary format version 1, then the text
+
+
+class JsonTextDumper(Dumper):
+    """json (``level_changes.stats``) in binary COPY from JSON text: the binary form of json
+    is its text, which the server validates and stores as sent (no jsonb parse)."""
+
+    format = pq.Format.BINARY
+    oid = JSON_OID
+
+    def dump(self, obj: Any) -> bytes:
+        return obj.encode() if isinstance(obj, str) else _json.encode(obj)
 
 
 _json = msgspec.json.Encoder()

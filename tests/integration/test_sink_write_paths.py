@@ -150,8 +150,10 @@ def test_the_sink_stores_both_level_topics_once_and_dead_letters_a_levels_tombst
     kafka_io.produce(sink_settings.topic_levels_current, records)
     url = sink_settings.database_url
     sink = sinks(sink_settings)
+    # >=: the sink also consumes the dead letter it sends (the deadletter topic is counted
+    # per hour), so the count can pass 2 * len + 6 between two looks.
     wait_until(
-        lambda: sink.sink.counts.records == 2 * len(records) + 6, what="every record committed"
+        lambda: sink.sink.counts.records >= 2 * len(records) + 6, what="every record committed"
     )
     sink.stop()
     assert row_count(url, "level_changes") == len(events)
