@@ -85,12 +85,15 @@ class Engine:
             stale_ms = th.silence_limit_ms(seen.interval, 0, th.stale_after_s)
             if silent <= stale_ms:
                 continue
+            expired = silent > self.participant_ttl_ms
+            if not expired and seen.stale:
+                continue  # marked before: nothing to do until it sends or expires
             st = seen if isinstance(seen, ParticipantState) else self.states[key]
-            if silent > self.participant_ttl_ms:
+            if expired:
                 events.append(expire(st, st.timestamp + int(silent)))
                 del self.states[key]
                 self.counts.departed += 1
-            elif not st.stale:
+            else:
                 # Written back even without an event (level already 0): a mapping that keeps
                 # states encoded (ChangelogStates) holds only what is written.
                 stale = mark_stale(st, st.timestamp + int(stale_ms))

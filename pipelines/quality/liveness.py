@@ -2,7 +2,7 @@
 
 The sweep visits every participant every few seconds but acts only on the silent ones. A
 worker keeps most states as the msgpack bytes of its table (decoding all of them would cost
-~1 KB of objects each), so it reads just ``seen_at``, ``interval`` and ``level``: the
+~1 KB of objects each), so it reads just ``seen_at``, ``interval``, ``stale`` and ``level``: the
 other fields are skipped as raw slices, about half the cost of a full decode.
 
 Lives apart from ``state.py`` on purpose: that module is a type input of the compiled core,
@@ -18,8 +18,8 @@ from pipelines.quality.state import ParticipantState
 
 
 class Liveness(msgspec.Struct, array_like=True, gc=False):
-    """A :class:`ParticipantState` seen through its encoding: the sweep's two fields, and the
-    level (for the per-level gauge)."""
+    """A :class:`ParticipantState` seen through its encoding: the sweep's fields, and the level
+    (for the per-level gauge)."""
 
     room_sid: Raw
     participant_sid: Raw
@@ -29,7 +29,7 @@ class Liveness(msgspec.Struct, array_like=True, gc=False):
     seen_at: int
     level: int
     limited_by: Raw
-    stale: Raw
+    stale: bool
     outbound: Raw
     inbound: Raw
     audio_send: Raw
