@@ -88,6 +88,13 @@ class Metrics:
             ["route"],
             registry=r,
         )
+        self.worker_keys = Gauge(
+            "netquality_worker_keys",
+            "Keys the levels agent holds in memory, by structure: stored (participant states "
+            "in the table), decoded (states kept decoded), partitions (the partition cache)",
+            ["structure"],
+            registry=r,
+        )
         self.feed_subscribers = Gauge(
             "netquality_feed_subscribers", "Open live-feed (SSE) connections", registry=r
         )

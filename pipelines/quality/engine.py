@@ -73,23 +73,32 @@ class Engine:
     def sweep(self, now: int) -> list[LevelEvent]:
         """Mark silent participants stale (level 0) and expire those silent past the TTL.
 
-        Call it periodically with the same clock as ``received_at``.
+        Call it periodically with the same clock as ``received_at``. A states mapping may
+        offer ``scan()``: every key with its state, or with a view holding just ``seen_at``
+        and ``interval`` (see ``liveness.py``), so that the quiet majority is not decoded.
         """
         th = self.thresholds
         events: list[LevelEvent] = []
-        for key, st in list(self.states.items()):
-            silent = now - st.seen_at
-            stale_ms = th.silence_limit_ms(st.interval, 0, th.stale_after_s)
+        scan = getattr(self.states, "scan", None)
+        for key, seen in scan() if scan is not None else list(self.states.items()):
+            silent = now - seen.seen_at
+            stale_ms = th.silence_limit_ms(seen.interval, 0, th.stale_after_s)
             if silent <= stale_ms:
                 continue
-            if silent > self.participant_ttl_ms:
+            expired = silent > self.participant_ttl_ms
+            if not expired and seen.stale:
+                continue  # marked before: nothing to do until it sends or expires
+            st = seen if isinstance(seen, ParticipantState) else self.states[key]
+            if expired:
                 events.append(expire(st, st.timestamp + int(silent)))
                 del self.states[key]
                 self.counts.departed += 1
             else:
+                # Written back even without an event (level already 0): a mapping that keeps
+                # states encoded (ChangelogStates) holds only what is written.
                 stale = mark_stale(st, st.timestamp + int(stale_ms))
                 if stale is not None:
                     events.append(stale)
-                    self.states[key] = st
+                self.states[key] = st
         self.counts.events += len(events)
         return events

@@ -50,7 +50,7 @@ from pipelines.quality.alerting import (
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
-from pipelines.streaming.levels import LevelsProcessor, PartitionOf
+from pipelines.streaming.levels import ROOM_PARTITION_CACHE_SIZE, LevelsProcessor, PartitionOf
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
@@ -101,7 +101,7 @@ class AlertsProcessor:
         partitions: int,
     ) -> None:
         self.rules = rules
-        self.partition_of = PartitionOf(partitions)
+        self.partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
         """murmur2 is pure Python (~5 us); the advance timer asks for every room each second."""
         self.rooms = rooms
         self.regions = regions

@@ -18,7 +18,12 @@ import msgspec
 from pipelines.config import Settings
 from pipelines.streaming.bundles import unbundle
 from pipelines.streaming.intake import OrderedIntake, run_batches
-from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, PartitionOf
+from pipelines.streaming.levels import (
+    BATCH_SIZE,
+    BATCH_WITHIN_S,
+    ROOM_PARTITION_CACHE_SIZE,
+    PartitionOf,
+)
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
@@ -90,7 +95,7 @@ def table_states(
     )
     return ChangelogStates(
         table,
-        partition_of=PartitionOf(settings.partitions).of_key,
+        partition_of=PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE).of_key,
         source_topic=source.get_topic_name(),
         dump=dump,
         load=load,

@@ -48,6 +48,7 @@ from pipelines.contracts import (
 from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
+from pipelines.quality.liveness import load_liveness
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.intake import OrderedIntake, run_batches
@@ -74,28 +75,54 @@ def default_partition(key: bytes, partitions: int) -> int:
 
 
 PARTITION_CACHE_SIZE = 1 << 18
-"""Participants whose partition is remembered (~100 bytes each); then the cache starts over."""
+"""Participants whose partition is remembered (~100 bytes each); then the cache starts over.
+Departed participants are forgotten (:meth:`PartitionOf.forget_key`), so this is only the
+bound for ids that never get a state here (samples re-routed to another worker's partition)."""
 
 
 class PartitionOf:
-    """``default_partition`` with memory: murmur2 is pure Python (~5 us), a dict hit ~50 ns."""
+    """``default_partition`` with memory: murmur2 is pure Python (~5 us), a dict hit ~50 ns.
 
-    def __init__(self, partitions: int) -> None:
+    One instance serves the agent and its state table, and an id is forgotten when its state
+    is deleted: without that, each of a million ids passing through would stay here.
+    """
+
+    def __init__(self, partitions: int, limit: int = PARTITION_CACHE_SIZE) -> None:
         self.partitions = partitions
+        self.limit = limit
+        """Entries before the cache starts over (for keys that are never forgotten)."""
         self._known: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     def of_key(self, key: bytes) -> int:
         """The same for a UTF-8 key (table keys are the participant id's bytes)."""
         return self(key.decode())
 
+    def forget_key(self, key: bytes) -> None:
+        """Drop a departed participant's entry (its state's tombstone is written)."""
+        self._known.pop(key.decode(), None)
+
     def __call__(self, participant_sid: str) -> int:
         partition = self._known.get(participant_sid)
         if partition is None:
-            if len(self._known) >= PARTITION_CACHE_SIZE:
+            if len(self._known) >= self.limit:
                 self._known.clear()
             partition = default_partition(participant_sid.encode(), self.partitions)
             self._known[participant_sid] = partition
         return partition
+
+
+ROOM_PARTITION_CACHE_SIZE = 1 << 15
+"""Rooms and regions whose partition is remembered: never forgotten one by one (a room has no
+single end), so this is the bound; the active ones are found again after a start-over."""
+
+
+DECODED_STATES_KEPT = 16_384
+"""Participants whose decoded state stays in memory between batches (~1 KB each), the most
+recently active; the others are decoded from the table's bytes (~3 us) when they next send.
+Memory per participant beyond this is the msgpack copy only (docs/performance.md)."""
 
 
 @dataclass
@@ -122,6 +149,7 @@ class LevelsProcessor:
         deadletter_topic: faust.TopicT,
         producer: BatchProducer,
         changelog_topic: str,
+        partition_of: PartitionOf | None = None,
     ) -> None:
         self.settings = settings
         self.producer = producer
@@ -133,7 +161,8 @@ class LevelsProcessor:
         self.current_topic = current_topic
         self.deadletter_topic = deadletter_topic
         self.counts = LevelsCounts()
-        self.partition_of = PartitionOf(settings.partitions)
+        self.partition_of = partition_of or PartitionOf(settings.partitions)
+        self.room_partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
         self.lock = asyncio.Lock()
         self.clock = StreamClock()
         self.sweep_after: int | None = None
@@ -243,7 +272,7 @@ class LevelsProcessor:
             return []
         levels = self.levels_topic.get_topic_name()
         current = self.current_topic.get_topic_name()
-        partition_of = self.partition_of
+        partition_of, room_partition_of = self.partition_of, self.room_partition_of
         records: list[tuple[str, int, bytes | None, bytes | None]] = []
         by_room: list[tuple[int, bytes]] = []
         for event in events:
@@ -255,7 +284,7 @@ class LevelsProcessor:
             records.append((current, partition, key, value))
             if event.departed:
                 records.append((current, partition, key, None))
-            by_room.append((partition_of(event.room_sid), value))
+            by_room.append((room_partition_of(event.room_sid), value))
         for topic in self.room_topics:
             records.extend(bundled(topic, by_room))
         self.counts.events += len(events)
@@ -315,10 +344,14 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         # as the participant's samples (step 2 above), also for writes made by the sweep timer.
         use_partitioner=True,
     )
+    partition_of = PartitionOf(settings.partitions)
     states = ChangelogStates(
         table,
-        partition_of=PartitionOf(settings.partitions).of_key,
+        partition_of=partition_of.of_key,
         source_topic=settings.topic_stats,
+        on_deleted=partition_of.forget_key,
+        keep_decoded=DECODED_STATES_KEPT,
+        peek=load_liveness,
     )
     engine = Engine(thresholds, states, participant_ttl_s=settings.participant_ttl_s)
     processor = LevelsProcessor(
@@ -331,6 +364,7 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         raw_topic(settings.topic_deadletter),
         BatchProducer(app_producer(app)),
         table.changelog_topic.get_topic_name(),
+        partition_of,
     )
 
     @app.agent(stats_topic, name="levels")
@@ -344,11 +378,15 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
     async def sweep() -> None:
         recovered = app.tables.recovery.completed.is_set()
         await processor.sweep(ready=recovered and not app.rebalancing)
+        stored, decoded = states.sizes()
+        METRICS.worker_keys.labels(structure="stored").set(stored)
+        METRICS.worker_keys.labels(structure="decoded").set(decoded)
+        METRICS.worker_keys.labels(structure="partitions").set(len(partition_of))
 
     @app.timer(interval=REPORT_INTERVAL_S)
     async def report() -> None:
         # The level distribution, recounted here (every 30 s), not on the hot path.
-        by_level = Counter(state.level for state in processor.engine.states.values())
+        by_level = Counter(seen.level for _, seen in states.scan())  # decodes no state
         for level in range(6):
             METRICS.participants.labels(level=str(level)).set(by_level.get(level, 0))
         c = processor.counts

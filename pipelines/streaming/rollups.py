@@ -50,7 +50,7 @@ from pipelines.quality.rollups import (
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
-from pipelines.streaming.levels import LevelsProcessor, PartitionOf
+from pipelines.streaming.levels import ROOM_PARTITION_CACHE_SIZE, LevelsProcessor, PartitionOf
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
@@ -76,7 +76,7 @@ class RollupsProcessor:
         self.by_region = by_region
         self.rollups_topic = rollups_topic
         self.producer = producer
-        self.partition_of = PartitionOf(partitions)
+        self.partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
         self.clock = StreamClock()
         """Event time of the level stream (see the module docstring)."""
         self.lock = asyncio.Lock()

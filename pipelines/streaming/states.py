@@ -1,6 +1,8 @@
 """Participant states kept in a changelog-backed Faust table, with the write order we need.
 
-The engine sees a plain mapping. Decoded states are cached; writes are buffered as *dirty*
+The engine sees a plain mapping. Decoded states are cached (with ``keep_decoded``, only the
+most recently written ones: the table's msgpack bytes are the copy every key has, ~4x smaller
+than the decoded objects, and a miss decodes them again); writes are buffered as *dirty*
 and reach the table (and so its changelog) only on :meth:`flush`, which the agent calls after
 the level events of a batch are acknowledged by the broker. A crash between the two then
 replays the batch and re-emits events with the same ids (at-least-once), instead of having
@@ -10,7 +12,8 @@ advanced the state past events that were never sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from itertools import islice
 from typing import Any, Generic, TypeVar
 
 from pipelines.quality import dump_state, load_state
@@ -35,12 +38,22 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         source_topic: str,
         dump: Callable[[Any], bytes] = dump_state,
         load: Callable[[bytes], Any] = load_state,
+        on_deleted: Callable[[bytes], None] | None = None,
+        keep_decoded: int | None = None,
+        peek: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.table = table
         self.partition_of = partition_of
         self.source_topic = source_topic
         self.dump = dump
         self.load = load
+        self.on_deleted = on_deleted
+        """Called with each deleted key once its deletion is written (to forget caches
+        keyed by it, such as :class:`~pipelines.streaming.levels.PartitionOf`)."""
+        self.keep_decoded = keep_decoded
+        """Decoded states kept after a flush (the most recently written); None: all."""
+        self.peek = peek
+        """Decodes what :meth:`scan` reports for a state not decoded (None: all of it)."""
         self._cache: dict[str, S] = {}
         self._dirty: dict[str, Any] = {}
 
@@ -50,10 +63,17 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
             return state
         if self._dirty.get(key) is _DELETED:
             raise KeyError(key)
-        raw = self.table[key.encode()]
-        state = self.load(raw)
+        state = self.load(self._stored(key.encode()))
         self._cache[key] = state
         return state
+
+    def _stored(self, raw_key: bytes) -> bytes:
+        """A key's bytes in the table's store (the memory store's dict directly, see
+        :meth:`_stored_keys`); KeyError when absent."""
+        data = self._memory_store_data()
+        if data is not None:
+            return data[raw_key]
+        return self.table[raw_key]
 
     def get(self, key: str, default: Any = None) -> Any:  # hot path: avoid KeyError
         state = self._cache.get(key)
@@ -65,6 +85,8 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
             return default
 
     def __setitem__(self, key: str, state: S) -> None:
+        if self.keep_decoded is not None:  # most recently written last: evicted last
+            self._cache.pop(key, None)
         self._cache[key] = state
         self._dirty[key] = state
 
@@ -86,12 +108,54 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         """Keys in the table's store. The memory store's own dict directly: iterating the
         Faust table costs ~10 us per key, and the sweep iterates every participant every 2 s
         (at 100,000 participants that alone was more than a core)."""
+        data = self._memory_store_data()
+        if data is not None:
+            return iter(list(data))
+        return iter(self.table)
+
+    def sizes(self) -> tuple[int, int]:
+        """(keys in the table's store, states held decoded), cheaply (for a gauge)."""
+        data = self._memory_store_data()
+        return (len(data) if data is not None else len(self.table)), len(self._cache)
+
+    def _memory_store_data(self) -> dict[bytes, bytes] | None:
         from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
 
         store = getattr(self.table, "data", None)
         if isinstance(store, MemoryStore):
-            return iter(list(store.data))
-        return iter(self.table)
+            return store.data  # type: ignore[no-any-return]
+        return None
+
+    def scan(self) -> list[tuple[str, Any]]:
+        """Every key with its state: the decoded one where there is one, else ``peek`` of its
+        stored bytes (a cheap partial decode; without ``peek``, the full state).
+
+        For a periodic pass over every key (the sweep) that acts on few of them: it neither
+        decodes every state nor fills the cache with them.
+        """
+        cache, dirty = self._cache, self._dirty
+        out: list[tuple[str, Any]] = list(cache.items())
+        out += [(k, v) for k, v in dirty.items() if v is not _DELETED and k not in cache]
+        peek = self.peek or self.load
+        data = self._memory_store_data()
+        stored = data.items() if data is not None else self.table.items()
+        for raw_key, raw in list(stored):
+            key = raw_key.decode()
+            if key not in cache and key not in dirty:
+                out.append((key, peek(raw)))
+        return out
+
+    def _evict(self) -> None:
+        """Down to ``keep_decoded`` decoded states, the least recently written first (never
+        one still dirty: the table does not have it yet)."""
+        if self.keep_decoded is None:
+            return
+        excess = len(self._cache) - self.keep_decoded
+        if excess <= 0:
+            return
+        dirty = self._dirty
+        for key in [k for k in islice(self._cache, excess) if k not in dirty]:
+            del self._cache[key]
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -106,8 +170,16 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
                     self.table.pop(raw_key, None)
                 else:
                     self.table[raw_key] = self.dump(value)
+        deleted = [key for key, value in self._dirty.items() if value is _DELETED]
         self._dirty.clear()
+        self._forget(k.encode() for k in deleted)
+        self._evict()
         return count
+
+    def _forget(self, deleted_keys: Iterable[bytes]) -> None:
+        if self.on_deleted is not None:
+            for raw_key in deleted_keys:
+                self.on_deleted(raw_key)
 
     async def flush_batched(
         self, producer: BatchProducer, changelog_topic: str | None = None
@@ -121,6 +193,7 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         bulk. Recovery is Faust's own: it reads this same changelog topic.
         """
         if not self._dirty:
+            self._evict()  # states decoded by reads alone
             return 0
         if changelog_topic is None:
             changelog_topic = self.table.changelog_topic.get_topic_name()  # type: ignore[attr-defined]
@@ -162,6 +235,8 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
             last[tp] = max(last.get(tp, -1), d.last_offset)
         for tp, offset in last.items():
             store.set_persisted_offset(tp, offset)
+        self._forget(raw_key for raw_key, value in changes if value is None)
+        self._evict()
         return len(changes)
 
     def forget_cache(self) -> None:

@@ -68,3 +68,37 @@ def test_failed_flush_keeps_the_changes_dirty() -> None:
     producer = _Producer()
     assert asyncio.run(states.flush_batched(producer, "changelog")) == 1
     assert table.data.data == {b"a": b"1"}
+
+
+def test_deleted_keys_are_reported_once_their_tombstones_are_written() -> None:
+    """``on_deleted`` lets caches keyed by participant forget it: churn stays bounded."""
+    table = _Table()
+    forgotten: list[bytes] = []
+    states = ChangelogStates(
+        table, partition_of=lambda key: 0, source_topic="stats", dump=str.encode,
+        load=bytes.decode, on_deleted=forgotten.append,
+    )  # fmt: skip
+    states["a"] = "1"
+    states["b"] = "2"
+    asyncio.run(states.flush_batched(_Producer(), "changelog"))
+    del states["a"]
+    assert forgotten == []  # not before the tombstone is out
+    with pytest.raises(RuntimeError):
+        asyncio.run(states.flush_batched(_Producer(fail=True), "changelog"))
+    assert forgotten == []
+    asyncio.run(states.flush_batched(_Producer(), "changelog"))
+    assert forgotten == [b"a"]
+
+
+def test_partition_cache_forgets_departed_participants() -> None:
+    from pipelines.streaming.levels import PartitionOf, default_partition
+
+    partition_of = PartitionOf(8)
+    for i in range(1000):
+        sid = f"P{i}"
+        assert partition_of(sid) == default_partition(sid.encode(), 8)
+        assert partition_of.of_key(sid.encode()) == partition_of(sid)
+    assert len(partition_of) == 1000
+    for i in range(1000):
+        partition_of.forget_key(f"P{i}".encode())
+    assert len(partition_of) == 0
