@@ -208,14 +208,16 @@ class LevelsProcessor:
                 samples.append(sample)
                 produced.append(at)
                 continue
-            for sample in decoded.samples:
-                if partition != partition_of(sample.participant_sid):
-                    self.counts.rerouted += 1
-                    key = sample.participant_sid.encode()
-                    pending.append(await self.stats_topic.send(key=key, value=encode(sample)))
-                    continue
-                samples.append(sample)
-                produced.append(at)
+            batch = decoded.samples
+            ours = [s for s in batch if partition_of(s.participant_sid) == partition]
+            if len(ours) < len(batch):  # the publisher grouped some by another partitioner
+                for sample in batch:
+                    if partition_of(sample.participant_sid) != partition:
+                        self.counts.rerouted += 1
+                        key = sample.participant_sid.encode()
+                        pending.append(await self.stats_topic.send(key=key, value=encode(sample)))
+            samples += ours
+            produced += [at] * len(ours)
             if len(samples) >= MAX_SAMPLES_PER_STEP:
                 await self._step(samples, produced, pending)
                 samples, produced, pending = [], [], []
