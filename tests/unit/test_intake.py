@@ -238,3 +238,24 @@ def test_any_delivery_order_with_reseeks_handles_each_offset_once_in_order(seed)
             if not consumer.seeks and intake.next_offset[P0] == end:
                 break
     assert handled == list(range(end))
+
+
+def test_a_sought_partition_that_stays_silent_is_sought_again(monkeypatch):
+    """After a seek, a fetch already in flight can move Faust's read offset past the gap
+    again; Faust then drops the records read again, and nothing arrives to show the gap."""
+    intake, consumer = make(assigned={P0, P1}, committed={P0: 0, P1: 0})
+    clock = [1000.0]
+    monkeypatch.setattr(intake_module.time, "monotonic", lambda: clock[0])
+    run(intake.admit(events(P0, 0, 3) + events(P1, 0, 2)))  # gaps: seek P0 -> 1, P1 -> 1
+    assert consumer.seeks == [(P0, 1), (P1, 1)]
+    consumer.positions.update({P0: 40, P1: 40})
+    run(intake.check_sought())  # too soon: the seek may still be delivering
+    assert consumer.seeks == [(P0, 1), (P1, 1)]
+    clock[0] += intake_module.RESEEK_AFTER_S
+    run(intake.admit(events(P1, 1, 2)))  # P1's records came again: its gap is closed
+    run(intake.check_sought())
+    assert consumer.seeks == [(P0, 1), (P1, 1), (P0, 1)]  # only the silent P0, once more
+    assert offsets(run(intake.admit(events(P0, 1, 2, 3)))) == [(0, 1), (0, 2), (0, 3)]
+    clock[0] += intake_module.RESEEK_AFTER_S
+    run(intake.check_sought())  # nothing sought any more
+    assert consumer.seeks == [(P0, 1), (P1, 1), (P0, 1)]
