@@ -130,14 +130,8 @@ class OrderedIntake:
         this, each such race cost a :meth:`check_tail` round, ~4 s)."""
         now = time.monotonic()
         for tp, (target, at, _) in list(self._seeks.items()):
-            if self.next_offset.get(tp) != target or now - at < RESEEK_AFTER_S:
-                continue
-            try:
-                position = await self.app.consumer.position(tp)
-                if position is not None and position > target:
-                    await self._gap(tp, target, position)
-            except Exception as exc:  # rebalancing, stopping: look again next time
-                log.debug("%s: re-seek check of %s failed: %r", self.agent, tp, exc)
+            if self.next_offset.get(tp) == target and now - at >= RESEEK_AFTER_S:
+                await self._seek_if_behind(tp, target, "re-seek check")
 
     async def check_tail(self, last: dict[TP, int]) -> None:
         """A partition that made no progress since the last check (``last``) while the
@@ -146,12 +140,16 @@ class OrderedIntake:
             if last.get(tp) != expected:
                 last[tp] = expected
                 continue
-            try:
-                position = await self.app.consumer.position(tp)
-                if position is not None and position > expected:
-                    await self._gap(tp, expected, position)
-            except Exception as exc:  # rebalancing, stopping: look again next time
-                log.debug("%s: tail check of %s failed: %r", self.agent, tp, exc)
+            await self._seek_if_behind(tp, expected, "tail check")
+
+    async def _seek_if_behind(self, tp: TP, expected: int, check: str) -> None:
+        """Seek back to ``expected`` when the consumer's position is past it."""
+        try:
+            position = await self.app.consumer.position(tp)
+            if position is not None and position > expected:
+                await self._gap(tp, expected, position)
+        except Exception as exc:  # rebalancing, stopping: look again next time
+            log.debug("%s: %s of %s failed: %r", self.agent, check, tp, exc)
 
     @staticmethod
     def release(events: Iterable[faust.EventT]) -> None:
