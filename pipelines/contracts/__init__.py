@@ -2,6 +2,12 @@
 
 One decoder per message kind; every rejection is a :class:`ContractError` with a message
 that names the offending field, so it can be shown to a user or put in a dead letter.
+
+Every contract struct is declared ``gc=False``: it holds only values and other contract
+structs, so it can never be part of a reference cycle, and the cyclic garbage collector need
+not track it. A worker decodes tens of thousands of them a second; untracked, an envelope
+decodes in ~4.4 us per sample instead of ~7.4, and decoded samples no longer trigger
+collections that walk every participant's state (docs/performance.md).
 """
 
 from pipelines.contracts.alert import AlertEvent, AlertParticipant

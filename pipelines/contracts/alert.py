@@ -13,7 +13,7 @@ AlertKind = Literal["room_degraded", "region_degraded", "participant_stuck"]
 AlertStatus = Literal["opened", "updated", "resolved"]
 
 
-class AlertParticipant(msgspec.Struct, rename="camel", omit_defaults=True):
+class AlertParticipant(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """One of the worst participants named in an alert, with what limits it."""
 
     participant_sid: Sid
@@ -22,7 +22,7 @@ class AlertParticipant(msgspec.Struct, rename="camel", omit_defaults=True):
     limited_by: str | None = None
 
 
-class AlertEvent(msgspec.Struct, rename="camel", omit_defaults=True):
+class AlertEvent(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """An alert's lifecycle event. ``alert_id`` stays the same from opened to resolved."""
 
     schema: Literal["netquality.alert.v1"]

@@ -25,14 +25,14 @@ MAX_BATCH_BYTES = 1024 * 1024
 """Kafka's default ``max.message.bytes`` (1 MiB): an envelope must fit any default broker."""
 
 
-class StatsBatch(msgspec.Struct, rename="camel", omit_defaults=True):
+class StatsBatch(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Samples of one partition's participants; each participant's in time (``seq``) order."""
 
     schema: Literal["netquality.stats.batch.v1"]
     samples: Annotated[list[StatsSample], Meta(min_length=1, max_length=MAX_BATCH_SAMPLES)]
 
 
-class RawStatsBatch(msgspec.Struct):
+class RawStatsBatch(msgspec.Struct, gc=False):
     """The envelope with its samples still undecoded, to judge each sample on its own."""
 
     schema: Literal["netquality.stats.batch.v1"]

@@ -22,7 +22,7 @@ CODE_PATTERN = r"^[a-z][a-z0-9_]*(?![\s\S])"
 JavaScript, so the same code could pass one validator and fail another."""
 
 
-class DeadLetterSource(msgspec.Struct, rename="camel", omit_defaults=True):
+class DeadLetterSource(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Where the rejected input came from."""
 
     topic: Annotated[str, Meta(min_length=1, max_length=249)]
@@ -31,14 +31,14 @@ class DeadLetterSource(msgspec.Struct, rename="camel", omit_defaults=True):
     key: Annotated[str, Meta(max_length=1024)] | None = None
 
 
-class DeadLetterError(msgspec.Struct, rename="camel", omit_defaults=True):
+class DeadLetterError(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Why it was rejected: a stable ``code`` to count by and a message for humans."""
 
     code: Annotated[str, Meta(min_length=1, max_length=64, pattern=CODE_PATTERN)]
     message: Annotated[str, Meta(min_length=1, max_length=2000)]
 
 
-class DeadLetter(msgspec.Struct, rename="camel", omit_defaults=True):
+class DeadLetter(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """A rejected message with its reason and provenance."""
 
     schema: Literal["netquality.deadletter.v1"]

@@ -29,7 +29,7 @@ EventId = Annotated[str, Meta(min_length=1, max_length=256)]
 must fit, so this is wider than :data:`Sid`."""
 
 
-class BandwidthStats(msgspec.Struct, rename="camel", omit_defaults=True):
+class BandwidthStats(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Bitrate actually achieved against what the tracks demand and the network offers."""
 
     level: Level
@@ -38,14 +38,14 @@ class BandwidthStats(msgspec.Struct, rename="camel", omit_defaults=True):
     demand: BitsPerSecond | None = None
 
 
-class LossStats(msgspec.Struct, rename="camel", omit_defaults=True):
+class LossStats(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Packet loss over the sample window."""
 
     level: Level
     fraction_lost: Fraction | None = None
 
 
-class LatencyStats(msgspec.Struct, rename="camel", omit_defaults=True):
+class LatencyStats(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Round-trip time and jitter, seconds."""
 
     level: Level
@@ -53,7 +53,7 @@ class LatencyStats(msgspec.Struct, rename="camel", omit_defaults=True):
     jitter: Seconds | None = None
 
 
-class ComponentStats(msgspec.Struct, rename="camel", omit_defaults=True):
+class ComponentStats(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Why one component (say video send) has its level: each metric with its own level."""
 
     bandwidth: BandwidthStats | None = None
@@ -61,7 +61,7 @@ class ComponentStats(msgspec.Struct, rename="camel", omit_defaults=True):
     latency: LatencyStats | None = None
 
 
-class MediaLevels(msgspec.Struct, rename="camel"):
+class MediaLevels(msgspec.Struct, rename="camel", gc=False):
     """Send and receive levels of one media kind; ``None`` where no such track exists."""
 
     send: Level | None = None
@@ -70,7 +70,7 @@ class MediaLevels(msgspec.Struct, rename="camel"):
     recv_stats: ComponentStats | None = None
 
 
-class LevelEvent(msgspec.Struct, rename="camel", omit_defaults=True):
+class LevelEvent(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """A change of a participant's overall or any component level.
 
     ``event_id`` is ``"{participantSid}:{seq}"`` of the sample that caused it (with a suffix for

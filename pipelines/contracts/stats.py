@@ -29,7 +29,7 @@ ConnectionState = Literal[
 ]
 
 
-class CandidatePair(msgspec.Struct, rename="camel", omit_defaults=True):
+class CandidatePair(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """The selected ICE candidate pair: the transport's own view of capacity and RTT."""
 
     available_outgoing_bitrate: BitsPerSecond | None = None
@@ -37,7 +37,7 @@ class CandidatePair(msgspec.Struct, rename="camel", omit_defaults=True):
     current_round_trip_time: Seconds | None = None
 
 
-class RemoteInbound(msgspec.Struct, rename="camel", omit_defaults=True):
+class RemoteInbound(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """``remote-inbound-rtp``: what the receiver reported back about a track we send."""
 
     packets_lost: Counter | None = None
@@ -46,7 +46,7 @@ class RemoteInbound(msgspec.Struct, rename="camel", omit_defaults=True):
     round_trip_time: Seconds | None = None
 
 
-class OutboundTrack(msgspec.Struct, rename="camel", omit_defaults=True):
+class OutboundTrack(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """``outbound-rtp`` of one published track (with its remote-inbound report)."""
 
     track_sid: Sid
@@ -61,7 +61,7 @@ class OutboundTrack(msgspec.Struct, rename="camel", omit_defaults=True):
     remote: RemoteInbound | None = None
 
 
-class InboundTrack(msgspec.Struct, rename="camel", omit_defaults=True):
+class InboundTrack(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """``inbound-rtp`` of one subscribed track."""
 
     track_sid: Sid
@@ -73,7 +73,7 @@ class InboundTrack(msgspec.Struct, rename="camel", omit_defaults=True):
     expected_bitrate: BitsPerSecond | None = None
 
 
-class StatsSample(msgspec.Struct, rename="camel", omit_defaults=True):
+class StatsSample(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """One participant's stats at one moment.
 
     ``seq`` increases per participant and is how the engine drops duplicates and stale
