@@ -223,6 +223,41 @@ async def committed_offsets(app: faust.App, tps: Iterable[TP]) -> dict[TP, int |
     return out
 
 
+class HeldBatches:
+    """Handled batches whose effects are not durable yet, released together after a flush.
+
+    A handler may write its state (a changelog) once per interval rather than once per
+    batch: a participant changed by many small batches of a backlog is then written once.
+    Until the flush that covers them, the batches keep their extra reference (see
+    :meth:`OrderedIntake.release`), so Faust commits no offset whose state change is not in
+    the changelog yet; a crash replays them, as it replays an unfinished batch.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[list[faust.EventT]] = []
+        self.since: float | None = None
+        """``time.monotonic()`` when the oldest held batch was handled; None when none is."""
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, events: list[faust.EventT]) -> None:
+        if not self._held:
+            self.since = time.monotonic()
+        self._held.append(events)
+
+    def age(self, now: float) -> float:
+        """Seconds the oldest held batch has waited (0 when none is held)."""
+        return 0.0 if self.since is None else now - self.since
+
+    def release(self) -> int:
+        """Every held batch is durable now: let Faust acknowledge it; returns how many."""
+        held, self._held, self.since = self._held, [], None
+        for events in held:
+            OrderedIntake.release(events)
+        return len(held)
+
+
 async def run_batches(
     intake: OrderedIntake,
     stream: faust.StreamT,
@@ -230,10 +265,15 @@ async def run_batches(
     *,
     size: int,
     within: float,
+    held: HeldBatches | None = None,
 ) -> None:
     """The body of a batching agent: ``handle`` each admitted batch, in order. A handler
     that fails, or is cancelled while the worker is not stopping, ends the process (see the
-    module docstring); when it is stopping, the batch stays unacknowledged and is replayed."""
+    module docstring); when it is stopping, the batch stays unacknowledged and is replayed.
+
+    With ``held``, a handler that returns False has deferred its state write: the batch is
+    held, and released with the others by the flush that covers it (the handler's own, when
+    it returns True, or one made meanwhile by a timer)."""
     app = intake.app
     watch = asyncio.ensure_future(intake.watch_tail())
     try:
@@ -242,14 +282,19 @@ async def run_batches(
             if not admitted:
                 continue
             try:
-                await handle(admitted)
+                durable = await handle(admitted)
             except asyncio.CancelledError:
                 if app.should_stop:
                     raise
                 _exit(intake.agent, "was cancelled mid-batch while the worker kept running")
             except Exception:
                 _exit(intake.agent, "failed")
-            intake.release(admitted)
+            if held is None:
+                intake.release(admitted)
+                continue
+            held.hold(admitted)
+            if durable is not False:
+                held.release()
     finally:
         watch.cancel()
 

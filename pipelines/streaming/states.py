@@ -113,6 +113,10 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
             return iter(list(data))
         return iter(self.table)
 
+    def changed(self) -> int:
+        """States changed (or deleted) since the last flush."""
+        return len(self._dirty)
+
     def sizes(self) -> tuple[int, int]:
         """(keys in the table's store, states held decoded), cheaply (for a gauge)."""
         data = self._memory_store_data()
