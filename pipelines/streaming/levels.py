@@ -115,6 +115,22 @@ class PartitionOf:
         """Drop a departed participant's entry (its state's tombstone is written)."""
         self._known.pop(key.decode(), None)
 
+    def split(
+        self, samples: list[StatsSample], partition: int
+    ) -> tuple[list[StatsSample], list[StatsSample]]:
+        """(the samples whose participant belongs to ``partition``, the others). One dict
+        look-up per sample in the common case, every participant known and in place (our
+        publisher groups by this partitioner): a call per sample cost ~1 us more, 2-5 % of
+        a worker's time per sample in a drain."""
+        known = self._known
+        if all(known.get(s.participant_sid) == partition for s in samples):
+            return samples, []
+        ours: list[StatsSample] = []
+        others: list[StatsSample] = []
+        for sample in samples:
+            (ours if self(sample.participant_sid) == partition else others).append(sample)
+        return ours, others
+
     def __call__(self, participant_sid: str) -> int:
         partition = self._known.get(participant_sid)
         if partition is None:
@@ -226,14 +242,11 @@ class LevelsProcessor:
                 samples.append(sample)
                 produced.append(at)
                 continue
-            batch = decoded.samples
-            ours = [s for s in batch if partition_of(s.participant_sid) == partition]
-            if len(ours) < len(batch):  # the publisher grouped some by another partitioner
-                for sample in batch:
-                    if partition_of(sample.participant_sid) != partition:
-                        self.counts.rerouted += 1
-                        key = sample.participant_sid.encode()
-                        pending.append(await self.stats_topic.send(key=key, value=encode(sample)))
+            ours, others = partition_of.split(decoded.samples, partition)
+            for sample in others:  # the publisher grouped these by another partitioner
+                self.counts.rerouted += 1
+                key = sample.participant_sid.encode()
+                pending.append(await self.stats_topic.send(key=key, value=encode(sample)))
             samples += ours
             produced += [at] * len(ours)
             if len(samples) >= MAX_SAMPLES_PER_STEP:
