@@ -250,12 +250,21 @@ class HeldBatches:
         """Seconds the oldest held batch has waited (0 when none is held)."""
         return 0.0 if self.since is None else now - self.since
 
+    def take(self) -> list[list[faust.EventT]]:
+        """The held batches, no longer held here: a flush covering them has started (let
+        them go with :meth:`release_all` once it completes)."""
+        held, self._held, self.since = self._held, [], None
+        return held
+
     def release(self) -> int:
         """Every held batch is durable now: let Faust acknowledge it; returns how many."""
-        held, self._held, self.since = self._held, [], None
-        for events in held:
+        return self.release_all(self.take())
+
+    @staticmethod
+    def release_all(batches: list[list[faust.EventT]]) -> int:
+        for events in batches:
             OrderedIntake.release(events)
-        return len(held)
+        return len(batches)
 
 
 async def run_batches(

@@ -193,6 +193,7 @@ class LevelsProcessor:
         self.lock = asyncio.Lock()
         self.held = HeldBatches()
         """Batches handled since the last flush (their offsets wait for it)."""
+        self._flushing = asyncio.Lock()
         self.flushed_at = time.monotonic()
         self.rebalancing: Callable[[], bool] = lambda: False
         """True while the group rebalances: then states are flushed at once (set by
@@ -268,15 +269,19 @@ class LevelsProcessor:
         )
 
     async def flush(self) -> None:
-        """Write the changed states (their events are acknowledged: every step awaits its
-        acks), then release the batches that changed them."""
-        async with self.lock:
-            await self._flush_locked()
+        """Write the changed states, then release the batches that changed them.
 
-    async def _flush_locked(self) -> None:
-        await self.states.flush_batched(self.producer, self.changelog_topic)
-        self.flushed_at = time.monotonic()
-        self.held.release()
+        The states are taken under :attr:`lock`, so with every step's events acknowledged
+        (a step holds it until its acks are in); the changelog's own acks are awaited after
+        it is let go, so scoring goes on meanwhile (at 5,000 participants, holding it ~0.1-0.3
+        s every 2 s was the latency section's p99). One flush at a time."""
+        async with self._flushing:
+            async with self.lock:
+                complete = await self.states.start_flush(self.producer, self.changelog_topic)
+                covered = self.held.take()
+                self.flushed_at = time.monotonic()
+            await complete()
+            HeldBatches.release_all(covered)
 
     async def _step(
         self, samples: list[StatsSample], produced: list[int], pending: list[Awaitable[Any]]
@@ -317,7 +322,7 @@ class LevelsProcessor:
             pending = await self._publish(out)
             if pending:
                 await asyncio.gather(*pending)
-            await self._flush_locked()
+        await self.flush()
 
     async def _publish(self, events: list[Any]) -> list[Awaitable[Any]]:
         """Each event to the levels topic and the compacted current-levels topic (plus a

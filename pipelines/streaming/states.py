@@ -12,7 +12,7 @@ advanced the state past events that were never sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
@@ -196,9 +196,21 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         key's default partition, the store write, RocksDB's persisted changelog offset), in
         bulk. Recovery is Faust's own: it reads this same changelog topic.
         """
+        complete = await self.start_flush(producer, changelog_topic)
+        return await complete()
+
+    async def start_flush(
+        self, producer: BatchProducer, changelog_topic: str | None = None
+    ) -> Callable[[], Awaitable[int]]:
+        """The first half of :meth:`flush_batched`: the changed states are encoded as they
+        are now and handed to the producer. Returns the second half: await it for the acks,
+        then the store write (and how many). Changes made in between belong to the next
+        flush, so the caller need not hold back its writers while the broker answers; it
+        must not start another flush before this one completes (a later flush's eviction
+        would drop decoded states whose bytes are not in the store yet)."""
         if not self._dirty:
             self._evict()  # states decoded by reads alone
-            return 0
+            return _nothing_flushed
         if changelog_topic is None:
             changelog_topic = self.table.changelog_topic.get_topic_name()  # type: ignore[attr-defined]
         dirty, self._dirty = self._dirty, {}
@@ -209,12 +221,30 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         partition_of = self.partition_of
         records = [(changelog_topic, partition_of(k), k, v) for k, v in changes]
         try:
-            delivered = await asyncio.gather(*await producer.send(records))
+            sent = await producer.send(records)
         except BaseException:
-            # Not persisted: keep them dirty (newer writes made meanwhile win).
-            dirty.update(self._dirty)
-            self._dirty = dirty
+            self._keep_dirty(dirty)
             raise
+
+        async def complete() -> int:
+            try:
+                delivered = await asyncio.gather(*sent)
+            except BaseException:
+                self._keep_dirty(dirty)
+                raise
+            self._store(changes, delivered)
+            return len(changes)
+
+        return complete
+
+    def _keep_dirty(self, dirty: dict[str, Any]) -> None:
+        """Not persisted: keep them dirty (newer writes made meanwhile win)."""
+        dirty.update(self._dirty)
+        self._dirty = dirty
+
+    def _store(self, changes: list[tuple[bytes, bytes | None]], delivered: list[Any]) -> None:
+        """The acknowledged changes into the table's store, with their changelog offsets."""
+        partition_of = self.partition_of
         from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
         from faust.types import TP  # noqa: PLC0415
 
@@ -241,8 +271,11 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
             store.set_persisted_offset(tp, offset)
         self._forget(raw_key for raw_key, value in changes if value is None)
         self._evict()
-        return len(changes)
 
     def forget_cache(self) -> None:
         """Drop decoded copies (after a rebalance the table is the truth)."""
         self._cache.clear()
+
+
+async def _nothing_flushed() -> int:
+    return 0

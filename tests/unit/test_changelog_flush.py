@@ -102,3 +102,72 @@ def test_partition_cache_forgets_departed_participants() -> None:
     for i in range(1000):
         partition_of.forget_key(f"P{i}".encode())
     assert len(partition_of) == 0
+
+
+class _SlowProducer(_Producer):
+    """Acks only when told: the window between a flush's start and its completion."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(fail)
+        self.pending: list[asyncio.Future] = []
+
+    async def send(self, records):
+        records = list(records)
+        self.sent.extend(records)
+        fut = asyncio.get_running_loop().create_future()
+        self.pending.append(fut)
+        return [fut]
+
+    def answer(self) -> None:
+        for fut in self.pending:
+            if self.fail:
+                fut.set_exception(RuntimeError("broker down"))
+            else:
+                fut.set_result(Delivered("changelog", 0, 0, 1))
+        self.pending.clear()
+
+
+def test_writes_made_while_a_flush_waits_for_its_acks_belong_to_the_next_flush() -> None:
+    table = _Table()
+    states = _states(table)
+    states["a"] = "1"
+    states["b"] = "1"
+
+    async def scenario() -> None:
+        producer = _SlowProducer()
+        complete = await states.start_flush(producer, "changelog")
+        assert producer.sent == [("changelog", 0, b"a", b"1"), ("changelog", 0, b"b", b"1")]
+        states["a"] = "2"  # scoring goes on while the broker answers
+        del states["b"]
+        assert table.data.data == {}  # nothing in the store before the acks
+        producer.answer()
+        assert await complete() == 2
+        assert table.data.data == {b"a": b"1", b"b": b"1"}
+        assert states["a"] == "2" and "b" not in states and states.changed() == 2
+        again = _Producer()
+        assert await states.flush_batched(again, "changelog") == 2
+        assert sorted(again.sent) == [("changelog", 0, b"a", b"2"), ("changelog", 0, b"b", None)]
+        assert table.data.data == {b"a": b"2"}
+
+    asyncio.run(scenario())
+
+
+def test_a_flush_whose_acks_fail_keeps_its_changes_under_newer_ones() -> None:
+    table = _Table()
+    states = _states(table)
+    states["a"] = "1"
+    states["b"] = "1"
+
+    async def scenario() -> None:
+        producer = _SlowProducer(fail=True)
+        complete = await states.start_flush(producer, "changelog")
+        states["a"] = "2"
+        producer.answer()
+        with pytest.raises(RuntimeError):
+            await complete()
+        assert table.data.data == {}
+        again = _Producer()
+        assert await states.flush_batched(again, "changelog") == 2
+        assert sorted(again.sent) == [("changelog", 0, b"a", b"2"), ("changelog", 0, b"b", b"1")]
+
+    asyncio.run(scenario())

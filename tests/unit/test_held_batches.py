@@ -133,3 +133,15 @@ def test_the_levels_agent_flushes_on_its_interval_on_many_changes_or_in_a_rebala
     assert due(_policy(100.0, DECODED_STATES_KEPT), 100.1)
     assert not due(_policy(100.0, DECODED_STATES_KEPT - 1), 100.1)
     assert due(_policy(100.0, 0, rebalancing=True), 100.1)
+
+
+def test_a_batch_held_after_a_flush_started_waits_for_the_next_one() -> None:
+    held = HeldBatches()
+    a, b = batch(1), batch(2)
+    for events in (a, b):
+        events[0].message.incref()
+    held.hold(a)
+    covered = held.take()  # the flush took its states: ``a``'s changes are in it
+    held.hold(b)  # handled while that flush waited for its acks
+    assert HeldBatches.release_all(covered) == 1
+    assert refcounts(a, b) == [1, 2] and len(held) == 1
