@@ -133,6 +133,11 @@ def current_level_row(event: LevelEvent) -> tuple[Any, ...]:
     )
 
 
+EVENT_ID_AT, TS_AT, PARTICIPANT_AT, DEPARTED_AT = map(
+    LEVEL_CHANGE_COLUMNS.index, ("event_id", "ts", "participant_sid", "departed")
+)
+"""Where the sink finds these fields in a ``level_changes`` row."""
+
 _CURRENT_FROM_HISTORY = itemgetter(*(LEVEL_CHANGE_COLUMNS.index(c) for c in CURRENT_LEVEL_COLUMNS))
 
 

@@ -3,7 +3,7 @@
 The loop, per batch (``getmany``):
 
 1. decode each message; one that does not decode goes to the dead-letter topic;
-2. deduplicate within the batch by table key (history: first copy; latest state: last);
+2. deduplicate within the batch by table key (history: first copy; latest state: newest);
 3. write everything in one transaction (:class:`BatchWriter`); a transient database error
    (connection lost, Postgres restarting) is retried with backoff, forever, holding the batch
    and its offsets: nothing is committed to Kafka that is not in Postgres;
@@ -17,6 +17,12 @@ batch's offsets are committed only after its transaction (and every earlier one)
 
 A crash between 3 and 5 replays the batch; the merges are idempotent, so replays (even of the
 whole topics from the start) change nothing.
+
+``current_levels`` comes from the levels topic alone, not from the compacted current-levels
+topic (which the worker still produces, for room services): both carry the same bytes in the
+same partition and order, so the newest event of a participant in a poll is its latest level,
+and a ``departed`` event deletes the row, as the tombstone that follows it on the current
+topic does. Each level event is then one Kafka record for the sink, not two.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
 from pipelines.security import aiokafka_client_config
 from pipelines.storage.rows import (
+    DEPARTED_AT,
+    EVENT_ID_AT,
+    PARTICIPANT_AT,
+    TS_AT,
     alert_row,
     current_level_row_from_history,
     level_change_row,
@@ -101,46 +111,12 @@ class SinkCounts:
     """``time.monotonic()`` of the first poll that returned records and of the last commit."""
 
 
-class RecentLevelRows:
-    """Decode each level event once although it arrives twice.
-
-    The worker sends the same bytes to the levels topic and to the current-levels topic, and
-    decoding (msgspec, with validation) plus building the row are the sink's largest
-    per-message costs. The ``level_changes`` row (or the decode error) is kept by value for
-    this batch and the previous one (the two topics are fetched independently, so one copy
-    can come a batch later); the ``current_levels`` row is a projection of it. Same bytes,
-    same result: nothing is validated less.
-    """
-
-    def __init__(self) -> None:
-        self._this: dict[bytes, Row | ContractError] = {}
-        self._last: dict[bytes, Row | ContractError] = {}
-
-    def history_row(self, value: bytes | None) -> Row:
-        if value is None:
-            raise ContractError("invalid_json", "empty value (a tombstone) on a levels topic")
-        found = self._this.get(value)
-        if found is None:
-            found = self._last.get(value)
-            if found is None:
-                try:
-                    found = level_change_row(decode_level(value))
-                except ContractError as exc:
-                    found = exc
-            self._this[value] = found
-        if isinstance(found, ContractError):
-            raise found
-        return found
-
-    def next_batch(self) -> None:
-        self._last, self._this = self._this, {}
-
-
 @dataclass
 class _Pending:
     batch: Batch = field(default_factory=Batch)
     history: dict[tuple[str, Any], Row] = field(default_factory=dict)
-    current: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    current: dict[str, Row] = field(default_factory=dict)
+    """The newest ``level_changes`` row per participant (a departed one deletes it)."""
     alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     rollups: dict[tuple[str, str, int], tuple[Any, ...]] = field(default_factory=dict)
     bad: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
@@ -156,7 +132,7 @@ class _InFlight:
 
 
 class PostgresSink:
-    """Consumes the level, current-level and alert topics into Postgres."""
+    """Consumes the level, alert, rollup and dead-letter topics into Postgres."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.kafka_bootstrap_servers or not settings.database_url:
@@ -165,14 +141,12 @@ class PostgresSink:
         self.counts = SinkCounts()
         self.topics = (
             settings.topic_levels,
-            settings.topic_levels_current,
             settings.topic_alerts,
             settings.topic_rollups,
             settings.topic_deadletter,
         )
         self._conn: psycopg.Connection[Any] | None = None
         self._writer: BatchWriter | None = None
-        self._level_rows = RecentLevelRows()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; leaves the group cleanly."""
@@ -256,15 +230,18 @@ class PostgresSink:
         pending = _Pending()
         pending.offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
         pending.records = sum(len(batch) for batch in records.values())
-        pending.batch.deadletter_topic = self.topics[4]
+        pending.batch.deadletter_topic = self.settings.topic_deadletter
         for tp, batch in records.items():
             await asyncio.sleep(0)
             self._collect_partition(tp.topic, batch, pending)
-        self._level_rows.next_batch()
         batch = pending.batch
         batch.rows[LEVEL_CHANGES] = list(pending.history.values())
-        batch.rows[CURRENT_LEVELS] = [r for r in pending.current.values() if r is not None]
-        batch.deletes[CURRENT_LEVELS] = [k for k, r in pending.current.items() if r is None]
+        latest = pending.current.values()
+        batch.rows[CURRENT_LEVELS] = [
+            current_level_row_from_history(r) for r in latest if not r[DEPARTED_AT]
+        ]
+        # A departed participant's row goes, as the current topic's tombstone says.
+        batch.deletes[CURRENT_LEVELS] = [r[PARTICIPANT_AT] for r in latest if r[DEPARTED_AT]]
         batch.rows[ALERTS] = list(pending.alerts.values())
         batch.rows[ROOM_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "room"]
         batch.rows[REGION_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "region"]
@@ -273,39 +250,37 @@ class PostgresSink:
     def _collect_partition(
         self, topic: str, records: list[ConsumerRecord], pending: _Pending
     ) -> None:
-        """One partition's records into the batch: history keeps the first copy of an event,
-        the latest state the last. The two level topics are nearly every record: tight loops."""
-        level_rows = self._level_rows
-        bad = pending.bad
-        if topic == self.topics[0]:  # levels
-            history = pending.history
-            for m in records:
-                try:
-                    row = level_rows.history_row(m.value)
-                except ContractError as exc:
-                    bad.append((m, exc.code, exc.message))
-                    continue
-                history.setdefault((row[0], row[1]), row)  # (event_id, ts)
-        elif topic == self.topics[1]:  # current levels
-            latest = pending.current
-            for m in records:
-                if m.value is None:
-                    if m.key:
-                        latest[m.key.decode()] = None  # tombstone: the participant left
-                    continue
-                try:
-                    row = level_rows.history_row(m.value)
-                except ContractError as exc:
-                    bad.append((m, exc.code, exc.message))
-                    continue
-                latest[row[3]] = current_level_row_from_history(row)  # by participant_sid
-        else:
+        """One partition's records into the batch. Level events (nearly every record, so a
+        tight loop): history keeps the first copy of an event; the latest state keeps a
+        participant's newest event, the one the upsert would keep (not older by ``ts``; the
+        later of equal ones), so a replayed older copy later in the poll does not hide it."""
+        if topic != self.settings.topic_levels:
             for m in records:
                 self._collect_other(m, pending)
+            return
+        bad = pending.bad
+        history = pending.history
+        latest = pending.current
+        for m in records:
+            value = m.value
+            if value is None:
+                bad.append((m, "invalid_json", "empty value (a tombstone) on the levels topic"))
+                continue
+            try:
+                row = level_change_row(decode_level(value))
+            except ContractError as exc:
+                bad.append((m, exc.code, exc.message))
+                continue
+            ts = row[TS_AT]
+            history.setdefault((row[EVENT_ID_AT], ts), row)
+            sid = row[PARTICIPANT_AT]
+            seen = latest.get(sid)
+            if seen is None or seen[TS_AT] <= ts:
+                latest[sid] = row
 
     def _collect_other(self, m: ConsumerRecord, pending: _Pending) -> None:
         """Alerts, rollups and dead letters (few records): decode into the batch."""
-        _, _, alerts, rollups, deadletters = self.topics
+        _, alerts, rollups, deadletters = self.topics
         try:
             if m.topic == alerts:
                 alert = decode_alert(m.value)
