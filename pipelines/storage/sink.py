@@ -48,7 +48,6 @@ from pipelines.contracts import (
     dead_letter_for,
     decode_alert,
     decode_deadletter,
-    decode_level,
     encode,
     make_dead_letter,
 )
@@ -56,6 +55,7 @@ from pipelines.observability import METRICS
 from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
 from pipelines.security import aiokafka_client_config
+from pipelines.storage.level_json import level_change_row_from_json
 from pipelines.storage.rows import (
     DEPARTED_AT,
     EVENT_ID_AT,
@@ -63,7 +63,6 @@ from pipelines.storage.rows import (
     TS_AT,
     alert_row,
     current_level_row_from_history,
-    level_change_row,
     ms_to_datetime,
     rollup_row,
 )
@@ -267,7 +266,7 @@ class PostgresSink:
                 bad.append((m, "invalid_json", "empty value (a tombstone) on the levels topic"))
                 continue
             try:
-                row = level_change_row(decode_level(value))
+                row = level_change_row_from_json(value)
             except ContractError as exc:
                 bad.append((m, exc.code, exc.message))
                 continue
