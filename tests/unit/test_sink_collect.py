@@ -218,3 +218,15 @@ def test_current_levels_from_the_levels_topic_equal_those_from_the_current_topic
         _store(new_table, asyncio.run(sink._collect(records)).batch)
         _store(old_table, _old_sink_batch(current))
         assert new_table == old_table
+
+
+def test_an_event_past_the_year_9999_is_dead_lettered_not_a_crash():
+    """The contract allows timestamps up to 2**53 - 1 ms; no ``datetime`` holds them."""
+    events = _events()
+    far = replace(events[0], event_id="PC00:far", timestamp=2**53 - 1)
+    sink = _sink()
+    records = _records(sink.settings.topic_levels, _keyed([*events, far]))
+    pending = asyncio.run(sink._collect(records))
+    assert [(m.value, code) for m, code, _ in pending.bad] == [(encode(far), "invalid_field")]
+    assert "out of range" in pending.bad[0][2]
+    assert sorted(pending.batch.rows[LEVEL_CHANGES]) == sorted(map(level_change_row, events))
