@@ -26,42 +26,59 @@ import msgspec
 
 from pipelines.contracts import LevelEvent, decode_level
 from pipelines.contracts.codec import MAX_MESSAGE_BYTES
-from pipelines.contracts.level import ComponentStats, MediaLevels
+from pipelines.contracts.level import (
+    BandwidthStats,
+    ComponentStats,
+    LatencyStats,
+    LossStats,
+    MediaLevels,
+)
 from pipelines.storage.rows import level_change_row, ms_to_datetime
 
 _RAW_NULL = msgspec.Raw(b"null")
 STATS_FIELDS = ("send_stats", "recv_stats")
 
 
-def _twin(kind: type[msgspec.Struct], name: str, types: dict[str, Any]) -> type[msgspec.Struct]:
+def _twin(kind: type[msgspec.Struct], types: dict[str, Any]) -> type[msgspec.Struct]:
     """``kind``'s fields, wire names and defaults, with the field types in ``types``
-    replaced (a raw stats field defaults to JSON ``null``, as the contract's to ``None``)."""
+    replaced (a raw stats field defaults to JSON ``null``, as the contract's to ``None``).
+
+    Twins are ``gc=False``: they hold strings, numbers and other twins, never a cycle, so the
+    garbage collector need not track the ~10 objects decoded per event (-0.4 us per event)."""
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for f in msgspec.structs.fields(kind):
         if f.name in types:
-            fields.append((f.name, types[f.name], _RAW_NULL if types[f.name] is msgspec.Raw
-                           else f.default))  # fmt: skip
+            default = _RAW_NULL if types[f.name] is msgspec.Raw else f.default
+            fields.append((f.name, types[f.name], default))
         elif f.required:
             fields.append((f.name, f.type))
         else:
             fields.append((f.name, f.type, f.default))
     config = kind.__struct_config__
     return msgspec.defstruct(
-        name,
+        f"Sink{kind.__name__}",
         fields,
         rename={f.name: f.encode_name for f in msgspec.structs.fields(kind)},
         omit_defaults=config.omit_defaults,
         forbid_unknown_fields=config.forbid_unknown_fields,
+        gc=False,
     )
 
 
-RawStatsMedia = _twin(MediaLevels, "RawStatsMedia", dict.fromkeys(STATS_FIELDS, msgspec.Raw))
-RawStatsLevelEvent = _twin(
-    LevelEvent, "RawStatsLevelEvent", {"audio": RawStatsMedia, "video": RawStatsMedia}
+RawStatsMedia = _twin(MediaLevels, dict.fromkeys(STATS_FIELDS, msgspec.Raw))
+RawStatsLevelEvent = _twin(LevelEvent, {"audio": RawStatsMedia, "video": RawStatsMedia})
+StatsTwin = _twin(
+    ComponentStats,
+    {
+        "bandwidth": _twin(BandwidthStats, {}) | None,
+        "fraction_lost": _twin(LossStats, {}) | None,
+        "latency": _twin(LatencyStats, {}) | None,
+    },
 )
+"""The contract's ``ComponentStats``, to validate a raw stats part against (then dropped)."""
 
 _event_decoder = msgspec.json.Decoder(RawStatsLevelEvent)
-_stats_decoder = msgspec.json.Decoder(ComponentStats | None)
+_stats_decoder = msgspec.json.Decoder(StatsTwin | None)
 
 
 def level_change_row_from_json(value: bytes | None) -> tuple[Any, ...]:

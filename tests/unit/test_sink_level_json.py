@@ -5,6 +5,7 @@ judged by the contract (same verdict, same error) on any input."""
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 import msgspec
@@ -13,12 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.contracts import ContractError, LevelEvent, decode_level, encode
-from pipelines.contracts.level import MediaLevels
+from pipelines.contracts.level import (
+    BandwidthStats,
+    ComponentStats,
+    LatencyStats,
+    LossStats,
+    MediaLevels,
+)
 from pipelines.quality import Engine
 from pipelines.storage.level_json import (
     STATS_FIELDS,
     RawStatsLevelEvent,
     RawStatsMedia,
+    StatsTwin,
     level_change_row_from_json,
 )
 from pipelines.storage.rows import level_change_row, stats_json
@@ -45,18 +53,33 @@ def _old(value: Any) -> tuple[Any, ...]:
     return level_change_row(decode_level(value))
 
 
-def test_the_twin_has_the_contracts_fields_with_raw_stats():
-    for twin, kind, raw in ((RawStatsLevelEvent, LevelEvent, ()), (RawStatsMedia, MediaLevels,
-                            STATS_FIELDS)):  # fmt: skip
+def _twins() -> list[tuple[Any, Any]]:
+    stats = {f.name: f.type for f in msgspec.structs.fields(StatsTwin)}
+    return [
+        (RawStatsLevelEvent, LevelEvent),
+        (RawStatsMedia, MediaLevels),
+        (StatsTwin, ComponentStats),
+        *(
+            (typing.get_args(stats[name])[0], kind)
+            for name, kind in (("bandwidth", BandwidthStats), ("fraction_lost", LossStats),
+                               ("latency", LatencyStats))
+        ),
+    ]  # fmt: skip
+
+
+def test_the_twins_have_the_contracts_fields():
+    nested = {"audio", "video", "bandwidth", "fraction_lost", "latency"}
+    for twin, kind in _twins():
         got = msgspec.structs.fields(twin)
         want = msgspec.structs.fields(kind)
         assert [(f.name, f.encode_name, f.required) for f in got] == [
             (f.name, f.encode_name, f.required) for f in want
         ]
+        assert twin.__struct_config__.omit_defaults == kind.__struct_config__.omit_defaults
         for g, w in zip(got, want, strict=True):
-            if g.name in raw:
-                assert g.type is msgspec.Raw
-            elif g.name not in ("audio", "video"):
+            if twin is RawStatsMedia and g.name in STATS_FIELDS:
+                assert g.type is msgspec.Raw and bytes(g.default) == b"null"
+            elif g.name not in nested:
                 assert (g.type, g.default) == (w.type, w.default)
 
 
