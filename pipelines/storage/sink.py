@@ -1,6 +1,6 @@
 """``netquality sink``: levels, current levels, rollups, alerts and dead-letter counts -> Postgres.
 
-The loop, per batch (``getmany``):
+The loop, per batch (one or more ``getmany`` polls):
 
 1. decode each message; one that does not decode goes to the dead-letter topic;
 2. deduplicate within the batch by table key (history: first copy; latest state: newest);
@@ -11,8 +11,10 @@ The loop, per batch (``getmany``):
 5. commit the batch's own offsets (explicitly, not the consumer's position).
 
 Steps 1-2 of the next batch run while Postgres writes this one (step 3 runs in a thread), so
-decoding and the database overlap; decoding yields to the event loop between partitions, so
-the fetch after it is in flight meanwhile. Writes stay strictly in order, one at a time, and a
+decoding and the database overlap, and every poll that arrives meanwhile joins that next batch
+(up to ``MAX_BATCH`` records): the slower Postgres, the bigger (and cheaper per row) its
+batches. Decoding yields to the event loop between partitions, so the fetch after it is in
+flight meanwhile. Writes stay strictly in order, one at a time, and a
 batch's offsets are committed only after its transaction (and every earlier one) has committed.
 
 A crash between 3 and 5 replays the batch; the merges are idempotent, so replays (even of the
@@ -83,12 +85,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 20_000
-"""Records per poll. Bigger batches mean fewer commits (Postgres fsyncs and Kafka offset
-commits) per row; 20,000 level events are ~20 MB of JSON, written in well under a second."""
+"""Records per batch. Bigger batches mean fewer commits (Postgres fsyncs and Kafka offset
+commits) and fewer ``current_levels`` rows per event (a participant's events in one batch
+are one upsert); 20,000 level events are ~20 MB of JSON, written in well under a second.
+A poll brings ~6,000 (a fetch); while Postgres writes one batch, the next grows by the polls
+that come meanwhile, up to this: Postgres spent ~16 us per event with poll-sized batches,
+~13 with these."""
 MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 """aiokafka defaults (1 MiB per partition) cap a fetch at ~1,000 level events per partition."""
 POLL_MS = 200
+GROW_POLL_MS = 10
+"""Poll wait while a batch waits for the write before it: more records join that batch."""
 BACKOFF_START_S = 0.2
 BACKOFF_MAX_S = 5.0
 
@@ -169,25 +177,34 @@ class PostgresSink:
         await consumer.start()
         await producer.start()
         in_flight: _InFlight | None = None
+        pending: _Pending | None = None
         try:
             while not stop.is_set() or in_flight is not None:
-                pending = None
-                if not stop.is_set():
+                if not stop.is_set() and (pending is None or pending.records < MAX_BATCH):
                     # Wait for records even with a write in flight: during a backlog the
                     # next fetch lands while Postgres works (a 0 timeout found nothing
-                    # fetched yet, and fetching, decoding and writing took turns).
-                    records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
+                    # fetched yet, and fetching, decoding and writing took turns). With a
+                    # batch already waiting, only briefly: the write may end any moment.
+                    records = await consumer.getmany(
+                        timeout_ms=POLL_MS if pending is None else GROW_POLL_MS,
+                        max_records=MAX_BATCH - (0 if pending is None else pending.records),
+                    )
                     if records:
                         if self.counts.first_records_s is None:
                             self.counts.first_records_s = time.monotonic()
-                        pending = await self._collect(records)
+                        pending = await self._gather(records, pending or self._new_pending())
                 if in_flight is not None:
+                    if not in_flight.write.done() and pending is not None and (
+                        pending.records < MAX_BATCH and not stop.is_set()
+                    ):
+                        continue  # Postgres is busy: grow the next batch meanwhile
                     done, in_flight = in_flight, None
                     if not await self._finish(done, consumer, producer):
                         break  # stopped while the database was down: commit nothing
                 if pending is not None and not stop.is_set():
+                    self._seal(pending)
                     write = asyncio.create_task(self._write_until_done(pending.batch, stop))
-                    in_flight = _InFlight(pending, write)
+                    in_flight, pending = _InFlight(pending, write), None
                     # Let the task hand the batch to its thread now: getmany() may return
                     # without yielding to the loop, and then the write would only start once
                     # awaited, after the next batch's decoding instead of during it.
@@ -221,18 +238,36 @@ class PostgresSink:
         self.counts.last_commit_s = time.monotonic()
         return True
 
-    async def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
-        """Decode a poll into a batch, partition by partition, yielding to the event loop
-        between partitions: the fetcher sends the next fetch (and reads its answer) while this
-        poll decodes, instead of only at the next ``getmany`` (which then waited for the broker
-        every time: ~40 % of the loop's wall time in the profile)."""
+    def _new_pending(self) -> _Pending:
         pending = _Pending()
-        pending.offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
-        pending.records = sum(len(batch) for batch in records.values())
         pending.batch.deadletter_topic = self.settings.topic_deadletter
+        return pending
+
+    async def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
+        """One poll as one batch, ready to write."""
+        pending = await self._gather(records, self._new_pending())
+        self._seal(pending)
+        return pending
+
+    async def _gather(
+        self, records: dict[TopicPartition, list[ConsumerRecord]], pending: _Pending
+    ) -> _Pending:
+        """Decode a poll into ``pending`` (a new batch, or one still waiting for Postgres:
+        later polls of a partition only add newer records), partition by partition, yielding
+        to the event loop between partitions: the fetcher sends the next fetch (and reads its
+        answer) while this poll decodes, instead of only at the next ``getmany`` (which then
+        waited for the broker every time: ~40 % of the loop's wall time in the profile)."""
+        pending.offsets.update(
+            {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
+        )
+        pending.records += sum(len(batch) for batch in records.values())
         for tp, batch in records.items():
             await asyncio.sleep(0)
             self._collect_partition(tp.topic, batch, pending)
+        return pending
+
+    def _seal(self, pending: _Pending) -> None:
+        """The batch's rows per table, from what the polls gathered."""
         batch = pending.batch
         batch.rows[LEVEL_CHANGES] = list(pending.history.values())
         latest = pending.current.values()
@@ -244,7 +279,6 @@ class PostgresSink:
         batch.rows[ALERTS] = list(pending.alerts.values())
         batch.rows[ROOM_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "room"]
         batch.rows[REGION_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "region"]
-        return pending
 
     def _collect_partition(
         self, topic: str, records: list[ConsumerRecord], pending: _Pending

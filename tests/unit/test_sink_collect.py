@@ -11,6 +11,7 @@ fetch is sent while this poll decodes).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -230,3 +231,30 @@ def test_an_event_past_the_year_9999_is_dead_lettered_not_a_crash():
     assert [(m.value, code) for m, code, _ in pending.bad] == [(encode(far), "invalid_field")]
     assert "out of range" in pending.bad[0][2]
     assert sorted(pending.batch.rows[LEVEL_CHANGES]) == sorted(map(level_change_row, events))
+
+
+def test_polls_gathered_into_one_batch_equal_one_poll_of_them_all():
+    """While Postgres writes one batch, the next grows by the polls that arrive meanwhile."""
+    events = _events()
+    sink = _sink()
+    keyed = _keyed([*events, _departed(events[-1])])
+    topic = sink.settings.topic_levels
+    everything = asyncio.run(sink._collect(_records(topic, keyed)))
+
+    async def in_two_polls():
+        first = _records(topic, keyed[:7])
+        second = {
+            tp: [dataclasses.replace(m, offset=m.offset + 50) for m in batch]
+            for tp, batch in _records(topic, keyed[7:]).items()
+        }
+        pending = await sink._gather(first, sink._new_pending())
+        pending = await sink._gather(second, pending)
+        sink._seal(pending)
+        return pending, first, second
+
+    grown, first, second = asyncio.run(in_two_polls())
+    for merge in (LEVEL_CHANGES, CURRENT_LEVELS):
+        assert sorted(grown.batch.rows[merge]) == sorted(everything.batch.rows[merge])
+    assert grown.batch.deletes == everything.batch.deletes
+    assert grown.records == len(keyed)
+    assert grown.offsets == {tp: batch[-1].offset + 1 for tp, batch in (first | second).items()}
