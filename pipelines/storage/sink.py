@@ -294,21 +294,23 @@ class PostgresSink:
         bad = pending.bad
         history = pending.history
         latest = pending.current
+        row_of = level_change_row_from_json
+        event_id_at, ts_at, participant_at = EVENT_ID_AT, TS_AT, PARTICIPANT_AT
         for m in records:
             value = m.value
             if value is None:
                 bad.append((m, "invalid_json", "empty value (a tombstone) on the levels topic"))
                 continue
             try:
-                row = level_change_row_from_json(value)
+                row = row_of(value)
             except ContractError as exc:
                 bad.append((m, exc.code, exc.message))
                 continue
-            ts = row[TS_AT]
-            history.setdefault((row[EVENT_ID_AT], ts), row)
-            sid = row[PARTICIPANT_AT]
+            ts = row[ts_at]
+            history.setdefault((row[event_id_at], ts), row)
+            sid = row[participant_at]
             seen = latest.get(sid)
-            if seen is None or seen[TS_AT] <= ts:
+            if seen is None or seen[ts_at] <= ts:
                 latest[sid] = row
 
     def _collect_other(self, m: ConsumerRecord, pending: _Pending) -> None:
