@@ -410,10 +410,10 @@ def tune_gc() -> None:
     20,000 events triggers hundreds of collections that also walk every long-lived object
     (aiokafka, psycopg, modules). Measured: decoding plus row building ran 2x faster with the
     startup objects frozen and young collections every 20,000 allocations. Even those took
-    ~20 ms each (a young generation holds the batch's big dicts and lists): 1.8 us per event
-    end to end, 17 collections per 200,000 events; every 100,000 allocations, 0.2 us and one
-    collection (2026-11-24). Nothing here makes cycles immortal; they are collected, less
-    often.
+    15-25 ms each (a young generation holds the batch's big dicts and lists): 1.2-1.8 us per
+    event end to end, 16-17 collections per 200,000 events; every 100,000 allocations,
+    0.2-0.4 us and one collection (2026-11-24). Nothing here makes cycles immortal; they are
+    collected, less often.
     """
     gc.collect()
     gc.freeze()
