@@ -12,7 +12,8 @@ migrated to head (dropped at the end) and fresh topics:
    mix gives a few thousand realistic events; they are replicated (new participant, room and
    event ids, shifted timestamps) until there are ``rows`` of them, spread over one UTC day
    that has its own daily partition of ``level_changes``, in time order as the worker emits
-   them; each is produced to the levels and the current-levels topics, as the worker does;
+   them; each is produced to the levels topic (the worker also sends it to the current-levels
+   topic, which the sink does not read);
 2. then ``repeat`` rounds, the tables truncated (and a ``CHECKPOINT``) before each path:
 
    - ``end_to_end``: a ``PostgresSink`` with a fresh group, from its first poll with records
@@ -465,9 +466,8 @@ def _measure(
         if partitions:
             settings = _topics(where, partitions)
             began = time.monotonic()
-            for topic in (settings.topic_levels, settings.topic_levels_current):
-                asyncio.run(prefill(where.bootstrap or "", topic, events, partitions))
-            say(f"{2 * len(events):,} records produced in {time.monotonic() - began:.1f}s")
+            asyncio.run(prefill(where.bootstrap or "", settings.topic_levels, events, partitions))
+            say(f"{len(events):,} records produced in {time.monotonic() - began:.1f}s")
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             server = conn.execute("SHOW server_version").fetchone()
             version = str(server[0]) if server else "?"
@@ -475,7 +475,7 @@ def _measure(
                 if settings is not None:
                     _reset(conn)
                     got = run_on_uvloop(  # the event loop `netquality sink` runs on
-                        sink_end_to_end(settings, where, 2 * len(events), timeout_s)
+                        sink_end_to_end(settings, where, len(events), timeout_s)
                     )
                     e2e.append(got)
                     measure("end_to_end", (got["seconds"], got["client_cpu_s"]))
@@ -528,7 +528,7 @@ def _measure(
     if e2e:
         result["end_to_end"] = {
             "partitions": partitions,
-            "records": 2 * len(events),
+            "records": len(events),
             "batches": [int(x["batches"]) for x in e2e],
             **{
                 f"{k}_per_row_us": round(

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from pipelines.contracts import AlertEvent, LevelEvent
+from pipelines.contracts import AlertEvent, ContractError, LevelEvent
 from pipelines.quality.rollups import MinuteRollup
 
 LEVEL_CHANGE_COLUMNS = (
@@ -77,8 +77,16 @@ REGION_ROLLUP_COLUMNS = ("region", "minute", *_MEASURES)
 
 
 def ms_to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds (our contracts) -> an aware UTC datetime (timestamptz)."""
-    return datetime.fromtimestamp(ms / 1000.0, UTC)
+    """Epoch milliseconds (our contracts) -> an aware UTC datetime (timestamptz).
+
+    The contracts allow any ms up to 2**53 - 1; past the year 9999 no ``datetime`` holds it,
+    and that is bad input (a :class:`ContractError`, dead-lettered), not a sink crash."""
+    try:
+        return datetime.fromtimestamp(ms / 1000.0, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ContractError(
+            "invalid_field", f"timestamp {ms} ms is out of range (years 1-9999): {exc}"
+        ) from None
 
 
 _json = msgspec.json.Encoder()
@@ -132,6 +140,11 @@ def current_level_row(event: LevelEvent) -> tuple[Any, ...]:
         event.departed,
     )
 
+
+EVENT_ID_AT, TS_AT, PARTICIPANT_AT, DEPARTED_AT = map(
+    LEVEL_CHANGE_COLUMNS.index, ("event_id", "ts", "participant_sid", "departed")
+)
+"""Where the sink finds these fields in a ``level_changes`` row."""
 
 _CURRENT_FROM_HISTORY = itemgetter(*(LEVEL_CHANGE_COLUMNS.index(c) for c in CURRENT_LEVEL_COLUMNS))
 

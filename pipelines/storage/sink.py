@@ -1,9 +1,9 @@
 """``netquality sink``: levels, current levels, rollups, alerts and dead-letter counts -> Postgres.
 
-The loop, per batch (``getmany``):
+The loop, per batch (one or more ``getmany`` polls):
 
 1. decode each message; one that does not decode goes to the dead-letter topic;
-2. deduplicate within the batch by table key (history: first copy; latest state: last);
+2. deduplicate within the batch by table key (history: first copy; latest state: newest);
 3. write everything in one transaction (:class:`BatchWriter`); a transient database error
    (connection lost, Postgres restarting) is retried with backoff, forever, holding the batch
    and its offsets: nothing is committed to Kafka that is not in Postgres;
@@ -11,12 +11,20 @@ The loop, per batch (``getmany``):
 5. commit the batch's own offsets (explicitly, not the consumer's position).
 
 Steps 1-2 of the next batch run while Postgres writes this one (step 3 runs in a thread), so
-decoding and the database overlap; decoding yields to the event loop between partitions, so
-the fetch after it is in flight meanwhile. Writes stay strictly in order, one at a time, and a
+decoding and the database overlap, and every poll that arrives meanwhile joins that next batch
+(up to ``MAX_BATCH`` records): the slower Postgres, the bigger (and cheaper per row) its
+batches. Decoding yields to the event loop between partitions, so the fetch after it is in
+flight meanwhile. Writes stay strictly in order, one at a time, and a
 batch's offsets are committed only after its transaction (and every earlier one) has committed.
 
 A crash between 3 and 5 replays the batch; the merges are idempotent, so replays (even of the
 whole topics from the start) change nothing.
+
+``current_levels`` comes from the levels topic alone, not from the compacted current-levels
+topic (which the worker still produces, for room services): both carry the same bytes in the
+same partition and order, so the newest event of a participant in a poll is its latest level,
+and a ``departed`` event deletes the row, as the tombstone that follows it on the current
+topic does. Each level event is then one Kafka record for the sink, not two.
 """
 
 from __future__ import annotations
@@ -42,7 +50,6 @@ from pipelines.contracts import (
     dead_letter_for,
     decode_alert,
     decode_deadletter,
-    decode_level,
     encode,
     make_dead_letter,
 )
@@ -50,10 +57,14 @@ from pipelines.observability import METRICS
 from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
 from pipelines.security import aiokafka_client_config
+from pipelines.storage.level_json import level_change_row_from_json
 from pipelines.storage.rows import (
+    DEPARTED_AT,
+    EVENT_ID_AT,
+    PARTICIPANT_AT,
+    TS_AT,
     alert_row,
     current_level_row_from_history,
-    level_change_row,
     ms_to_datetime,
     rollup_row,
 )
@@ -74,12 +85,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 20_000
-"""Records per poll. Bigger batches mean fewer commits (Postgres fsyncs and Kafka offset
-commits) per row; 20,000 level events are ~20 MB of JSON, written in well under a second."""
+"""Records per batch. Bigger batches mean fewer commits (Postgres fsyncs and Kafka offset
+commits) and fewer ``current_levels`` rows per event (a participant's events in one batch
+are one upsert); 20,000 level events are ~20 MB of JSON, written in well under a second.
+A poll brings ~6,000 (a fetch); while Postgres writes one batch, the next grows by the polls
+that come meanwhile, up to this: Postgres spent ~16 us per event with poll-sized batches,
+~13 with these."""
 MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 """aiokafka defaults (1 MiB per partition) cap a fetch at ~1,000 level events per partition."""
 POLL_MS = 200
+GROW_POLL_MS = 10
+"""Poll wait while a batch waits for the write before it: more records join that batch."""
 BACKOFF_START_S = 0.2
 BACKOFF_MAX_S = 5.0
 
@@ -101,46 +118,12 @@ class SinkCounts:
     """``time.monotonic()`` of the first poll that returned records and of the last commit."""
 
 
-class RecentLevelRows:
-    """Decode each level event once although it arrives twice.
-
-    The worker sends the same bytes to the levels topic and to the current-levels topic, and
-    decoding (msgspec, with validation) plus building the row are the sink's largest
-    per-message costs. The ``level_changes`` row (or the decode error) is kept by value for
-    this batch and the previous one (the two topics are fetched independently, so one copy
-    can come a batch later); the ``current_levels`` row is a projection of it. Same bytes,
-    same result: nothing is validated less.
-    """
-
-    def __init__(self) -> None:
-        self._this: dict[bytes, Row | ContractError] = {}
-        self._last: dict[bytes, Row | ContractError] = {}
-
-    def history_row(self, value: bytes | None) -> Row:
-        if value is None:
-            raise ContractError("invalid_json", "empty value (a tombstone) on a levels topic")
-        found = self._this.get(value)
-        if found is None:
-            found = self._last.get(value)
-            if found is None:
-                try:
-                    found = level_change_row(decode_level(value))
-                except ContractError as exc:
-                    found = exc
-            self._this[value] = found
-        if isinstance(found, ContractError):
-            raise found
-        return found
-
-    def next_batch(self) -> None:
-        self._last, self._this = self._this, {}
-
-
 @dataclass
 class _Pending:
     batch: Batch = field(default_factory=Batch)
     history: dict[tuple[str, Any], Row] = field(default_factory=dict)
-    current: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    current: dict[str, Row] = field(default_factory=dict)
+    """The newest ``level_changes`` row per participant (a departed one deletes it)."""
     alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     rollups: dict[tuple[str, str, int], tuple[Any, ...]] = field(default_factory=dict)
     bad: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
@@ -156,7 +139,7 @@ class _InFlight:
 
 
 class PostgresSink:
-    """Consumes the level, current-level and alert topics into Postgres."""
+    """Consumes the level, alert, rollup and dead-letter topics into Postgres."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.kafka_bootstrap_servers or not settings.database_url:
@@ -165,14 +148,12 @@ class PostgresSink:
         self.counts = SinkCounts()
         self.topics = (
             settings.topic_levels,
-            settings.topic_levels_current,
             settings.topic_alerts,
             settings.topic_rollups,
             settings.topic_deadletter,
         )
         self._conn: psycopg.Connection[Any] | None = None
         self._writer: BatchWriter | None = None
-        self._level_rows = RecentLevelRows()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; leaves the group cleanly."""
@@ -196,25 +177,34 @@ class PostgresSink:
         await consumer.start()
         await producer.start()
         in_flight: _InFlight | None = None
+        pending: _Pending | None = None
         try:
             while not stop.is_set() or in_flight is not None:
-                pending = None
-                if not stop.is_set():
+                if not stop.is_set() and (pending is None or pending.records < MAX_BATCH):
                     # Wait for records even with a write in flight: during a backlog the
                     # next fetch lands while Postgres works (a 0 timeout found nothing
-                    # fetched yet, and fetching, decoding and writing took turns).
-                    records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
+                    # fetched yet, and fetching, decoding and writing took turns). With a
+                    # batch already waiting, only briefly: the write may end any moment.
+                    records = await consumer.getmany(
+                        timeout_ms=POLL_MS if pending is None else GROW_POLL_MS,
+                        max_records=MAX_BATCH - (0 if pending is None else pending.records),
+                    )
                     if records:
                         if self.counts.first_records_s is None:
                             self.counts.first_records_s = time.monotonic()
-                        pending = await self._collect(records)
+                        pending = await self._gather(records, pending or self._new_pending())
                 if in_flight is not None:
+                    if not in_flight.write.done() and pending is not None and (
+                        pending.records < MAX_BATCH and not stop.is_set()
+                    ):
+                        continue  # Postgres is busy: grow the next batch meanwhile
                     done, in_flight = in_flight, None
                     if not await self._finish(done, consumer, producer):
                         break  # stopped while the database was down: commit nothing
                 if pending is not None and not stop.is_set():
+                    self._seal(pending)
                     write = asyncio.create_task(self._write_until_done(pending.batch, stop))
-                    in_flight = _InFlight(pending, write)
+                    in_flight, pending = _InFlight(pending, write), None
                     # Let the task hand the batch to its thread now: getmany() may return
                     # without yielding to the loop, and then the write would only start once
                     # awaited, after the next batch's decoding instead of during it.
@@ -248,64 +238,84 @@ class PostgresSink:
         self.counts.last_commit_s = time.monotonic()
         return True
 
-    async def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
-        """Decode a poll into a batch, partition by partition, yielding to the event loop
-        between partitions: the fetcher sends the next fetch (and reads its answer) while this
-        poll decodes, instead of only at the next ``getmany`` (which then waited for the broker
-        every time: ~40 % of the loop's wall time in the profile)."""
+    def _new_pending(self) -> _Pending:
         pending = _Pending()
-        pending.offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
-        pending.records = sum(len(batch) for batch in records.values())
-        pending.batch.deadletter_topic = self.topics[4]
+        pending.batch.deadletter_topic = self.settings.topic_deadletter
+        return pending
+
+    async def _collect(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> _Pending:
+        """One poll as one batch, ready to write."""
+        pending = await self._gather(records, self._new_pending())
+        self._seal(pending)
+        return pending
+
+    async def _gather(
+        self, records: dict[TopicPartition, list[ConsumerRecord]], pending: _Pending
+    ) -> _Pending:
+        """Decode a poll into ``pending`` (a new batch, or one still waiting for Postgres:
+        later polls of a partition only add newer records), partition by partition, yielding
+        to the event loop between partitions: the fetcher sends the next fetch (and reads its
+        answer) while this poll decodes, instead of only at the next ``getmany`` (which then
+        waited for the broker every time: ~40 % of the loop's wall time in the profile)."""
+        pending.offsets.update(
+            {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
+        )
+        pending.records += sum(len(batch) for batch in records.values())
         for tp, batch in records.items():
             await asyncio.sleep(0)
             self._collect_partition(tp.topic, batch, pending)
-        self._level_rows.next_batch()
+        return pending
+
+    def _seal(self, pending: _Pending) -> None:
+        """The batch's rows per table, from what the polls gathered."""
         batch = pending.batch
         batch.rows[LEVEL_CHANGES] = list(pending.history.values())
-        batch.rows[CURRENT_LEVELS] = [r for r in pending.current.values() if r is not None]
-        batch.deletes[CURRENT_LEVELS] = [k for k, r in pending.current.items() if r is None]
+        latest = pending.current.values()
+        batch.rows[CURRENT_LEVELS] = [
+            current_level_row_from_history(r) for r in latest if not r[DEPARTED_AT]
+        ]
+        # A departed participant's row goes, as the current topic's tombstone says.
+        batch.deletes[CURRENT_LEVELS] = [r[PARTICIPANT_AT] for r in latest if r[DEPARTED_AT]]
         batch.rows[ALERTS] = list(pending.alerts.values())
         batch.rows[ROOM_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "room"]
         batch.rows[REGION_ROLLUPS] = [r for k, r in pending.rollups.items() if k[0] == "region"]
-        return pending
 
     def _collect_partition(
         self, topic: str, records: list[ConsumerRecord], pending: _Pending
     ) -> None:
-        """One partition's records into the batch: history keeps the first copy of an event,
-        the latest state the last. The two level topics are nearly every record: tight loops."""
-        level_rows = self._level_rows
-        bad = pending.bad
-        if topic == self.topics[0]:  # levels
-            history = pending.history
-            for m in records:
-                try:
-                    row = level_rows.history_row(m.value)
-                except ContractError as exc:
-                    bad.append((m, exc.code, exc.message))
-                    continue
-                history.setdefault((row[0], row[1]), row)  # (event_id, ts)
-        elif topic == self.topics[1]:  # current levels
-            latest = pending.current
-            for m in records:
-                if m.value is None:
-                    if m.key:
-                        latest[m.key.decode()] = None  # tombstone: the participant left
-                    continue
-                try:
-                    row = level_rows.history_row(m.value)
-                except ContractError as exc:
-                    bad.append((m, exc.code, exc.message))
-                    continue
-                latest[row[3]] = current_level_row_from_history(row)  # by participant_sid
-        else:
+        """One partition's records into the batch. Level events (nearly every record, so a
+        tight loop): history keeps the first copy of an event; the latest state keeps a
+        participant's newest event, the one the upsert would keep (not older by ``ts``; the
+        later of equal ones), so a replayed older copy later in the poll does not hide it."""
+        if topic != self.settings.topic_levels:
             for m in records:
                 self._collect_other(m, pending)
+            return
+        bad = pending.bad
+        history = pending.history
+        latest = pending.current
+        row_of = level_change_row_from_json
+        event_id_at, ts_at, participant_at = EVENT_ID_AT, TS_AT, PARTICIPANT_AT
+        for m in records:
+            value = m.value
+            if value is None:
+                bad.append((m, "invalid_json", "empty value (a tombstone) on the levels topic"))
+                continue
+            try:
+                row = row_of(value)
+            except ContractError as exc:
+                bad.append((m, exc.code, exc.message))
+                continue
+            ts = row[ts_at]
+            history.setdefault((row[event_id_at], ts), row)
+            sid = row[participant_at]
+            seen = latest.get(sid)
+            if seen is None or seen[ts_at] <= ts:
+                latest[sid] = row
 
     def _collect_other(self, m: ConsumerRecord, pending: _Pending) -> None:
         """Alerts, rollups and dead letters (few records): decode into the batch."""
-        _, _, alerts, rollups, deadletters = self.topics
+        _, alerts, rollups, deadletters = self.topics
         try:
             if m.topic == alerts:
                 alert = decode_alert(m.value)
@@ -396,15 +406,18 @@ class PostgresSink:
 def tune_gc() -> None:
     """Make CPython's cyclic GC cheap for a process that holds one or two polls of records.
 
-    Every decoded event is a few msgspec structs the GC tracks; with the default thresholds a
-    poll of 20,000 events triggers hundreds of collections that also walk every long-lived
-    object (aiokafka, psycopg, modules). Measured: decoding plus row building ran 2x faster
-    with the startup objects frozen and young collections every 20,000 allocations. Nothing
-    here makes cycles immortal; they are collected, less often.
+    Every record and row is an object the GC tracks; with the default thresholds a poll of
+    20,000 events triggers hundreds of collections that also walk every long-lived object
+    (aiokafka, psycopg, modules). Measured: decoding plus row building ran 2x faster with the
+    startup objects frozen and young collections every 20,000 allocations. Even those took
+    15-25 ms each (a young generation holds the batch's big dicts and lists): 1.2-1.8 us per
+    event end to end, 16-17 collections per 200,000 events; every 100,000 allocations,
+    0.2-0.4 us and one collection (2026-11-24). Nothing here makes cycles immortal; they are
+    collected, less often.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 20, 10)
+    gc.set_threshold(100_000, 20, 10)
 
 
 def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:

@@ -30,9 +30,9 @@ def many_level_events(participants: int = 40, steps: int = 20) -> list[LevelEven
 
 
 def publish_events(kafka_io, settings, events: list[LevelEvent]) -> None:
+    """As the worker does, but only to the levels topic: the sink reads nothing else."""
     records = [(e.participant_sid.encode(), encode(e)) for e in events]
     kafka_io.produce(settings.topic_levels, records)
-    kafka_io.produce(settings.topic_levels_current, records)
 
 
 def test_scripted_session_through_worker_and_sink_gives_exact_rows(

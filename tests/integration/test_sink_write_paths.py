@@ -1,6 +1,6 @@
 """The sink's fast write paths on the real Postgres and broker: direct COPY of new history,
 the staged merge of replayed rows, upserts that leave identical rows alone, binary COPY of
-every table, and one decode per event across the two level topics."""
+every table, and current levels from the levels topic alone."""
 
 from __future__ import annotations
 
@@ -141,25 +141,41 @@ def test_latest_state_moves_only_forward_and_only_when_it_differs(migrated):
     assert rewritten[:2] != stored[:2]
 
 
-def test_the_sink_stores_both_level_topics_once_and_dead_letters_a_levels_tombstone(
+def test_the_sink_reads_levels_only_a_departure_deletes_and_a_tombstone_is_dead_lettered(
     sink_settings, kafka_io, sinks, db_query, wait_until, row_count
 ):
+    """Current levels come from the levels topic alone: the newest event per participant (a
+    replayed older copy after it changes nothing), a departed event deletes the row, as the
+    tombstone the worker sends after it on the current topic did. The current topic is not
+    read: garbage there is not even dead-lettered."""
     events = level_events(participants=8, steps=6)
-    records = [(e.participant_sid.encode(), encode(e)) for e in events]
-    kafka_io.produce(sink_settings.topic_levels, [*records, (b"PW000", None), *records[:5]])
-    kafka_io.produce(sink_settings.topic_levels_current, records)
+    replayed = events[:5]
+    # Leaves after its last event; none of its events is among the replayed copies (a copy
+    # polled after the departure would bring the row back: the worker's own replays always
+    # end with the departure again).
+    gone = [e for e in events if e.participant_sid not in {r.participant_sid for r in replayed}][-1]
+    left = msgspec.structs.replace(
+        gone, event_id=f"{gone.event_id}:departed", timestamp=gone.timestamp + 1_000,
+        level=0, previous_level=gone.level, limited_by="departed", departed=True,
+    )  # fmt: skip
+    records = [(e.participant_sid.encode(), encode(e)) for e in [*events, left]]
+    levels = [*records, (b"PW000", None), *records[: len(replayed)]]
+    kafka_io.produce(sink_settings.topic_levels, levels)
+    kafka_io.produce(sink_settings.topic_levels_current, [(b"PW001", b"not a level event")])
     url = sink_settings.database_url
     sink = sinks(sink_settings)
     # >=: the sink also consumes the dead letter it sends (the deadletter topic is counted
-    # per hour), so the count can pass 2 * len + 6 between two looks.
-    wait_until(
-        lambda: sink.sink.counts.records >= 2 * len(records) + 6, what="every record committed"
-    )
+    # per hour), so the count can pass len(levels) + 1 between two looks.
+    wait_until(lambda: sink.sink.counts.records >= len(levels), what="every record committed")
     sink.stop()
-    assert row_count(url, "level_changes") == len(events)
-    assert db_query(url, "SELECT count(DISTINCT event_id) FROM level_changes")[0][0] == len(events)
+    assert row_count(url, "level_changes") == len(events) + 1
+    assert db_query(url, "SELECT count(DISTINCT event_id) FROM level_changes")[0][0] == (
+        len(events) + 1
+    )
     latest = {e.participant_sid: e.event_id for e in events}
+    del latest[gone.participant_sid]
     assert dict(db_query(url, "SELECT participant_sid, event_id FROM current_levels")) == latest
     assert sink.sink.counts.dead_letters == 1
     letters = kafka_io.read(sink_settings.topic_deadletter, until=lambda got: len(got) >= 1)
+    assert len(letters) == 1
     assert b"invalid_json" in letters[0].value and b"tombstone" in letters[0].value

@@ -1,14 +1,11 @@
-"""Sink row building (pure): JSON text columns, the current-level projection, one decode per
-event value across the two level topics."""
+"""Sink row building (pure): JSON text columns, the current-level projection."""
 
 from __future__ import annotations
 
 import json
 
 import msgspec
-import pytest
 
-from pipelines.contracts import ContractError, encode
 from pipelines.quality import Engine
 from pipelines.storage.rows import (
     current_level_row,
@@ -16,7 +13,6 @@ from pipelines.storage.rows import (
     level_change_row,
     stats_json,
 )
-from pipelines.storage.sink import RecentLevelRows
 from pipelines.storage.writer import CURRENT_LEVELS, LEVEL_CHANGES
 from pipelines.testing import Conditions, ScriptedParticipant, scripted_session
 
@@ -57,29 +53,3 @@ def test_merge_statements_skip_identical_rows_and_history_does_nothing_on_confli
     assert history.endswith("DO NOTHING") and "FORMAT BINARY" in LEVEL_CHANGES.copy_sql(
         "level_changes"
     ).as_string(None)
-
-
-def test_a_value_is_decoded_once_for_this_batch_and_the_next():
-    event = _events()[0]
-    value = encode(event)
-    rows = RecentLevelRows()
-    first = rows.history_row(value)
-    assert first == level_change_row(event)
-    assert rows.history_row(bytes(value)) is first  # the copy from the other topic
-    rows.next_batch()
-    assert rows.history_row(bytes(value)) is first  # one batch later: still known
-    rows.next_batch()
-    rows.next_batch()
-    again = rows.history_row(bytes(value))
-    assert again == first and again is not first  # forgotten after that: decoded anew
-
-
-def test_an_undecodable_value_fails_the_same_way_every_time():
-    rows = RecentLevelRows()
-    for _ in range(2):
-        with pytest.raises(ContractError) as caught:
-            rows.history_row(b'{"schema": "netquality.level.v9"}')
-        assert caught.value.code == "unknown_schema"
-    with pytest.raises(ContractError) as caught:
-        rows.history_row(None)
-    assert caught.value.code == "invalid_json"
