@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 import msgspec
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from pipelines.config import Settings
 from pipelines.contracts import (
@@ -225,7 +226,7 @@ class PostgresSink:
         if rejects is None:
             return False
         await self._dead_letter(producer, done.pending, rejects)
-        await consumer.commit(done.pending.offsets)
+        await self._commit(consumer, done.pending.offsets)
         for tp, offset in done.pending.offsets.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
@@ -236,6 +237,30 @@ class PostgresSink:
         self.counts.records += done.pending.records
         self.counts.last_commit_ms = int(time.time() * 1000)
         self.counts.last_commit_s = time.monotonic()
+        return True
+
+    @staticmethod
+    async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit a written batch's offsets; False when a rebalance took some of them away.
+
+        A partition revoked while its batch was being written cannot be committed by us
+        (aiokafka refuses it, or the group has moved on): its new owner reads those records
+        again and writes them again, which changes nothing (the merges are idempotent). That
+        is a replay, not a reason to crash the sink; the rest of the batch is committed."""
+        assigned = consumer.assignment()
+        ours = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        try:
+            if ours:
+                await consumer.commit(ours)
+        except CommitFailedError as exc:
+            log.warning("offsets not committed, the group rebalanced (%s): they are replayed", exc)
+            METRICS.errors.labels(service="sink", kind="commit_after_rebalance").inc()
+            return False
+        if len(ours) < len(offsets):
+            left = len(offsets) - len(ours)
+            log.info("%d revoked partitions' offsets left to their new owner", left)
+            METRICS.errors.labels(service="sink", kind="commit_after_rebalance").inc()
+            return False
         return True
 
     def _new_pending(self) -> _Pending:
