@@ -153,9 +153,12 @@ class OrderedIntake:
 
     @staticmethod
     def release(events: Iterable[faust.EventT]) -> None:
-        """Drop the extra reference: Faust's own acknowledgement now completes them."""
+        """Drop the extra reference, as an acknowledgement: whichever of it and Faust's own
+        (``take_events`` acks a batch when it fetches the next) comes last completes the
+        message, so that its offset can be committed. A batch released straight after its
+        handler ends with Faust's; one held past it (:class:`HeldBatches`) ends here."""
         for event in events:
-            event.message.decref()
+            event.ack()
 
     async def _learn(self, tps: set[TP]) -> None:
         """Next offsets for newly seen partitions: the group's commit, else the log start."""

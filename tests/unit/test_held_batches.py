@@ -21,6 +21,7 @@ from pipelines.streaming.levels import (
 class Message:
     offset: int
     refcount: int = 1
+    acked: bool = False
 
     def incref(self) -> None:
         self.refcount += 1
@@ -32,6 +33,14 @@ class Message:
 @dataclass
 class Event:
     message: Message
+
+    def ack(self) -> None:
+        """Faust's ``Event.ack``: drop a reference; the last one marks the message acked
+        (``on_final_ack``), which is what lets its offset be committed. A bare ``decref``
+        to 0 does not."""
+        self.message.decref()
+        if self.message.refcount == 0:
+            self.message.acked = True
 
 
 class Stream:
@@ -145,3 +154,19 @@ def test_a_batch_held_after_a_flush_started_waits_for_the_next_one() -> None:
     held.hold(b)  # handled while that flush waited for its acks
     assert HeldBatches.release_all(covered) == 1
     assert refcounts(a, b) == [1, 2] and len(held) == 1
+
+
+def test_a_batch_held_past_fausts_own_ack_is_completed_by_its_release() -> None:
+    """Faust's ``take_events`` acks a batch when it fetches the next one: a held batch has
+    then one reference left (ours), and only the release can complete it. (It once only
+    dropped the reference, and a held batch was never committed.)"""
+    held = HeldBatches()
+    events = batch(1, 2)  # Faust's own reference
+    for e in events:
+        e.message.incref()  # admitted
+    held.hold(events)
+    for e in events:
+        e.ack()  # take_events moves on
+    assert [e.message.acked for e in events] == [False, False]
+    held.release()
+    assert [e.message.acked for e in events] == [True, True]

@@ -24,6 +24,7 @@ class Message:
     tp: TP
     offset: int
     refcount: int = 1
+    acked: bool = False
 
     def incref(self) -> None:
         self.refcount += 1
@@ -35,6 +36,14 @@ class Message:
 @dataclass
 class Event:
     message: Message
+
+    def ack(self) -> None:
+        """Faust's ``Event.ack``: drop a reference; the last one marks the message acked
+        (``on_final_ack``), which is what lets its offset be committed. A bare ``decref``
+        to 0 does not."""
+        self.message.decref()
+        if self.message.refcount == 0:
+            self.message.acked = True
 
 
 def events(tp: TP, *offsets: int) -> list[Event]:
