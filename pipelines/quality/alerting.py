@@ -34,6 +34,7 @@ import msgspec
 
 from pipelines.contracts.alert import ALERT_SCHEMA, AlertEvent, AlertParticipant
 from pipelines.contracts.level import LevelEvent
+from pipelines.quality.room_level import RoomLevel
 
 AlertKind = Literal["room_degraded", "region_degraded", "participant_stuck"]
 Status = Literal["opened", "updated", "resolved"]
@@ -416,7 +417,7 @@ class RoomAlerts(msgspec.Struct, array_like=True):
     max_event_ms: int = 0
 
     def apply(
-        self, event: LevelEvent, rules: AlertRules
+        self, event: LevelEvent | RoomLevel, rules: AlertRules
     ) -> tuple[list[AlertEvent], RoomSummary | None]:
         """Take one level event; return the alert events due and a changed region summary."""
         if event.room_sid != self.room_sid:

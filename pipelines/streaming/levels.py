@@ -49,6 +49,7 @@ from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
 from pipelines.quality.liveness import load_liveness
+from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.intake import OrderedIntake, run_batches
@@ -163,6 +164,9 @@ class LevelsProcessor:
         self.counts = LevelsCounts()
         self.partition_of = partition_of or PartitionOf(settings.partitions)
         self.room_partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
+        """The worker's one cache of room and region partitions: the rollups and alerting
+        stages and their tables share it (seven caches of every room id were ~140 bytes per
+        participant at 100,000, docs/performance.md)."""
         self.lock = asyncio.Lock()
         self.clock = StreamClock()
         self.sweep_after: int | None = None
@@ -269,7 +273,8 @@ class LevelsProcessor:
     async def _publish(self, events: list[Any]) -> list[Awaitable[Any]]:
         """Each event to the levels topic and the compacted current-levels topic (plus a
         tombstone for a departure), in the participant's partition, and bundled by room
-        partition to the :attr:`room_topics`; returns the acks."""
+        partition to the :attr:`room_topics` (as :class:`RoomLevel` records, the part the room
+        stages read); returns the acks."""
         if not events:
             return []
         levels = self.levels_topic.get_topic_name()
@@ -286,7 +291,7 @@ class LevelsProcessor:
             records.append((current, partition, key, value))
             if event.departed:
                 records.append((current, partition, key, None))
-            by_room.append((room_partition_of(event.room_sid), value))
+            by_room.append((room_partition_of(event.room_sid), encode_room_level(event)))
         for topic in self.room_topics:
             records.extend(bundled(topic, by_room))
         self.counts.events += len(events)
