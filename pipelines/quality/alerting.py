@@ -34,6 +34,7 @@ import msgspec
 
 from pipelines.contracts.alert import ALERT_SCHEMA, AlertEvent, AlertParticipant
 from pipelines.contracts.level import LevelEvent
+from pipelines.quality.packing import ExactEncoder
 from pipelines.quality.room_level import RoomLevel
 
 AlertKind = Literal["room_degraded", "region_degraded", "participant_stuck"]
@@ -637,7 +638,7 @@ def max_opens(window_ms: int, rule: AlertRule) -> int:
 
 # -- table encoding ------------------------------------------------------------------------------
 
-_encoder = msgspec.msgpack.Encoder()
+_encoder = ExactEncoder()
 _room_decoder = msgspec.msgpack.Decoder(RoomAlerts)
 _region_decoder = msgspec.msgpack.Decoder(RegionAlerts)
 

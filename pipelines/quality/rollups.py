@@ -32,6 +32,7 @@ from typing import Any, Literal, cast
 import msgspec
 
 from pipelines.contracts.level import LevelEvent
+from pipelines.quality.packing import ExactEncoder
 from pipelines.quality.room_level import RoomLevel
 
 ROLLUPS_SCHEMA = "netquality.rollups.v1"
@@ -451,7 +452,7 @@ class RegionRollups(msgspec.Struct, array_like=True):
 
 # -- table encoding ------------------------------------------------------------------------------
 
-_encoder = msgspec.msgpack.Encoder()
+_encoder = ExactEncoder()
 _room_decoder = msgspec.msgpack.Decoder(RoomRollups)
 _region_decoder = msgspec.msgpack.Decoder(RegionRollups)
 

@@ -49,6 +49,7 @@ from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
 from pipelines.quality.liveness import load_liveness
+from pipelines.quality.packing import dump_state_exact
 from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
@@ -356,6 +357,7 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         table,
         partition_of=partition_of.of_key,
         source_topic=settings.topic_stats,
+        dump=dump_state_exact,
         on_deleted=partition_of.forget_key,
         keep_decoded=DECODED_STATES_KEPT,
         peek=load_liveness,
