@@ -103,7 +103,9 @@ class AlertsProcessor:
         partition_of: PartitionOf | None = None,
     ) -> None:
         self.rules = rules
-        self.partition_of = partition_of or PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
+            partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        self.partition_of = partition_of
         """murmur2 is pure Python (~5 us); the advance timer asks for every room each second."""
         self.rooms = rooms
         self.regions = regions

@@ -163,7 +163,12 @@ class LevelsProcessor:
         self.current_topic = current_topic
         self.deadletter_topic = deadletter_topic
         self.counts = LevelsCounts()
-        self.partition_of = partition_of or PartitionOf(settings.partitions)
+        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
+            partition_of = PartitionOf(settings.partitions)
+        self.partition_of = partition_of
+        """Shared with the state table, which forgets departed participants in it: with
+        ``partition_of or ...`` the (empty, so falsy) shared cache was replaced by a second
+        one that never forgot anyone (~100 bytes per participant, docs/performance.md)."""
         self.room_partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
         """The worker's one cache of room and region partitions: the rollups and alerting
         stages and their tables share it (seven caches of every room id were ~140 bytes per

@@ -77,7 +77,9 @@ class RollupsProcessor:
         self.by_region = by_region
         self.rollups_topic = rollups_topic
         self.producer = producer
-        self.partition_of = partition_of or PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
+            partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        self.partition_of = partition_of
         self.clock = StreamClock()
         """Event time of the level stream (see the module docstring)."""
         self.lock = asyncio.Lock()
