@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+from typing import Any
 
 import faust
 
@@ -34,6 +35,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     levels = attach(app, settings, load_thresholds(settings.thresholds_file))
     attach_rollups(app, settings, levels)
     attach_alerts(app, settings, levels)
+    attach_heap_trim(app)
     return app
 
 
@@ -66,29 +68,40 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-MALLOC_MMAP_THRESHOLD = 128 * 1024
-"""Allocations from this size up get their own mapping, returned to the system when freed.
-glibc starts at this value but raises it after each large free (up to 32 MiB), so the
-worker's big transient buffers (fetched record sets of MiBs, ~360 KiB envelopes, ~190 KiB
-bundles) end up on the heap, whose freed space the process keeps: at 100,000 participants
-~170 MB of RSS after a join storm (docs/performance.md, memory)."""
-MALLOC_TRIM_THRESHOLD = 1024 * 1024
-"""Free space at the heap's top above which glibc gives it back (its default is 128 KiB)."""
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+HEAP_TRIM_INTERVAL_S = 2.0
+"""How often the C heap's free pages go back to the system. glibc serves big buffers from
+its heap once one big buffer was freed (its mmap threshold adapts upwards, up to 32 MiB): the
+worker's fetched record sets (MiBs), ~360 KiB envelopes and ~190 KiB bundles, and it keeps
+their freed space: ~70-90 MB at 100,000 participants after a join storm (docs/performance.md,
+memory). Fixing the threshold instead (each big buffer its own mapping) cost ~20 % of the
+drain's CPU per sample; a trim every 2 s, in a thread, costs nothing measurable."""
 
 
-def tune_malloc() -> bool:
-    """Fix glibc's mmap and trim thresholds (see :data:`MALLOC_MMAP_THRESHOLD`); False where
-    the C library is not glibc (nothing is changed)."""
+def trim_heap() -> bool:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``); False where
+    the C library has none. Releases the GIL while it runs (ctypes)."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
+
+
+def _malloc_trim() -> Any:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        return False
-    return bool(
-        mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
-        and mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)
-    )
+        return None
+
+
+def attach_heap_trim(app: faust.App, interval_s: float = HEAP_TRIM_INTERVAL_S) -> None:
+    """A timer that trims the heap off the event loop (see :data:`HEAP_TRIM_INTERVAL_S`)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return
+
+    @app.timer(interval=interval_s)
+    async def trim_free_heap() -> None:
+        await asyncio.to_thread(trim, 0)
+
+    del trim_free_heap
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
@@ -107,7 +120,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         app = build_worker_app(resolved)
         serve_metrics(resolved.metrics_port)
         tune_gc()
-        tune_malloc()
         worker = QuietWorker(
             app,
             loglevel=loglevel,
