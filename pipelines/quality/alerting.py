@@ -34,6 +34,8 @@ import msgspec
 
 from pipelines.contracts.alert import ALERT_SCHEMA, AlertEvent, AlertParticipant
 from pipelines.contracts.level import LevelEvent
+from pipelines.quality.packing import ExactEncoder
+from pipelines.quality.room_level import RoomLevel
 
 AlertKind = Literal["room_degraded", "region_degraded", "participant_stuck"]
 Status = Literal["opened", "updated", "resolved"]
@@ -416,7 +418,7 @@ class RoomAlerts(msgspec.Struct, array_like=True):
     max_event_ms: int = 0
 
     def apply(
-        self, event: LevelEvent, rules: AlertRules
+        self, event: LevelEvent | RoomLevel, rules: AlertRules
     ) -> tuple[list[AlertEvent], RoomSummary | None]:
         """Take one level event; return the alert events due and a changed region summary."""
         if event.room_sid != self.room_sid:
@@ -636,7 +638,7 @@ def max_opens(window_ms: int, rule: AlertRule) -> int:
 
 # -- table encoding ------------------------------------------------------------------------------
 
-_encoder = msgspec.msgpack.Encoder()
+_encoder = ExactEncoder()
 _room_decoder = msgspec.msgpack.Decoder(RoomAlerts)
 _region_decoder = msgspec.msgpack.Decoder(RegionAlerts)
 

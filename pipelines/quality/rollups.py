@@ -32,6 +32,8 @@ from typing import Any, Literal, cast
 import msgspec
 
 from pipelines.contracts.level import LevelEvent
+from pipelines.quality.packing import ExactEncoder
+from pipelines.quality.room_level import RoomLevel
 
 ROLLUPS_SCHEMA = "netquality.rollups.v1"
 MINUTE_MS = 60_000
@@ -181,13 +183,13 @@ class RoomRollups(msgspec.Struct, array_like=True):
     duplicates: int = 0
 
     @classmethod
-    def for_event(cls, event: LevelEvent, **settings: int) -> RoomRollups:
+    def for_event(cls, event: LevelEvent | RoomLevel, **settings: int) -> RoomRollups:
         """A fresh state for the room of ``event`` (the first event seen for that room)."""
         return cls(room_sid=event.room_sid, region=event.region, **settings)
 
     # -- public API ------------------------------------------------------------------------------
 
-    def apply(self, event: LevelEvent) -> list[MinuteRollup]:
+    def apply(self, event: LevelEvent | RoomLevel) -> list[MinuteRollup]:
         """Take one level event; return the minutes it closed or corrected (usually none)."""
         if event.room_sid != self.room_sid:
             raise ValueError(f"event of room {event.room_sid!r} applied to {self.room_sid!r}")
@@ -294,7 +296,7 @@ class RoomRollups(msgspec.Struct, array_like=True):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _insert(self, event: LevelEvent) -> bool:
+    def _insert(self, event: LevelEvent | RoomLevel) -> bool:
         """Insert the event's step in time order; ``False`` for a replayed ``event_id``.
 
         Steps with equal timestamps keep arrival order, so the last one to arrive holds.
@@ -450,7 +452,7 @@ class RegionRollups(msgspec.Struct, array_like=True):
 
 # -- table encoding ------------------------------------------------------------------------------
 
-_encoder = msgspec.msgpack.Encoder()
+_encoder = ExactEncoder()
 _room_decoder = msgspec.msgpack.Decoder(RoomRollups)
 _region_decoder = msgspec.msgpack.Decoder(RegionRollups)
 

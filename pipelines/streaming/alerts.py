@@ -34,7 +34,7 @@ import faust
 import msgspec
 
 from pipelines.config import Settings
-from pipelines.contracts import AlertEvent, ContractError, decode_level, encode
+from pipelines.contracts import AlertEvent, encode
 from pipelines.quality.alerting import (
     AlertRules,
     RegionAlerts,
@@ -47,6 +47,7 @@ from pipelines.quality.alerting import (
     load_region_alerts,
     load_room_alerts,
 )
+from pipelines.quality.room_level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
@@ -99,9 +100,12 @@ class AlertsProcessor:
         alerts_topic: str,
         producer: BatchProducer,
         partitions: int,
+        partition_of: PartitionOf | None = None,
     ) -> None:
         self.rules = rules
-        self.partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
+            partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        self.partition_of = partition_of
         """murmur2 is pure Python (~5 us); the advance timer asks for every room each second."""
         self.rooms = rooms
         self.regions = regions
@@ -125,8 +129,8 @@ class AlertsProcessor:
                 clock = self._clock(self.room_clocks, event)
                 for value in records_of([event], "alerts"):
                     try:
-                        level = decode_level(value)
-                    except ContractError as exc:
+                        level = decode_room_level(value)
+                    except msgspec.DecodeError as exc:
                         self.counts.skipped += 1
                         log.warning("alerts: skipping undecodable level event: %s", exc)
                         continue
@@ -252,14 +256,14 @@ def attach_alerts(app: faust.App, settings: Settings, levels: LevelsProcessor) -
     levels.room_topics.append(by_room.get_topic_name())
 
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        return table_states(app, settings, name, source, dump, load)
+        return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
 
     room_states = states("room-alerts", by_room, dump_room_alerts, load_room_alerts)
     region_states = states("region-alerts", by_region, dump_region_alerts, load_region_alerts)
     processor = AlertsProcessor(
         rules, room_states, region_states, by_region.get_topic_name(),
         topic(settings.topic_alerts).get_topic_name(), BatchProducer(app_producer(app)),
-        settings.partitions,
+        settings.partitions, levels.room_partition_of,
     )  # fmt: skip
     batch_agent(app, by_room, "alerts-rooms", processor.rooms_batch)
     batch_agent(app, by_region, "alerts-regions", processor.regions_batch)

@@ -48,8 +48,12 @@ def create_app(settings: Settings) -> faust.App:
         # Throughput (docs/performance.md): the levels agent produces one record batch per
         # partition per flush, and batch envelopes are ~100-400 KiB per message.
         producer_max_batch_size=256 * 1024,
+        # A fetched record set per partition, up to this size. 1 MiB would hold less in memory
+        # but costs ~10 % more worker CPU per sample on the drain (more fetches to handle).
         consumer_max_fetch_size=4 * 1024 * 1024,
         # Messages queued per agent before the fetcher pauses. Faust's 4,096 is sized for small
-        # records; 4,096 envelopes of ~400 KiB would be 1.6 GiB. 256 still keeps a batch full.
-        stream_buffer_maxsize=256,
+        # records; 4,096 envelopes of ~400 KiB would be 1.6 GiB, and 256 still ~100 MB per agent
+        # in a join storm (level bundles are up to 192 KiB). 64 envelopes are 16,000 samples,
+        # three steps of the levels agent: a batch still fills.
+        stream_buffer_maxsize=64,
     )

@@ -84,8 +84,12 @@ def table_states(
     source: faust.TopicT,
     dump: Any,
     load: Any,
+    partition_of: PartitionOf | None = None,
 ) -> ChangelogStates[Any]:
-    """A changelog-backed table of states keyed like ``source``'s messages."""
+    """A changelog-backed table of states keyed like ``source``'s messages; ``partition_of``
+    is the worker's one cache of room and region partitions (a new one when None)."""
+    if partition_of is None:
+        partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
     table = app.Table(
         name,
         partitions=settings.partitions,
@@ -95,7 +99,7 @@ def table_states(
     )
     return ChangelogStates(
         table,
-        partition_of=PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE).of_key,
+        partition_of=partition_of.of_key,
         source_topic=source.get_topic_name(),
         dump=dump,
         load=load,

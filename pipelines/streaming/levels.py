@@ -51,6 +51,8 @@ from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
 from pipelines.quality.liveness import load_liveness
+from pipelines.quality.packing import dump_state_exact
+from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.intake import HeldBatches, OrderedIntake, run_batches
@@ -189,8 +191,16 @@ class LevelsProcessor:
         self.current_topic = current_topic
         self.deadletter_topic = deadletter_topic
         self.counts = LevelsCounts()
-        self.partition_of = partition_of or PartitionOf(settings.partitions)
+        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
+            partition_of = PartitionOf(settings.partitions)
+        self.partition_of = partition_of
+        """Shared with the state table, which forgets departed participants in it: with
+        ``partition_of or ...`` the (empty, so falsy) shared cache was replaced by a second
+        one that never forgot anyone (~100 bytes per participant, docs/performance.md)."""
         self.room_partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
+        """The worker's one cache of room and region partitions: the rollups and alerting
+        stages and their tables share it (seven caches of every room id were ~140 bytes per
+        participant at 100,000, docs/performance.md)."""
         self.lock = asyncio.Lock()
         self.held = HeldBatches()
         """Batches handled since the last flush (their offsets wait for it)."""
@@ -328,7 +338,8 @@ class LevelsProcessor:
     async def _publish(self, events: list[Any]) -> list[Awaitable[Any]]:
         """Each event to the levels topic and the compacted current-levels topic (plus a
         tombstone for a departure), in the participant's partition, and bundled by room
-        partition to the :attr:`room_topics`; returns the acks."""
+        partition to the :attr:`room_topics` (as :class:`RoomLevel` records, the part the room
+        stages read); returns the acks."""
         if not events:
             return []
         levels = self.levels_topic.get_topic_name()
@@ -345,7 +356,7 @@ class LevelsProcessor:
             records.append((current, partition, key, value))
             if event.departed:
                 records.append((current, partition, key, None))
-            by_room.append((room_partition_of(event.room_sid), value))
+            by_room.append((room_partition_of(event.room_sid), encode_room_level(event)))
         for topic in self.room_topics:
             records.extend(bundled(topic, by_room))
         self.counts.events += len(events)
@@ -410,6 +421,7 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         table,
         partition_of=partition_of.of_key,
         source_topic=settings.topic_stats,
+        dump=dump_state_exact,
         on_deleted=partition_of.forget_key,
         keep_decoded=DECODED_STATES_KEPT,
         peek=load_liveness,

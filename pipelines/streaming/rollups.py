@@ -35,7 +35,6 @@ import faust
 import msgspec
 
 from pipelines.config import Settings
-from pipelines.contracts import ContractError, decode_level
 from pipelines.quality.rollups import (
     DEFAULT_ALLOWED_LATENESS_MS,
     MinuteRollup,
@@ -47,6 +46,7 @@ from pipelines.quality.rollups import (
     load_region,
     load_room,
 )
+from pipelines.quality.room_level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
@@ -70,13 +70,16 @@ class RollupsProcessor:
         rollups_topic: str,
         producer: BatchProducer,
         partitions: int,
+        partition_of: PartitionOf | None = None,
     ) -> None:
         self.rooms = rooms
         self.regions = regions
         self.by_region = by_region
         self.rollups_topic = rollups_topic
         self.producer = producer
-        self.partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
+            partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        self.partition_of = partition_of
         self.clock = StreamClock()
         """Event time of the level stream (see the module docstring)."""
         self.lock = asyncio.Lock()
@@ -89,8 +92,8 @@ class RollupsProcessor:
         async with self.lock:
             for value in records_of(events, "rollups"):
                 try:
-                    level = decode_level(value)
-                except ContractError as exc:
+                    level = decode_room_level(value)
+                except msgspec.DecodeError as exc:
                     self.skipped += 1
                     log.warning("rollups: skipping undecodable level event: %s", exc)
                     continue
@@ -175,7 +178,7 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
     levels.room_topics.append(by_room.get_topic_name())
 
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        return table_states(app, settings, name, source, dump, load)
+        return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
 
     processor = RollupsProcessor(
         states("room-rollups", by_room, dump_room, load_room),
@@ -184,6 +187,7 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
         topic(settings.topic_rollups).get_topic_name(),
         BatchProducer(app_producer(app)),
         settings.partitions,
+        levels.room_partition_of,
     )
     batch_agent(app, by_room, "rollups-rooms", processor.rooms_batch)
     batch_agent(app, by_region, "rollups-regions", processor.regions_batch)
