@@ -33,7 +33,7 @@ from pipelines.contracts.level import (
     LossStats,
     MediaLevels,
 )
-from pipelines.storage.rows import level_change_row, ms_to_datetime
+from pipelines.storage.rows import level_change_row
 
 _RAW_NULL = msgspec.Raw(b"null")
 STATS_FIELDS = ("send_stats", "recv_stats")
@@ -100,19 +100,4 @@ def level_change_row_from_json(value: bytes | None) -> tuple[Any, ...]:
         ).decode()  # fmt: skip
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return level_change_row(decode_level(value))  # the contract's verdict and error
-    return (
-        event.event_id,
-        ms_to_datetime(event.timestamp),
-        event.room_sid,
-        event.participant_sid,
-        event.region,
-        event.level,
-        event.previous_level,
-        audio.send,
-        audio.recv,
-        video.send,
-        video.recv,
-        event.limited_by,
-        event.departed,
-        stats,
-    )
+    return level_change_row(event, stats)

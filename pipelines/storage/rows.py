@@ -103,8 +103,9 @@ def stats_json(event: LevelEvent) -> str:
     ).decode()
 
 
-def level_change_row(event: LevelEvent) -> tuple[Any, ...]:
-    """A ``level_changes`` row (stats as JSON text)."""
+def level_change_row(event: LevelEvent, stats: str | None = None) -> tuple[Any, ...]:
+    """A ``level_changes`` row (stats as JSON text: ``stats`` when the caller has it already,
+    as the sink cuts it from the message bytes, else encoded from the event)."""
     return (
         event.event_id,
         ms_to_datetime(event.timestamp),
@@ -119,7 +120,7 @@ def level_change_row(event: LevelEvent) -> tuple[Any, ...]:
         event.video.recv,
         event.limited_by,
         event.departed,
-        stats_json(event),
+        stats_json(event) if stats is None else stats,
     )
 
 
