@@ -12,6 +12,8 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -69,12 +71,50 @@ def tune_gc() -> None:
 
 
 HEAP_TRIM_INTERVAL_S = 2.0
-"""How often the C heap's free pages go back to the system. glibc serves big buffers from
-its heap once one big buffer was freed (its mmap threshold adapts upwards, up to 32 MiB): the
-worker's fetched record sets (MiBs), ~360 KiB envelopes and ~190 KiB bundles, and it keeps
-their freed space: ~70-90 MB at 100,000 participants after a join storm (docs/performance.md,
-memory). Fixing the threshold instead (each big buffer its own mapping) cost ~20 % of the
-drain's CPU per sample; a trim every 2 s, in a thread, costs nothing measurable."""
+"""How often the C heap's free pages go back to the system while the worker is not busy.
+glibc serves big buffers from its heap once one big buffer was freed (its mmap threshold
+adapts upwards, up to 32 MiB): the worker's fetched record sets (MiBs), ~360 KiB envelopes and
+~190 KiB bundles, and it keeps their freed space: ~70-90 MB at 100,000 participants after a
+join storm (docs/performance.md, memory). Fixing the threshold instead (each big buffer its
+own mapping) cost ~20 % of the drain's CPU per sample."""
+
+HEAP_TRIM_BUSY_INTERVAL_S = 30.0
+"""How often while the worker is busy. A trim holds glibc's heap lock (1-18 ms) and the pages
+it gives back fault in again on reuse: every 2 s through a backlog that cost 1-2 us per
+sample (~4 % of the drain). A backlog's buffers are reused at once anyway; what matters is
+that the worker gives them back when the burst is over, which the idle trims do."""
+
+BUSY_CPU_SHARE = 0.5
+"""Busy: the process used more than half a core since the last check."""
+
+
+class HeapTrimPolicy:
+    """When to trim: at every check while the process is mostly idle, and at most every
+    ``busy_interval_s`` while it is busy. Clocks are passed in (pure; tested without sleeps)."""
+
+    def __init__(
+        self,
+        busy_interval_s: float = HEAP_TRIM_BUSY_INTERVAL_S,
+        busy_share: float = BUSY_CPU_SHARE,
+        wall: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
+        self.busy_interval_s = busy_interval_s
+        self.busy_share = busy_share
+        self.wall, self.cpu = wall, cpu
+        self.checked_wall, self.checked_cpu = wall(), cpu()
+        self.trimmed_at = self.checked_wall
+
+    def due(self) -> bool:
+        """Called at each check; True when this check should trim."""
+        wall, cpu = self.wall(), self.cpu()
+        elapsed = wall - self.checked_wall
+        busy = elapsed > 0 and (cpu - self.checked_cpu) / elapsed > self.busy_share
+        self.checked_wall, self.checked_cpu = wall, cpu
+        if busy and wall - self.trimmed_at < self.busy_interval_s:
+            return False
+        self.trimmed_at = wall
+        return True
 
 
 def trim_heap() -> bool:
@@ -92,14 +132,18 @@ def _malloc_trim() -> Any:
 
 
 def attach_heap_trim(app: faust.App, interval_s: float = HEAP_TRIM_INTERVAL_S) -> None:
-    """A timer that trims the heap off the event loop (see :data:`HEAP_TRIM_INTERVAL_S`)."""
+    """A timer that trims the heap off the event loop (see :data:`HEAP_TRIM_INTERVAL_S` and
+    :class:`HeapTrimPolicy`)."""
     trim = _malloc_trim()
     if trim is None:
         return
 
+    policy = HeapTrimPolicy()
+
     @app.timer(interval=interval_s)
     async def trim_free_heap() -> None:
-        await asyncio.to_thread(trim, 0)
+        if policy.due():
+            await asyncio.to_thread(trim, 0)
 
     del trim_free_heap
 

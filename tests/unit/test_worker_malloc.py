@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from pipelines.worker import attach_heap_trim, trim_heap
+from pipelines.worker import HeapTrimPolicy, attach_heap_trim, trim_heap
 
 PROBE = """
 from pipelines.worker import trim_heap
@@ -63,3 +63,25 @@ def test_the_trim_runs_as_a_timer_off_the_event_loop() -> None:
     ((interval, fn),) = timers
     assert interval == 0.5
     asyncio.run(fn())
+
+
+class _Clocks:
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def tick(self, seconds: float, cpu_share: float) -> None:
+        self.wall += seconds
+        self.cpu += seconds * cpu_share
+
+
+def test_the_trim_runs_at_every_check_while_idle_and_seldom_while_busy() -> None:
+    clocks = _Clocks()
+    policy = HeapTrimPolicy(30.0, 0.5, wall=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+    trims = []
+    for share in [0.1] * 5 + [1.0] * 40 + [0.05] * 3:  # idle, a 80 s backlog, idle again
+        clocks.tick(2.0, share)
+        trims.append(policy.due())
+    assert trims[:5] == [True] * 5
+    busy = trims[5:45]
+    assert sum(busy) == 2 and busy.index(True) == 14  # 30 s after the last (idle) trim
+    assert trims[45:] == [True] * 3  # the burst is over: its buffers go back at once
