@@ -5,9 +5,11 @@ rebalance. The real broker path (restarts, kills) is tests/integration and tests
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
+
+from faust.types import TP
+from faust_doubles import Event, Message
 
 from pipelines.streaming.intake import HeldBatches, OrderedIntake, run_batches
 from pipelines.streaming.levels import (
@@ -16,31 +18,7 @@ from pipelines.streaming.levels import (
     LevelsProcessor,
 )
 
-
-@dataclass
-class Message:
-    offset: int
-    refcount: int = 1
-    acked: bool = False
-
-    def incref(self) -> None:
-        self.refcount += 1
-
-    def decref(self) -> None:
-        self.refcount -= 1
-
-
-@dataclass
-class Event:
-    message: Message
-
-    def ack(self) -> None:
-        """Faust's ``Event.ack``: drop a reference; the last one marks the message acked
-        (``on_final_ack``), which is what lets its offset be committed. A bare ``decref``
-        to 0 does not."""
-        self.message.decref()
-        if self.message.refcount == 0:
-            self.message.acked = True
+STATS = TP("stats", 0)
 
 
 class Stream:
@@ -72,7 +50,7 @@ class Intake:
 
 
 def batch(*offsets: int) -> list[Event]:
-    return [Event(Message(o)) for o in offsets]
+    return [Event(Message(STATS, o)) for o in offsets]
 
 
 def refcounts(*batches: list[Event]) -> list[int]:

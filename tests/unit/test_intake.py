@@ -11,39 +11,13 @@ from typing import Any
 
 import pytest
 from faust.types import TP
+from faust_doubles import Event, Message
 
 from pipelines.observability import METRICS
 from pipelines.streaming import intake as intake_module
 from pipelines.streaming.intake import MAX_SEEKS, OrderedIntake
 
 P0, P1 = TP("stats", 0), TP("stats", 1)
-
-
-@dataclass
-class Message:
-    tp: TP
-    offset: int
-    refcount: int = 1
-    acked: bool = False
-
-    def incref(self) -> None:
-        self.refcount += 1
-
-    def decref(self) -> None:
-        self.refcount -= 1
-
-
-@dataclass
-class Event:
-    message: Message
-
-    def ack(self) -> None:
-        """Faust's ``Event.ack``: drop a reference; the last one marks the message acked
-        (``on_final_ack``), which is what lets its offset be committed. A bare ``decref``
-        to 0 does not."""
-        self.message.decref()
-        if self.message.refcount == 0:
-            self.message.acked = True
 
 
 def events(tp: TP, *offsets: int) -> list[Event]:
