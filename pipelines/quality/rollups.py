@@ -370,29 +370,68 @@ def sum_rollups(
     is the minimum of the minima, and the average is recomputed from the summed seconds, which is
     the seconds-weighted mean of the parts' averages.
     """
-    ms_at_level = [0.0] * LEVELS
+    totals = MinuteTotals()
     for part in parts:
+        totals.add(part)
+    return totals.aggregate(scope, scope_id, region, minute)
+
+
+class MinuteTotals:
+    """Sums over the parts of one minute, kept as parts come, go and are replaced.
+
+    Milliseconds are whole numbers (a room minute's seconds have 3 decimals), so the sums are
+    exact in any order: a region updated part by part gives what summing every part again
+    gives, to the last bit of the average.
+    """
+
+    __slots__ = ("changes", "ms_at_level", "participants_seen", "parts_at_min")
+
+    def __init__(self) -> None:
+        self.ms_at_level = [0] * LEVELS
+        self.participants_seen = 0
+        self.changes = 0
+        self.parts_at_min: dict[int, int] = {}
+        """Parts by their minimum level (those with one)."""
+
+    def add(self, part: MinuteRollup, sign: int = 1) -> None:
+        ms = self.ms_at_level
         for level, seconds in enumerate(part.seconds_at_level):
-            ms_at_level[level] += seconds * 1000
-    mins = [p.min_level for p in parts if p.min_level is not None]
-    return _aggregate(
-        scope,
-        scope_id,
-        region,
-        minute,
-        ms_at_level,
-        sum(p.participants_seen for p in parts),
-        min(mins) if mins else None,
-        sum(p.changes for p in parts),
-    )
+            ms[level] += sign * round(seconds * 1000)
+        self.participants_seen += sign * part.participants_seen
+        self.changes += sign * part.changes
+        if part.min_level is not None:
+            count = self.parts_at_min.get(part.min_level, 0) + sign
+            if count:
+                self.parts_at_min[part.min_level] = count
+            else:
+                del self.parts_at_min[part.min_level]
+
+    def remove(self, part: MinuteRollup) -> None:
+        self.add(part, -1)
+
+    def aggregate(self, scope: Scope, scope_id: str, region: str, minute: int) -> MinuteRollup:
+        return _aggregate(
+            scope,
+            scope_id,
+            region,
+            minute,
+            list(self.ms_at_level),
+            self.participants_seen,
+            min(self.parts_at_min, default=None),
+            self.changes,
+        )
 
 
-class RegionRollups(msgspec.Struct, array_like=True):
+class RegionRollups(msgspec.Struct, array_like=True, dict=True):
     """Region minutes as sums of room minutes: a value for a Faust table keyed by region.
 
     Keeps the latest revision of each room's minute, so a re-emitted (corrected) room minute
     replaces that room's contribution instead of adding to it, and a replayed one changes
     nothing. Every change re-emits the region minute with the next revision (sinks upsert).
+
+    The sums of each minute are kept beside the state (:class:`MinuteTotals`, not encoded,
+    rebuilt once after a decode): summing every room of a region for each room minute made a
+    minute's close quadratic, ~80 s of CPU at 20,000 rooms, every minute.
     """
 
     region: str
@@ -425,10 +464,12 @@ class RegionRollups(msgspec.Struct, array_like=True):
             or (room.revision == previous.revision and room.same_aggregate(previous))
         ):
             return []  # a replay or an older revision arriving after a newer one
+        totals = self._totals(room.minute, per_room)
+        if previous is not None:
+            totals.remove(previous)
         per_room[room.scope_id] = room
-        total = sum_rollups(
-            "region", self.region, self.region, room.minute, list(per_room.values())
-        )
+        totals.add(room)
+        total = totals.aggregate("region", self.region, self.region, room.minute)
         last = self.emitted.get(room.minute)
         out: list[MinuteRollup] = []
         if last is None or not last.same_aggregate(total):
@@ -441,13 +482,27 @@ class RegionRollups(msgspec.Struct, array_like=True):
             self._prune()
         return out
 
+    def _totals(self, minute: int, per_room: dict[str, MinuteRollup]) -> MinuteTotals:
+        """The minute's running sums (summed from its rooms once, after a decode)."""
+        by_minute: dict[int, MinuteTotals] | None = getattr(self, "_sums", None)
+        if by_minute is None:
+            by_minute = self._sums = {}
+        totals = by_minute.get(minute)
+        if totals is None:
+            totals = by_minute[minute] = MinuteTotals()
+            for part in per_room.values():
+                totals.add(part)
+        return totals
+
     def _prune(self) -> None:
         horizon = self.horizon_minute
         if horizon is None:
             return
+        sums: dict[int, MinuteTotals] = getattr(self, "_sums", {})
         for minute in [m for m in self.rooms if m < horizon]:
             del self.rooms[minute]
             self.emitted.pop(minute, None)
+            sums.pop(minute, None)
 
 
 # -- table encoding ------------------------------------------------------------------------------
