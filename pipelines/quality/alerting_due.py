@@ -1,0 +1,90 @@
+"""Whether a room's alert state can have work at a sweep, read without decoding all of it.
+
+The alerts sweep visits every room each second, but a room has work only when a held event
+is released or one of its trackers can move (open, update, resolve). A worker keeps most
+room states as the msgpack bytes of its table, so :func:`load_room_due` reads just the
+room's clock, tracker, pending events and stuck trackers (the participants are skipped as a
+raw slice, and the pending events and stuck trackers are decoded only when there are some).
+
+A room judged idle here would produce nothing if advanced: the sweep leaves it as bytes.
+What advancing it would still have changed in memory (its clock, stuck trackers past their
+cool-down) is applied when it is next decoded (:meth:`RoomAlerts.catch_up`).
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Raw
+
+from pipelines.quality.alerting import (
+    AlertRule,
+    AlertRules,
+    AlertTracker,
+    PendingLevel,
+    RoomAlerts,
+)
+
+_EMPTY_MAP = b"\x80"
+_EMPTY_ARRAY = b"\x90"
+
+
+class RoomAlertsDue(msgspec.Struct, array_like=True, gc=False):
+    """A :class:`RoomAlerts` seen through its encoding: what tells whether a sweep has work."""
+
+    room_sid: Raw
+    region: Raw
+    clock_ms: int = 0
+    present: Raw = Raw(_EMPTY_MAP)
+    room: AlertTracker = msgspec.field(default_factory=AlertTracker)
+    stuck: Raw = Raw(_EMPTY_MAP)
+    last_summary: Raw = Raw(b"\xc0")
+    pending: Raw = Raw(_EMPTY_ARRAY)
+    max_event_ms: int = 0
+
+    def due(self, now: int, rules: AlertRules) -> bool:
+        """Whether advancing the room to stream time ``now`` can release or emit anything."""
+        watermark = now - int(rules.allowed_lateness_s * 1000)
+        if bytes(self.pending) != _EMPTY_ARRAY:
+            pending = _pending_decoder.decode(self.pending)
+            if pending and pending[0].timestamp <= watermark:
+                return True
+        at = max(watermark, self.clock_ms)
+        if tracker_due(self.room, at, rules.room, rules):
+            return True
+        if bytes(self.stuck) == _EMPTY_MAP:
+            return False
+        trackers = _stuck_decoder.decode(self.stuck)
+        return any(tracker_due(t, at, rules.participant, rules) for t in trackers.values())
+
+
+if RoomAlertsDue.__struct_fields__ != RoomAlerts.__struct_fields__:
+    raise ImportError(f"RoomAlerts fields changed: update {__name__}")
+
+_decoder = msgspec.msgpack.Decoder(RoomAlertsDue)
+_pending_decoder = msgspec.msgpack.Decoder(list[PendingLevel])
+_stuck_decoder = msgspec.msgpack.Decoder(dict[str, AlertTracker])
+
+
+def load_room_due(data: bytes) -> RoomAlertsDue:
+    """The sweep's view of a state encoded by
+    :func:`~pipelines.quality.alerting.dump_room_alerts`."""
+    return _decoder.decode(data)
+
+
+def tracker_due(tracker: AlertTracker, at: int, rule: AlertRule, rules: AlertRules) -> bool:
+    """Whether :meth:`AlertTracker.advance` to ``at`` can emit (an update is assumed material:
+    telling needs the participants)."""
+    if tracker.since is None:
+        return False
+    if tracker.condition and not tracker.is_open:
+        due = tracker.since + int(rule.sustain_s * 1000)
+        if tracker.resolved_at is not None:
+            due = max(due, tracker.resolved_at + int(rule.reopen_cooldown_s * 1000))
+    elif tracker.condition:
+        assert tracker.last_emit_at is not None
+        due = max(tracker.last_emit_at + int(rules.update_interval_s * 1000), tracker.observed_at)
+    elif tracker.is_open:
+        due = tracker.since + int(rule.resolve_after_s * 1000)
+    else:
+        return False
+    return due <= at
