@@ -28,6 +28,26 @@ _EMPTY_MAP = b"\x80"
 _EMPTY_ARRAY = b"\x90"
 
 
+class TrackerView(msgspec.Struct, array_like=True, gc=False):
+    """An :class:`AlertTracker` read for :func:`tracker_due` (not tracked by the garbage
+    collector: the sweep reads one per room every second)."""
+
+    condition: bool = False
+    since: int | None = None
+    observed_at: int = 0
+    alert_id: str | None = None
+    opened_at: int | None = None
+    last_emit_at: int | None = None
+    last_share: float = 0.0
+    last_worst_level: int | None = None
+    resolved_at: int | None = None
+    opened_count: int = 0
+
+
+if TrackerView.__struct_fields__ != AlertTracker.__struct_fields__:
+    raise ImportError(f"AlertTracker fields changed: update {__name__}")
+
+
 class RoomAlertsDue(msgspec.Struct, array_like=True, gc=False):
     """A :class:`RoomAlerts` seen through its encoding: what tells whether a sweep has work."""
 
@@ -35,23 +55,26 @@ class RoomAlertsDue(msgspec.Struct, array_like=True, gc=False):
     region: Raw
     clock_ms: int = 0
     present: Raw = Raw(_EMPTY_MAP)
-    room: AlertTracker = msgspec.field(default_factory=AlertTracker)
+    room: TrackerView = msgspec.field(default_factory=TrackerView)
     stuck: Raw = Raw(_EMPTY_MAP)
     last_summary: Raw = Raw(b"\xc0")
     pending: Raw = Raw(_EMPTY_ARRAY)
     max_event_ms: int = 0
 
-    def due(self, now: int, rules: AlertRules) -> bool:
-        """Whether advancing the room to stream time ``now`` can release or emit anything."""
-        watermark = now - int(rules.allowed_lateness_s * 1000)
-        if bytes(self.pending) != _EMPTY_ARRAY:
+    def due(self, watermark: int, rules: AlertRules) -> bool:
+        """Whether advancing the room to ``watermark`` (stream time less the allowed lateness:
+        what :meth:`RoomAlerts.advance` releases up to) can release or emit anything."""
+        if len(self.pending) > 1:  # not the empty array
             pending = _pending_decoder.decode(self.pending)
             if pending and pending[0].timestamp <= watermark:
                 return True
         at = max(watermark, self.clock_ms)
-        if tracker_due(self.room, at, rules.room, rules):
+        room = self.room
+        if (room.condition or room.alert_id is not None) and tracker_due(
+            room, at, rules.room, rules
+        ):
             return True
-        if bytes(self.stuck) == _EMPTY_MAP:
+        if len(self.stuck) == 1:  # the empty map
             return False
         trackers = _stuck_decoder.decode(self.stuck)
         return any(tracker_due(t, at, rules.participant, rules) for t in trackers.values())
@@ -62,7 +85,7 @@ if RoomAlertsDue.__struct_fields__ != RoomAlerts.__struct_fields__:
 
 _decoder = msgspec.msgpack.Decoder(RoomAlertsDue)
 _pending_decoder = msgspec.msgpack.Decoder(list[PendingLevel])
-_stuck_decoder = msgspec.msgpack.Decoder(dict[str, AlertTracker])
+_stuck_decoder = msgspec.msgpack.Decoder(dict[str, TrackerView])
 
 
 def load_room_due(data: bytes) -> RoomAlertsDue:
@@ -71,19 +94,22 @@ def load_room_due(data: bytes) -> RoomAlertsDue:
     return _decoder.decode(data)
 
 
-def tracker_due(tracker: AlertTracker, at: int, rule: AlertRule, rules: AlertRules) -> bool:
+def tracker_due(
+    tracker: AlertTracker | TrackerView, at: int, rule: AlertRule, rules: AlertRules
+) -> bool:
     """Whether :meth:`AlertTracker.advance` to ``at`` can emit (an update is assumed material:
     telling needs the participants)."""
     if tracker.since is None:
         return False
-    if tracker.condition and not tracker.is_open:
+    is_open = tracker.alert_id is not None
+    if tracker.condition and not is_open:
         due = tracker.since + int(rule.sustain_s * 1000)
         if tracker.resolved_at is not None:
             due = max(due, tracker.resolved_at + int(rule.reopen_cooldown_s * 1000))
     elif tracker.condition:
         assert tracker.last_emit_at is not None
         due = max(tracker.last_emit_at + int(rules.update_interval_s * 1000), tracker.observed_at)
-    elif tracker.is_open:
+    elif is_open:
         due = tracker.since + int(rule.resolve_after_s * 1000)
     else:
         return False

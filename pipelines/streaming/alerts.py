@@ -238,11 +238,16 @@ class AlertsProcessor:
             if now:
                 nows[partition] = now
         rules, partition_of = self.rules, self._partition
+        lateness = int(rules.allowed_lateness_s * 1000)
+        watermarks = {partition: now - lateness for partition, now in nows.items()}
         work: list[tuple[str, int]] = []
         for room_sid, state in self.rooms.scan():
-            now = nows.get(partition_of(room_sid), 0)
-            if now and (not isinstance(state, RoomAlertsDue) or state.due(now, rules)):
-                work.append((room_sid, now))
+            partition = partition_of(room_sid)
+            watermark = watermarks.get(partition)
+            if watermark is None:
+                continue
+            if type(state) is not RoomAlertsDue or state.due(watermark, rules):
+                work.append((room_sid, nows[partition]))
         work.sort()
         return work, nows
 
