@@ -115,7 +115,8 @@ def _events(levels: list[RoomLevel], partition_of: PartitionOf) -> list:
 
 
 def _script(seed: int, steps: int) -> list[tuple]:
-    """Batches of level events around a wall clock, ticks, pauses and rebalances."""
+    """Batches of level events around a wall clock, ticks, pauses, rebalances and restarts
+    (a new processor over the same tables: nothing decoded, no clocks, no sweeps seen)."""
     rnd = random.Random(seed)
     rooms = [f"RM_{i}" for i in range(rnd.randint(2, 7))]
     people = {room: [f"PA_{room}_{j}" for j in range(rnd.randint(1, 4))] for room in rooms}
@@ -142,8 +143,18 @@ def _script(seed: int, steps: int) -> list[tuple]:
             ops.append(("tick", None, wall))
         elif roll < 0.95:
             ops.append(("rebalance", None, wall))
+        elif roll < 0.98:
+            ops.append(("restart", None, wall))
         wall += rnd.choice([0.2, 0.5, 1.0, 1.0, 2.0, 7.0, 30.0, 70.0])
     return ops
+
+
+def _restarted(states: ChangelogStates, load) -> ChangelogStates:
+    """The same table in a new worker: only its bytes are left."""
+    return ChangelogStates(
+        states.table, partition_of=lambda key: 0, source_topic="by-room", dump=states.dump,
+        load=load, keep_decoded=states.keep_decoded, peek=states.peek,
+    )  # fmt: skip
 
 
 def _records(sent: list[tuple]) -> list[tuple]:
@@ -155,7 +166,11 @@ def _run_alerts(ops: list[tuple], keep: int | None) -> tuple[list, dict, dict, i
     peek = load_alerts_due if keep is not None else None
     rooms = _states(dump_room_alerts, load_room_alerts, keep, peek)
     regions = _states(dump_region_alerts, load_region_alerts)
-    processor = AlertsProcessor(RULES, rooms, regions, "by-region", "alerts", producer, PARTITIONS)
+
+    def start() -> AlertsProcessor:
+        return AlertsProcessor(RULES, rooms, regions, "by-region", "alerts", producer, PARTITIONS)
+
+    processor = start()
     clock = _Clock()
     loop = asyncio.new_event_loop()
     most = 0
@@ -167,8 +182,12 @@ def _run_alerts(ops: list[tuple], keep: int | None) -> tuple[list, dict, dict, i
                 loop.run_until_complete(processor.rooms_batch(events))
             elif op == "tick":
                 loop.run_until_complete(processor.advance())
-            else:
+            elif op == "rebalance":
                 processor.forget_cache()
+            else:
+                rooms = _restarted(rooms, load_room_alerts)
+                regions = _restarted(regions, load_region_alerts)
+                processor = start()
             most = max(most, len(rooms._cache))
     loop.close()
     return _records(producer.sent), rooms.table.data.data, regions.table.data.data, most
@@ -179,7 +198,11 @@ def _run_rollups(ops: list[tuple], keep: int | None) -> tuple[list, dict, int]:
     peek = load_rollups_due if keep is not None else None
     rooms = _states(dump_room, load_room, keep, peek)
     regions = _states(dump_region, load_region)
-    processor = RollupsProcessor(rooms, regions, "by-region", "rollups", producer, PARTITIONS)
+
+    def start() -> RollupsProcessor:
+        return RollupsProcessor(rooms, regions, "by-region", "rollups", producer, PARTITIONS)
+
+    processor = start()
     clock = _Clock()
     loop = asyncio.new_event_loop()
     most = 0
@@ -191,8 +214,12 @@ def _run_rollups(ops: list[tuple], keep: int | None) -> tuple[list, dict, int]:
                 loop.run_until_complete(processor.rooms_batch(events))
             elif op == "tick":
                 loop.run_until_complete(processor.advance_quiet_rooms())
-            else:
+            elif op == "rebalance":
                 processor.forget_cache()
+            else:
+                rooms = _restarted(rooms, load_room)
+                regions = _restarted(regions, load_region)
+                processor = start()
             most = max(most, len(rooms._cache))
     loop.close()
     return _records(producer.sent), rooms.table.data.data, most
