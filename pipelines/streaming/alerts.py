@@ -204,7 +204,12 @@ class AlertsProcessor:
         async with self.lock:
             summaries: list[RoomSummary] = []
             work, nows = self._rooms_to_advance(wall)
-            for room_sid, now in work:
+            step = self.rooms.keep_decoded or len(work)
+            for i, (room_sid, now) in enumerate(work):
+                if i and i % step == 0:  # at most a cache's worth decoded at once
+                    await self._publish(alerts, summaries)
+                    await self.rooms.flush_batched(self.producer)
+                    alerts, summaries = [], []
                 room = self.rooms[room_sid]
                 held = len(room.pending)
                 out, summary = room.advance(now, self.rules)

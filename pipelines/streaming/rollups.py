@@ -152,7 +152,12 @@ class RollupsProcessor:
                 for room_sid, state in self.rooms.scan()
                 if not isinstance(state, RoomRollupsDue) or state.due(watermark)
             )
-            for room_sid in work:
+            step = self.rooms.keep_decoded or len(work)
+            for i, room_sid in enumerate(work):
+                if i and i % step == 0:  # at most a cache's worth decoded at once
+                    await self._publish(out, to_regions=True)
+                    await self.rooms.flush_batched(self.producer)
+                    out = []
                 room = self.rooms[room_sid]
                 closed = room.advance(watermark)
                 if closed:
