@@ -449,6 +449,13 @@ class RoomAlerts(msgspec.Struct, array_like=True):
         """Move to stream time ``now`` (a sweep, for rooms whose events stopped)."""
         return self._release(now - int(rules.allowed_lateness_s * 1000), rules)
 
+    def catch_up(self, now: int, rules: AlertRules) -> list[AlertEvent]:
+        """What sweeps to stream time ``now`` did to this room while it was not decoded and
+        had nothing due (``pipelines.quality.alerting_due``): its clock, and stuck trackers
+        forgotten after their cool-down. Held events stay held (a later sweep releases them);
+        the result is empty when nothing was due, as the sweep found."""
+        return self._advance_trackers(now - int(rules.allowed_lateness_s * 1000), rules)
+
     def _release(
         self, watermark: int, rules: AlertRules
     ) -> tuple[list[AlertEvent], RoomSummary | None]:

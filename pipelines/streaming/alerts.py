@@ -19,7 +19,11 @@ still resolves.
 
 "Sustained for 15 s" must be noticed when nothing arrives: a timer advances every room and
 region to its partition's :class:`StreamClock` (event time while events flow, the wall clock
-once they stop).
+once they stop). Only recently written rooms stay decoded (:data:`ROOM_STATES_KEPT`); the
+timer reads the others' bytes through ``pipelines.quality.alerting_due`` and decodes only the
+rooms with something due, and a room decoded again catches up with the sweeps it missed
+(:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
+what it would be with every room decoded.
 """
 
 from __future__ import annotations
@@ -47,15 +51,22 @@ from pipelines.quality.alerting import (
     load_region_alerts,
     load_room_alerts,
 )
+from pipelines.quality.alerting_due import RoomAlertsDue, load_room_due
 from pipelines.quality.room_level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
 from pipelines.streaming.levels import ROOM_PARTITION_CACHE_SIZE, LevelsProcessor, PartitionOf
+from pipelines.streaming.missed_sweeps import MissedSweeps
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
+
+ROOM_STATES_KEPT = 2_048
+"""Room states held decoded (the most recently written); the others are their table's
+msgpack bytes, several times smaller. A room of five participants decoded is ~2.5 KB of
+objects; a room's own events and its due sweeps decode it again on demand."""
 
 ADVANCE_INTERVAL_S = 1.0
 """How often quiet rooms and regions are advanced: the lateness of a "sustained" transition
@@ -119,6 +130,24 @@ class AlertsProcessor:
         a room still behind in its partition past events it has not read yet."""
         self.lock = asyncio.Lock()
         self.counts = AlertCounts()
+        self.missed = MissedSweeps()
+        if rooms is not None:  # the room states decoded again catch up with the sweeps
+            self._load_room = rooms.load
+            rooms.load = self._caught_up
+
+    def _caught_up(self, data: bytes) -> RoomAlerts:
+        """A room decoded from its table bytes, advanced as the sweeps it missed would have."""
+        room: RoomAlerts = self._load_room(data)
+        seen = self.missed.seen(self._partition(room.room_sid), room.room_sid)
+        if seen and room.catch_up(seen, self.rules):
+            log.error("alerts: room %s had alerts due at a sweep it missed", room.room_sid)
+        return room
+
+    def forget_cache(self) -> None:
+        """After a rebalance the tables are the truth: drop decoded copies (and their sweeps)."""
+        self.rooms.forget_cache()
+        self.regions.forget_cache()
+        self.missed.clear()
 
     async def rooms_batch(self, events: list[faust.EventT]) -> None:
         """Fold level events into their rooms; publish the alerts and summaries due."""
@@ -139,6 +168,7 @@ class AlertsProcessor:
                     room = self.rooms.get(level.room_sid)
                     if room is None:
                         room = RoomAlerts(level.room_sid, level.region)
+                        self.missed.created(self._partition(level.room_sid), level.room_sid)
                     out, summary = room.apply(level, self.rules)
                     alerts.extend(out)
                     if summary is not None:
@@ -173,12 +203,14 @@ class AlertsProcessor:
         alerts: list[AlertEvent] = []
         async with self.lock:
             summaries: list[RoomSummary] = []
-            for room_sid in list(self.rooms):
-                clock = self.room_clocks.get(self._partition(room_sid))
-                now = clock.now(wall) if clock else 0
-                room = self.rooms.get(room_sid)
-                if not now or room is None:
-                    continue
+            work, nows = self._rooms_to_advance(wall)
+            step = self.rooms.keep_decoded or len(work)
+            for i, (room_sid, now) in enumerate(work):
+                if i and i % step == 0:  # at most a cache's worth decoded at once
+                    await self._publish(alerts, summaries)
+                    await self.rooms.flush_batched(self.producer)
+                    alerts, summaries = [], []
+                room = self.rooms[room_sid]
                 held = len(room.pending)
                 out, summary = room.advance(now, self.rules)
                 alerts.extend(out)
@@ -186,6 +218,8 @@ class AlertsProcessor:
                     summaries.append(summary)
                 if out or summary is not None or len(room.pending) != held:
                     self._store_room(room)
+            for partition, now in nows.items():  # after the decoding above: see _caught_up
+                self.missed.swept(partition, now)
             for region_id in list(self.regions):
                 clock = self.region_clocks.get(self._partition(region_id))
                 now = clock.now(wall) if clock else 0
@@ -199,6 +233,28 @@ class AlertsProcessor:
             await self._publish(alerts, summaries)
             await self.rooms.flush_batched(self.producer)
             await self.regions.flush_batched(self.producer)
+
+    def _rooms_to_advance(self, wall: float) -> tuple[list[tuple[str, int]], dict[int, int]]:
+        """(room, stream time) of the decoded rooms and of the others with something due, in
+        room order; and the stream time of each partition with a clock."""
+        nows: dict[int, int] = {}
+        for partition, clock in self.room_clocks.items():
+            now = clock.now(wall)
+            if now:
+                nows[partition] = now
+        rules, partition_of = self.rules, self._partition
+        lateness = int(rules.allowed_lateness_s * 1000)
+        watermarks = {partition: now - lateness for partition, now in nows.items()}
+        work: list[tuple[str, int]] = []
+        for room_sid, state in self.rooms.scan():
+            partition = partition_of(room_sid)
+            watermark = watermarks.get(partition)
+            if watermark is None:
+                continue
+            if type(state) is not RoomAlertsDue or state.due(watermark, rules):
+                work.append((room_sid, nows[partition]))
+        work.sort()
+        return work, nows
 
     def _partition(self, key: str) -> int:
         return self.partition_of(key)
@@ -258,7 +314,10 @@ def attach_alerts(app: faust.App, settings: Settings, levels: LevelsProcessor) -
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
         return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
 
-    room_states = states("room-alerts", by_room, dump_room_alerts, load_room_alerts)
+    room_states = table_states(
+        app, settings, "room-alerts", by_room, dump_room_alerts, load_room_alerts,
+        levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT, peek=load_room_due,
+    )  # fmt: skip
     region_states = states("region-alerts", by_region, dump_region_alerts, load_region_alerts)
     processor = AlertsProcessor(
         rules, room_states, region_states, by_region.get_topic_name(),
@@ -275,8 +334,7 @@ def attach_alerts(app: faust.App, settings: Settings, levels: LevelsProcessor) -
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        room_states.forget_cache()
-        region_states.forget_cache()
+        processor.forget_cache()
 
     del advance, on_revoked
     return processor

@@ -85,9 +85,12 @@ def table_states(
     dump: Any,
     load: Any,
     partition_of: PartitionOf | None = None,
+    keep_decoded: int | None = None,
+    peek: Any = None,
 ) -> ChangelogStates[Any]:
     """A changelog-backed table of states keyed like ``source``'s messages; ``partition_of``
-    is the worker's one cache of room and region partitions (a new one when None)."""
+    is the worker's one cache of room and region partitions (a new one when None);
+    ``keep_decoded`` and ``peek`` as in :class:`ChangelogStates`."""
     if partition_of is None:
         partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
     table = app.Table(
@@ -103,4 +106,6 @@ def table_states(
         source_topic=source.get_topic_name(),
         dump=dump,
         load=load,
+        keep_decoded=keep_decoded,
+        peek=peek,
     )

@@ -22,6 +22,11 @@ participant's ``departed`` event, which the levels agent emits on leaving or exp
 quiet room emits a bounded number of minutes.
 Re-emitted minutes carry the same key with a higher ``revision``; the sink upserts, so nothing
 is counted twice.
+Only recently written rooms stay decoded (:data:`ROOM_STATES_KEPT`); the timer reads the
+others' bytes through ``pipelines.quality.rollups_due`` and decodes only rooms that can close
+a minute, and a room decoded again catches up with the watermarks of the sweeps it missed
+(:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
+what it would be with every room decoded.
 """
 
 from __future__ import annotations
@@ -46,17 +51,26 @@ from pipelines.quality.rollups import (
     load_region,
     load_room,
 )
+from pipelines.quality.rollups_due import RoomRollupsDue, load_room_due
 from pipelines.quality.room_level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
 from pipelines.streaming.levels import ROOM_PARTITION_CACHE_SIZE, LevelsProcessor, PartitionOf
+from pipelines.streaming.missed_sweeps import MissedSweeps
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
 
 ADVANCE_INTERVAL_S = 5.0
+
+ROOM_STATES_KEPT = 2_048
+"""Room states held decoded (the most recently written); the others are their table's
+msgpack bytes, several times smaller (see ``pipelines.streaming.alerts``)."""
+
+_ALL = 0
+"""The sweeps' one "partition": the rollups timer applies one watermark to every room."""
 
 
 class RollupsProcessor:
@@ -85,6 +99,24 @@ class RollupsProcessor:
         self.lock = asyncio.Lock()
         self.emitted = 0
         self.skipped = 0
+        self.missed = MissedSweeps()
+        if rooms is not None:  # the room states decoded again catch up with the sweeps
+            self._load_room = rooms.load
+            rooms.load = self._caught_up
+
+    def _caught_up(self, data: bytes) -> RoomRollups:
+        """A room decoded from its table bytes, advanced as the sweeps it missed would have."""
+        room: RoomRollups = self._load_room(data)
+        seen = self.missed.seen(_ALL, room.room_sid)
+        if seen and room.advance(seen):
+            log.error("rollups: room %s had minutes to close at a sweep it missed", room.room_sid)
+        return room
+
+    def forget_cache(self) -> None:
+        """After a rebalance the tables are the truth: drop decoded copies (and their sweeps)."""
+        self.rooms.forget_cache()
+        self.regions.forget_cache()
+        self.missed.clear()
 
     async def rooms_batch(self, events: list[faust.EventT]) -> None:
         """Fold level events into their rooms; publish the minutes that closed or changed."""
@@ -101,6 +133,7 @@ class RollupsProcessor:
                 room = self.rooms.get(level.room_sid)
                 if room is None:
                     room = RoomRollups.for_event(level)
+                    self.missed.created(_ALL, level.room_sid)
                 out.extend(room.apply(level))
                 self.rooms[level.room_sid] = room
             await self._publish(out, to_regions=True)
@@ -114,12 +147,23 @@ class RollupsProcessor:
         out: list[MinuteRollup] = []
         async with self.lock:
             watermark = now - DEFAULT_ALLOWED_LATENESS_MS
-            for room_sid in list(self.rooms):
+            work = sorted(
+                room_sid
+                for room_sid, state in self.rooms.scan()
+                if not isinstance(state, RoomRollupsDue) or state.due(watermark)
+            )
+            step = self.rooms.keep_decoded or len(work)
+            for i, room_sid in enumerate(work):
+                if i and i % step == 0:  # at most a cache's worth decoded at once
+                    await self._publish(out, to_regions=True)
+                    await self.rooms.flush_batched(self.producer)
+                    out = []
                 room = self.rooms[room_sid]
                 closed = room.advance(watermark)
                 if closed:
                     out.extend(closed)
                     self.rooms[room_sid] = room
+            self.missed.swept(_ALL, watermark)  # after the decoding above: see _caught_up
             await self._publish(out, to_regions=True)
             await self.rooms.flush_batched(self.producer)
 
@@ -180,8 +224,12 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
     def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
         return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
 
+    room_states = table_states(
+        app, settings, "room-rollups", by_room, dump_room, load_room,
+        levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT, peek=load_room_due,
+    )  # fmt: skip
     processor = RollupsProcessor(
-        states("room-rollups", by_room, dump_room, load_room),
+        room_states,
         states("region-rollups", by_region, dump_region, load_region),
         by_region.get_topic_name(),
         topic(settings.topic_rollups).get_topic_name(),
@@ -197,5 +245,9 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
         if app.tables.recovery.completed.is_set() and not app.rebalancing:
             await processor.advance_quiet_rooms()
 
-    del advance
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        processor.forget_cache()
+
+    del advance, on_revoked
     return processor

@@ -1,0 +1,58 @@
+"""Whether a room's rollup state can close a minute at a sweep, read without decoding it.
+
+The rollups timer advances every room to the stream's watermark every few seconds, but a
+room can emit only when the watermark enters a new minute and someone has steps in the
+room. A worker keeps most room states as the msgpack bytes of its table, so
+:func:`load_room_due` reads just the watermark and whether there are any steps (the steps and
+closed minutes are skipped as raw slices).
+
+A room judged idle here would close nothing if advanced: the sweep leaves it as bytes, and
+what advancing it would still have changed in memory (its watermark) is applied when it is
+next decoded (:meth:`RoomRollups.advance` to the sweeps' watermark).
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Raw
+
+from pipelines.quality.rollups import (
+    DEFAULT_ALLOWED_LATENESS_MS,
+    DEFAULT_KEEP_CLOSED_MINUTES,
+    RoomRollups,
+    minute_of,
+)
+
+_EMPTY_MAP = b"\x80"
+
+
+class RoomRollupsDue(msgspec.Struct, array_like=True, gc=False):
+    """A :class:`RoomRollups` seen through its encoding: what tells whether a sweep has work."""
+
+    room_sid: Raw
+    region: Raw
+    allowed_lateness_ms: int = DEFAULT_ALLOWED_LATENESS_MS
+    keep_closed_minutes: int = DEFAULT_KEEP_CLOSED_MINUTES
+    watermark_ms: int | None = None
+    max_event_ms: Raw = Raw(b"\xc0")
+    timelines: Raw = Raw(_EMPTY_MAP)
+    closed: Raw = Raw(_EMPTY_MAP)
+    dropped_late: Raw = Raw(b"\x00")
+    duplicates: Raw = Raw(b"\x00")
+
+    def due(self, watermark_ms: int) -> bool:
+        """Whether :meth:`RoomRollups.advance` to ``watermark_ms`` can emit a minute."""
+        return bytes(self.timelines) != _EMPTY_MAP and (
+            self.watermark_ms is None or minute_of(watermark_ms) > minute_of(self.watermark_ms)
+        )
+
+
+if RoomRollupsDue.__struct_fields__ != RoomRollups.__struct_fields__:
+    raise ImportError(f"RoomRollups fields changed: update {__name__}")
+
+_decoder = msgspec.msgpack.Decoder(RoomRollupsDue)
+
+
+def load_room_due(data: bytes) -> RoomRollupsDue:
+    """The sweep's view of a state encoded by :func:`~pipelines.quality.rollups.dump_room`."""
+    return _decoder.decode(data)

@@ -1,0 +1,318 @@
+"""The room stages with only a few rooms decoded behave exactly as with every room decoded.
+
+Alerts and rollups keep the most recently written rooms decoded (``ROOM_STATES_KEPT``); their
+timers read the other rooms' bytes through a peek (``alerting_due``, ``rollups_due``), decode
+only rooms with something due, and a room decoded again catches up with the sweeps it missed
+(``MissedSweeps``). Over random level events, timer ticks (stream time going back as well as
+forward) and rebalances, every published record and the final table bytes must be those of the
+same stage with every room decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from types import SimpleNamespace
+from unittest import mock
+
+import msgspec
+from faust.stores.memory import Store as MemoryStore
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pipelines.streaming.alerts as alerts_module
+import pipelines.streaming.rollups as rollups_module
+from pipelines.quality.alerting import (
+    AlertRule,
+    AlertRules,
+    RoomAlerts,
+    dump_region_alerts,
+    dump_room_alerts,
+    load_region_alerts,
+    load_room_alerts,
+)
+from pipelines.quality.alerting_due import load_room_due as load_alerts_due
+from pipelines.quality.rollups import dump_region, dump_room, load_region, load_room
+from pipelines.quality.rollups_due import load_room_due as load_rollups_due
+from pipelines.quality.room_level import RoomLevel
+from pipelines.streaming.alerts import AlertsProcessor
+from pipelines.streaming.bundles import bundle, unbundle
+from pipelines.streaming.levels import PartitionOf
+from pipelines.streaming.missed_sweeps import MissedSweeps
+from pipelines.streaming.produce import Delivered
+from pipelines.streaming.rollups import RollupsProcessor
+from pipelines.streaming.states import ChangelogStates
+
+PARTITIONS = 3
+RULES = AlertRules(
+    room=AlertRule(at_or_below=2, min_share=0.5, min_degraded=1, sustain_s=2.0,
+                   resolve_after_s=3.0, reopen_cooldown_s=4.0),
+    participant=AlertRule(at_or_below=1, min_share=1.0, min_degraded=1, sustain_s=3.0,
+                          resolve_after_s=2.0, reopen_cooldown_s=5.0),
+    update_interval_s=1.0,
+    allowed_lateness_s=1.0,
+)  # fmt: skip
+
+
+class _Table:
+    """Enough of a Faust table over a real memory store."""
+
+    def __init__(self) -> None:
+        self.data = MemoryStore.__new__(MemoryStore)
+        self.data.data = {}
+        self.data.set_persisted_offset = lambda tp, offset: None
+        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: "changelog")
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.data.data
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self.data.data[key]
+
+
+class _Producer:
+    """Records every record sent, acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    async def send(self, records):
+        records = list(records)
+        self.sent.extend(records)
+        futures = []
+        for topic, partition in dict.fromkeys((r[0], r[1]) for r in records):
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(Delivered(topic, partition, 0, 1))
+            futures.append(fut)
+        return futures
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.wall = 1_000_000.0
+
+    def time(self) -> float:
+        return self.wall
+
+
+def _states(dump, load, keep=None, peek=None) -> ChangelogStates:
+    return ChangelogStates(
+        _Table(), partition_of=lambda key: 0, source_topic="by-room",
+        dump=dump, load=load, keep_decoded=keep, peek=peek,
+    )  # fmt: skip
+
+
+def _events(levels: list[RoomLevel], partition_of: PartitionOf) -> list:
+    """Faust-like events: one bundle per room partition, in order."""
+    by_partition: dict[int, list[bytes]] = {}
+    for level in levels:
+        by_partition.setdefault(partition_of(level.room_sid), []).append(msgspec.json.encode(level))
+    return [
+        SimpleNamespace(message=SimpleNamespace(value=value, partition=p, topic="t", offset=0))
+        for p, values in by_partition.items()
+        for value in bundle(values)
+    ]
+
+
+def _script(seed: int, steps: int) -> list[tuple]:
+    """Batches of level events around a wall clock, ticks, pauses, rebalances and restarts
+    (a new processor over the same tables: nothing decoded, no clocks, no sweeps seen)."""
+    rnd = random.Random(seed)
+    rooms = [f"RM_{i}" for i in range(rnd.randint(2, 7))]
+    people = {room: [f"PA_{room}_{j}" for j in range(rnd.randint(1, 4))] for room in rooms}
+    wall = 1_000_000.0
+    ops: list[tuple] = []
+    n = 0
+    for _ in range(steps):
+        roll = rnd.random()
+        if roll < 0.45:
+            levels = []
+            for _ in range(rnd.randint(1, 8)):
+                room = rnd.choice(rooms)
+                n += 1
+                levels.append(RoomLevel(
+                    event_id=f"ev{n}" if rnd.random() > 0.05 else f"ev{max(1, n - 3)}",
+                    room_sid=room, participant_sid=rnd.choice(people[room]),
+                    region=rnd.choice(["eu", "us"]),
+                    timestamp=int(wall * 1000) - rnd.choice([0, 0, 300, 1500, 4000, 20000]),
+                    level=rnd.choice([0, 1, 2, 2, 3, 4, 5]), departed=rnd.random() < 0.12,
+                    limited_by=rnd.choice([None, "loss", "rtt"]),
+                ))  # fmt: skip
+            ops.append(("batch", levels, wall))
+        elif roll < 0.9:
+            ops.append(("tick", None, wall))
+        elif roll < 0.95:
+            ops.append(("rebalance", None, wall))
+        elif roll < 0.98:
+            ops.append(("restart", None, wall))
+        wall += rnd.choice([0.2, 0.5, 1.0, 1.0, 2.0, 7.0, 30.0, 70.0])
+    return ops
+
+
+def _restarted(states: ChangelogStates, load) -> ChangelogStates:
+    """The same table in a new worker: only its bytes are left."""
+    return ChangelogStates(
+        states.table, partition_of=lambda key: 0, source_topic="by-room", dump=states.dump,
+        load=load, keep_decoded=states.keep_decoded, peek=states.peek,
+    )  # fmt: skip
+
+
+def _records(sent: list[tuple]) -> dict[tuple[str, int], list[tuple]]:
+    """What each partition received, in order (what Kafka orders), bundles opened; the
+    changelog records are left out: the final table bytes are compared instead (a sweep with
+    more rooms due than the keep limit flushes in steps, so its bundles and state writes are
+    split differently)."""
+    out: dict[tuple[str, int], list[tuple]] = {}
+    for topic, partition, key, value in sent:
+        if topic == "changelog":
+            continue
+        values = unbundle(value) if topic == "by-region" else [value]
+        out.setdefault((topic, partition), []).extend((key, v) for v in values)
+    return out
+
+
+def _run_alerts(ops: list[tuple], keep: int | None) -> tuple[list, dict, dict, int]:
+    producer = _Producer()
+    peek = load_alerts_due if keep is not None else None
+    rooms = _states(dump_room_alerts, load_room_alerts, keep, peek)
+    regions = _states(dump_region_alerts, load_region_alerts)
+
+    def start() -> AlertsProcessor:
+        return AlertsProcessor(RULES, rooms, regions, "by-region", "alerts", producer, PARTITIONS)
+
+    processor = start()
+    clock = _Clock()
+    loop = asyncio.new_event_loop()
+    most = 0
+    with mock.patch.object(alerts_module, "time", clock):
+        for op, levels, wall in ops:
+            clock.wall = wall
+            if op == "batch":
+                events = _events(levels, processor.partition_of)
+                loop.run_until_complete(processor.rooms_batch(events))
+            elif op == "tick":
+                loop.run_until_complete(processor.advance())
+            elif op == "rebalance":
+                processor.forget_cache()
+            else:
+                rooms = _restarted(rooms, load_room_alerts)
+                regions = _restarted(regions, load_region_alerts)
+                processor = start()
+            most = max(most, len(rooms._cache))
+    loop.close()
+    return _records(producer.sent), rooms.table.data.data, regions.table.data.data, most
+
+
+def _run_rollups(ops: list[tuple], keep: int | None) -> tuple[list, dict, int]:
+    producer = _Producer()
+    peek = load_rollups_due if keep is not None else None
+    rooms = _states(dump_room, load_room, keep, peek)
+    regions = _states(dump_region, load_region)
+
+    def start() -> RollupsProcessor:
+        return RollupsProcessor(rooms, regions, "by-region", "rollups", producer, PARTITIONS)
+
+    processor = start()
+    clock = _Clock()
+    loop = asyncio.new_event_loop()
+    most = 0
+    with mock.patch.object(rollups_module, "time", clock):
+        for op, levels, wall in ops:
+            clock.wall = wall
+            if op == "batch":
+                events = _events(levels, processor.partition_of)
+                loop.run_until_complete(processor.rooms_batch(events))
+            elif op == "tick":
+                loop.run_until_complete(processor.advance_quiet_rooms())
+            elif op == "rebalance":
+                processor.forget_cache()
+            else:
+                rooms = _restarted(rooms, load_room)
+                regions = _restarted(regions, load_region)
+                processor = start()
+            most = max(most, len(rooms._cache))
+    loop.close()
+    return _records(producer.sent), rooms.table.data.data, most
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), keep=st.integers(0, 3))
+def test_alerts_with_few_rooms_decoded_equal_every_room_decoded(seed, keep):
+    ops = _script(seed, 80)
+    records, room_bytes, region_bytes, _ = _run_alerts(ops, None)
+    kept_records, kept_room_bytes, kept_region_bytes, most = _run_alerts(ops, keep)
+    assert kept_records == records
+    assert kept_room_bytes == room_bytes
+    assert kept_region_bytes == region_bytes
+    assert most <= keep  # after each batch or tick (flushed): only the kept states
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), keep=st.integers(0, 3))
+def test_rollups_with_few_rooms_decoded_equal_every_room_decoded(seed, keep):
+    ops = _script(seed, 80)
+    records, room_bytes, _ = _run_rollups(ops, None)
+    kept_records, kept_room_bytes, most = _run_rollups(ops, keep)
+    assert kept_records == records
+    assert kept_room_bytes == room_bytes
+    assert most <= keep
+
+
+def test_the_scripts_exercise_alerts_and_minutes():
+    """The equivalence above is not vacuous: the scripts open alerts and close minutes."""
+    ops = _script(7, 200)
+    records, *_ = _run_alerts(ops, None)
+    alerts = [v for (topic, _), values in records.items() if topic == "alerts" for _, v in values]
+    assert any(b'"opened"' in v for v in alerts)
+    assert any(b'"resolved"' in v for v in alerts)
+    minutes, *_ = _run_rollups(ops, None)
+    assert sum(len(v) for (topic, _), v in minutes.items() if topic == "rollups") > 10
+
+
+def test_a_sweep_decodes_only_the_rooms_with_something_due():
+    producer = _Producer()
+    loads = []
+
+    def counting_load(data: bytes) -> RoomAlerts:
+        loads.append(data)
+        return load_room_alerts(data)
+
+    rooms = _states(dump_room_alerts, counting_load, 0, load_alerts_due)
+    regions = _states(dump_region_alerts, load_region_alerts)
+    processor = AlertsProcessor(RULES, rooms, regions, "by-region", "alerts", producer, 1)
+    clock = _Clock()
+    loop = asyncio.new_event_loop()
+    wall_ms = int(clock.wall * 1000)
+    levels = [
+        RoomLevel(f"e{i}", f"RM_{i}", f"PA_{i}", "eu", wall_ms, 5 if i else 0) for i in range(50)
+    ]
+    with mock.patch.object(alerts_module, "time", clock):
+        loop.run_until_complete(processor.rooms_batch(_events(levels, processor.partition_of)))
+        assert len(rooms._cache) == 0
+        for _ in range(3):  # the events are released (all rooms due), then nothing is due
+            clock.wall += 1.0
+            loop.run_until_complete(processor.advance())
+        loads.clear()
+        clock.wall += 1.0
+        loop.run_until_complete(processor.advance())
+        assert len(loads) == 1  # the stuck participant's room: its trackers are building up
+        assert len(rooms.table.data.data) == 50
+    loop.close()
+
+
+def test_missed_sweeps_since_a_rooms_creation():
+    missed = MissedSweeps()
+    assert missed.seen(0, "a") == 0
+    missed.swept(0, 100)
+    missed.created(0, "b")
+    assert (missed.seen(0, "a"), missed.seen(0, "b")) == (100, 0)
+    missed.swept(0, 90)  # stream time went back
+    missed.created(0, "c")
+    missed.swept(0, 80)
+    assert (missed.seen(0, "a"), missed.seen(0, "b"), missed.seen(0, "c")) == (100, 90, 80)
+    missed.swept(0, 85)
+    assert (missed.seen(0, "b"), missed.seen(0, "c")) == (90, 85)
+    missed.swept(0, 120)
+    assert (missed.seen(0, "b"), missed.seen(0, "c"), missed.seen(1, "a")) == (120, 120, 0)
+    missed.clear()
+    assert missed.seen(0, "a") == 0
