@@ -91,8 +91,12 @@ def summaries(draw: st.DrawFn) -> list[tuple[str, object]]:
         degraded = draw(st.integers(0, participants))
         levels = draw(st.lists(st.integers(0, 2), max_size=min(degraded, 3)))
         worst = [
-            AlertParticipant(participant_sid=f"{room}-P{i}", level=lv, room_sid=room,
-                             limited_by="video.send.bandwidth")  # fmt: skip
+            AlertParticipant(
+                participant_sid=f"{room}-P{i}",
+                level=lv,
+                room_sid=room,
+                limited_by="video.send.bandwidth",
+            )
             for i, lv in enumerate(sorted(levels))
         ]
         metrics = {"video.send.bandwidth": len(levels)} if levels else {}
