@@ -56,17 +56,18 @@ from pipelines.quality.room_level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
-from pipelines.streaming.levels import ROOM_PARTITION_CACHE_SIZE, LevelsProcessor, PartitionOf
+from pipelines.streaming.levels import (
+    ROOM_PARTITION_CACHE_SIZE,
+    ROOM_STATES_KEPT,
+    LevelsProcessor,
+    PartitionOf,
+)
 from pipelines.streaming.missed_sweeps import MissedSweeps
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
 log = logging.getLogger(__name__)
 
-ROOM_STATES_KEPT = 2_048
-"""Room states held decoded (the most recently written); the others are their table's
-msgpack bytes, several times smaller. A room of five participants decoded is ~2.5 KB of
-objects; a room's own events and its due sweeps decode it again on demand."""
 
 ADVANCE_INTERVAL_S = 1.0
 """How often quiet rooms and regions are advanced: the lateness of a "sustained" transition

@@ -149,6 +149,13 @@ ROOM_PARTITION_CACHE_SIZE = 1 << 15
 single end), so this is the bound; the active ones are found again after a start-over."""
 
 
+ROOM_STATES_KEPT = 2_048
+"""Room states the room stages (alerts, rollups) hold decoded, the most recently written; the
+others are their table's msgpack bytes, several times smaller. A room of five participants
+decoded is ~2.5 KB of objects; a room's own events and its due sweeps decode it again on
+demand. 2,048 rooms: a worker of up to ~10,000 participants never decodes a room twice."""
+
+
 DECODED_STATES_KEPT = 16_384
 """Participants whose decoded state stays in memory between batches (~1 KB each), the most
 recently active; the others are decoded from the table's bytes (~3 us) when they next send.

@@ -56,7 +56,12 @@ from pipelines.quality.room_level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
-from pipelines.streaming.levels import ROOM_PARTITION_CACHE_SIZE, LevelsProcessor, PartitionOf
+from pipelines.streaming.levels import (
+    ROOM_PARTITION_CACHE_SIZE,
+    ROOM_STATES_KEPT,
+    LevelsProcessor,
+    PartitionOf,
+)
 from pipelines.streaming.missed_sweeps import MissedSweeps
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
@@ -65,9 +70,6 @@ log = logging.getLogger(__name__)
 
 ADVANCE_INTERVAL_S = 5.0
 
-ROOM_STATES_KEPT = 2_048
-"""Room states held decoded (the most recently written); the others are their table's
-msgpack bytes, several times smaller (see ``pipelines.streaming.alerts``)."""
 
 _ALL = 0
 """The sweeps' one "partition": the rollups timer applies one watermark to every room."""
