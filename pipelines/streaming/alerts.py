@@ -62,7 +62,7 @@ from pipelines.streaming.levels import (
     LevelsProcessor,
     PartitionOf,
 )
-from pipelines.streaming.missed_sweeps import MissedSweeps
+from pipelines.streaming.missed_sweeps import MissedSweeps, catch_up_on_decode
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
@@ -133,16 +133,13 @@ class AlertsProcessor:
         self.counts = AlertCounts()
         self.missed = MissedSweeps()
         if rooms is not None:  # the room states decoded again catch up with the sweeps
-            self._load_room = rooms.load
-            rooms.load = self._caught_up
+            catch_up_on_decode(rooms, self._catch_up)
 
-    def _caught_up(self, data: bytes) -> RoomAlerts:
+    def _catch_up(self, room: RoomAlerts) -> None:
         """A room decoded from its table bytes, advanced as the sweeps it missed would have."""
-        room: RoomAlerts = self._load_room(data)
         seen = self.missed.seen(self._partition(room.room_sid), room.room_sid)
         if seen and room.catch_up(seen, self.rules):
             log.error("alerts: room %s had alerts due at a sweep it missed", room.room_sid)
-        return room
 
     def forget_cache(self) -> None:
         """After a rebalance the tables are the truth: drop decoded copies (and their sweeps)."""
@@ -219,7 +216,7 @@ class AlertsProcessor:
                     summaries.append(summary)
                 if out or summary is not None or len(room.pending) != held:
                     self._store_room(room)
-            for partition, now in nows.items():  # after the decoding above: see _caught_up
+            for partition, now in nows.items():  # after the decoding above: see _catch_up
                 self.missed.swept(partition, now)
             for region_id in list(self.regions):
                 clock = self.region_clocks.get(self._partition(region_id))

@@ -15,6 +15,10 @@ Both are cleared by the next sweep at a new high, so they hold only what happene
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+S = TypeVar("S")
 
 
 class _Partition:
@@ -73,3 +77,16 @@ class MissedSweeps:
     def clear(self) -> None:
         """Forget every sweep (decoded copies were dropped: the table is the truth again)."""
         self._partitions.clear()
+
+
+def catch_up_on_decode(states: Any, catch_up: Callable[[S], None]) -> None:
+    """Make ``states`` (a :class:`~pipelines.streaming.states.ChangelogStates`) pass every
+    state it decodes from its table bytes through ``catch_up`` before handing it out."""
+    load: Callable[[bytes], S] = states.load
+
+    def loaded(data: bytes) -> S:
+        state = load(data)
+        catch_up(state)
+        return state
+
+    states.load = loaded

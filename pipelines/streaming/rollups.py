@@ -62,7 +62,7 @@ from pipelines.streaming.levels import (
     LevelsProcessor,
     PartitionOf,
 )
-from pipelines.streaming.missed_sweeps import MissedSweeps
+from pipelines.streaming.missed_sweeps import MissedSweeps, catch_up_on_decode
 from pipelines.streaming.produce import BatchProducer, Record, app_producer
 from pipelines.streaming.states import ChangelogStates
 
@@ -103,16 +103,13 @@ class RollupsProcessor:
         self.skipped = 0
         self.missed = MissedSweeps()
         if rooms is not None:  # the room states decoded again catch up with the sweeps
-            self._load_room = rooms.load
-            rooms.load = self._caught_up
+            catch_up_on_decode(rooms, self._catch_up)
 
-    def _caught_up(self, data: bytes) -> RoomRollups:
+    def _catch_up(self, room: RoomRollups) -> None:
         """A room decoded from its table bytes, advanced as the sweeps it missed would have."""
-        room: RoomRollups = self._load_room(data)
         seen = self.missed.seen(_ALL, room.room_sid)
         if seen and room.advance(seen):
             log.error("rollups: room %s had minutes to close at a sweep it missed", room.room_sid)
-        return room
 
     def forget_cache(self) -> None:
         """After a rebalance the tables are the truth: drop decoded copies (and their sweeps)."""
@@ -165,7 +162,7 @@ class RollupsProcessor:
                 if closed:
                     out.extend(closed)
                     self.rooms[room_sid] = room
-            self.missed.swept(_ALL, watermark)  # after the decoding above: see _caught_up
+            self.missed.swept(_ALL, watermark)  # after the decoding above: see _catch_up
             await self._publish(out, to_regions=True)
             await self.rooms.flush_batched(self.producer)
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 from unittest import mock
 
 import msgspec
@@ -171,76 +174,70 @@ def _records(sent: list[tuple]) -> dict[tuple[str, int], list[tuple]]:
     return out
 
 
-def _run_alerts(ops: list[tuple], keep: int | None) -> tuple[list, dict, dict, int]:
+@dataclass(frozen=True)
+class _Stage:
+    """What differs between the two room stages in these scripts."""
+
+    module: Any
+    room_codec: tuple[Callable, Callable]
+    region_codec: tuple[Callable, Callable]
+    peek: Callable
+    start: Callable[[ChangelogStates, ChangelogStates, Any], Any]
+    tick: str
+
+
+ALERTS = _Stage(
+    alerts_module, (dump_room_alerts, load_room_alerts), (dump_region_alerts, load_region_alerts),
+    load_alerts_due,
+    lambda rooms, regions, producer: AlertsProcessor(
+        RULES, rooms, regions, "by-region", "alerts", producer, PARTITIONS
+    ),
+    "advance",
+)  # fmt: skip
+ROLLUPS = _Stage(
+    rollups_module, (dump_room, load_room), (dump_region, load_region), load_rollups_due,
+    lambda rooms, regions, producer: RollupsProcessor(
+        rooms, regions, "by-region", "rollups", producer, PARTITIONS
+    ),
+    "advance_quiet_rooms",
+)  # fmt: skip
+
+
+def _run(stage: _Stage, ops: list[tuple], keep: int | None) -> tuple[dict, dict, dict, int]:
+    """The script through one stage: (records per partition, room table bytes, region table
+    bytes, the most rooms held decoded at once)."""
     producer = _Producer()
-    peek = load_alerts_due if keep is not None else None
-    rooms = _states(dump_room_alerts, load_room_alerts, keep, peek)
-    regions = _states(dump_region_alerts, load_region_alerts)
-
-    def start() -> AlertsProcessor:
-        return AlertsProcessor(RULES, rooms, regions, "by-region", "alerts", producer, PARTITIONS)
-
-    processor = start()
+    rooms = _states(*stage.room_codec, keep, stage.peek if keep is not None else None)
+    regions = _states(*stage.region_codec)
+    processor = stage.start(rooms, regions, producer)
     clock = _Clock()
     loop = asyncio.new_event_loop()
     most = 0
-    with mock.patch.object(alerts_module, "time", clock):
+    with mock.patch.object(stage.module, "time", clock):
         for op, levels, wall in ops:
             clock.wall = wall
             if op == "batch":
                 events = _events(levels, processor.partition_of)
                 loop.run_until_complete(processor.rooms_batch(events))
             elif op == "tick":
-                loop.run_until_complete(processor.advance())
+                loop.run_until_complete(getattr(processor, stage.tick)())
             elif op == "rebalance":
                 processor.forget_cache()
             else:
-                rooms = _restarted(rooms, load_room_alerts)
-                regions = _restarted(regions, load_region_alerts)
-                processor = start()
+                rooms = _restarted(rooms, stage.room_codec[1])
+                regions = _restarted(regions, stage.region_codec[1])
+                processor = stage.start(rooms, regions, producer)
             most = max(most, len(rooms._cache))
     loop.close()
     return _records(producer.sent), rooms.table.data.data, regions.table.data.data, most
-
-
-def _run_rollups(ops: list[tuple], keep: int | None) -> tuple[list, dict, int]:
-    producer = _Producer()
-    peek = load_rollups_due if keep is not None else None
-    rooms = _states(dump_room, load_room, keep, peek)
-    regions = _states(dump_region, load_region)
-
-    def start() -> RollupsProcessor:
-        return RollupsProcessor(rooms, regions, "by-region", "rollups", producer, PARTITIONS)
-
-    processor = start()
-    clock = _Clock()
-    loop = asyncio.new_event_loop()
-    most = 0
-    with mock.patch.object(rollups_module, "time", clock):
-        for op, levels, wall in ops:
-            clock.wall = wall
-            if op == "batch":
-                events = _events(levels, processor.partition_of)
-                loop.run_until_complete(processor.rooms_batch(events))
-            elif op == "tick":
-                loop.run_until_complete(processor.advance_quiet_rooms())
-            elif op == "rebalance":
-                processor.forget_cache()
-            else:
-                rooms = _restarted(rooms, load_room)
-                regions = _restarted(regions, load_region)
-                processor = start()
-            most = max(most, len(rooms._cache))
-    loop.close()
-    return _records(producer.sent), rooms.table.data.data, most
 
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), keep=st.integers(0, 3))
 def test_alerts_with_few_rooms_decoded_equal_every_room_decoded(seed, keep):
     ops = _script(seed, 80)
-    records, room_bytes, region_bytes, _ = _run_alerts(ops, None)
-    kept_records, kept_room_bytes, kept_region_bytes, most = _run_alerts(ops, keep)
+    records, room_bytes, region_bytes, _ = _run(ALERTS, ops, None)
+    kept_records, kept_room_bytes, kept_region_bytes, most = _run(ALERTS, ops, keep)
     assert kept_records == records
     assert kept_room_bytes == room_bytes
     assert kept_region_bytes == region_bytes
@@ -251,8 +248,8 @@ def test_alerts_with_few_rooms_decoded_equal_every_room_decoded(seed, keep):
 @given(seed=st.integers(0, 2**32 - 1), keep=st.integers(0, 3))
 def test_rollups_with_few_rooms_decoded_equal_every_room_decoded(seed, keep):
     ops = _script(seed, 80)
-    records, room_bytes, _ = _run_rollups(ops, None)
-    kept_records, kept_room_bytes, most = _run_rollups(ops, keep)
+    records, room_bytes, _, _ = _run(ROLLUPS, ops, None)
+    kept_records, kept_room_bytes, _, most = _run(ROLLUPS, ops, keep)
     assert kept_records == records
     assert kept_room_bytes == room_bytes
     assert most <= keep
@@ -261,11 +258,11 @@ def test_rollups_with_few_rooms_decoded_equal_every_room_decoded(seed, keep):
 def test_the_scripts_exercise_alerts_and_minutes():
     """The equivalence above is not vacuous: the scripts open alerts and close minutes."""
     ops = _script(7, 200)
-    records, *_ = _run_alerts(ops, None)
+    records, *_ = _run(ALERTS, ops, None)
     alerts = [v for (topic, _), values in records.items() if topic == "alerts" for _, v in values]
     assert any(b'"opened"' in v for v in alerts)
     assert any(b'"resolved"' in v for v in alerts)
-    minutes, *_ = _run_rollups(ops, None)
+    minutes, *_ = _run(ROLLUPS, ops, None)
     assert sum(len(v) for (topic, _), v in minutes.items() if topic == "rollups") > 10
 
 
