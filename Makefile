@@ -11,6 +11,10 @@ STAMP := $(VENV)/.installed
 ENGINE_TESTS := tests/unit/test_engine_rules.py tests/unit/test_engine_properties.py \
 	tests/unit/test_engine_batch.py tests/unit/test_scorer.py
 
+# Test processes: each starts its own embedded broker and Postgres. The suite mostly waits on
+# them and on worker processes, so three share two cores (`make test TEST_PROCESSES=0`: serial).
+TEST_PROCESSES ?= 3
+
 $(STAMP): pyproject.toml setup.py
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -37,7 +41,7 @@ test: $(STAMP) browser
 	@# Known vulnerabilities: red only when some are found; says NOT CHECKED when it cannot look.
 	$(VENV)/bin/python tools/audit.py
 	NETQUALITY_PURE_PYTHON=1 $(VENV)/bin/python -m pytest -q $(ENGINE_TESTS)
-	$(VENV)/bin/python -m pytest $(ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_PROCESSES) --dist worksteal $(ARGS)
 
 # Reliability: the fault suite at full size (docs/reliability.md quotes its var/faults/*.json);
 # `make test` runs it CI-sized. Audit: known vulnerabilities in the installed dependencies.
