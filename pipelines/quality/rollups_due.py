@@ -1,10 +1,10 @@
 """Whether a room's rollup state can close a minute at a sweep, read without decoding it.
 
 The rollups timer advances every room to the stream's watermark every few seconds, but a
-room can emit only when the watermark enters a new minute and someone has steps in the
-room. A worker keeps most room states as the msgpack bytes of its table, so
-:func:`load_room_due` reads just the watermark and whether there are any steps (the steps and
-closed minutes are skipped as raw slices).
+room can emit, or forget a closed minute (until nothing is left and its entry is deleted),
+only when the watermark enters a new minute and it has steps or closed minutes. A worker keeps
+most room states as the msgpack bytes of its table, so :func:`load_room_due` reads just the
+watermark and whether there are any (the steps and closed minutes are skipped as raw slices).
 
 A room judged idle here would close nothing if advanced: the sweep leaves it as bytes, and
 what advancing it would still have changed in memory (its watermark) is applied when it is
@@ -41,10 +41,12 @@ class RoomRollupsDue(msgspec.Struct, array_like=True, gc=False):
     duplicates: Raw = Raw(b"\x00")
 
     def due(self, watermark_ms: int) -> bool:
-        """Whether :meth:`RoomRollups.advance` to ``watermark_ms`` can emit a minute."""
-        return bytes(self.timelines) != _EMPTY_MAP and (
-            self.watermark_ms is None or minute_of(watermark_ms) > minute_of(self.watermark_ms)
-        )
+        """Whether :meth:`RoomRollups.advance` to ``watermark_ms`` can emit a minute or prune
+        one (a room whose participants all left holds only closed minutes until they are past
+        correction: then it is idle, and deleted)."""
+        return (
+            bytes(self.timelines) != _EMPTY_MAP or bytes(self.closed) != _EMPTY_MAP
+        ) and (self.watermark_ms is None or minute_of(watermark_ms) > minute_of(self.watermark_ms))
 
 
 if RoomRollupsDue.__struct_fields__ != RoomRollups.__struct_fields__:

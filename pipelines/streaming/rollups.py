@@ -19,7 +19,8 @@ closes its minutes in order instead of dropping it as late; when they stop it mo
 the wall clock, minute by minute, so the last minutes of a call close too. A timer applies it
 to every room, since a quiet room's own events would never close a minute. Presence ends at a
 participant's ``departed`` event, which the levels agent emits on leaving or expiry, so a
-quiet room emits a bounded number of minutes.
+quiet room emits a bounded number of minutes; once its closed minutes are past correction
+(:attr:`RoomRollups.is_idle`) the timer deletes its table entry, so ended rooms cost nothing.
 Re-emitted minutes carry the same key with a higher ``revision``; the sink upserts, so nothing
 is counted twice.
 Only recently written rooms stay decoded (:data:`ROOM_STATES_KEPT`); the timer reads the
@@ -159,8 +160,10 @@ class RollupsProcessor:
                     out = []
                 room = self.rooms[room_sid]
                 closed = room.advance(watermark)
-                if closed:
-                    out.extend(closed)
+                out.extend(closed)
+                if room.is_idle:  # everyone left and no closed minute is correctable any more
+                    del self.rooms[room_sid]
+                elif closed:
                     self.rooms[room_sid] = room
             self.missed.swept(_ALL, watermark)  # after the decoding above: see _catch_up
             await self._publish(out, to_regions=True)

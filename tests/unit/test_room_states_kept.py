@@ -35,7 +35,13 @@ from pipelines.quality.alerting import (
     load_room_alerts,
 )
 from pipelines.quality.alerting_due import load_room_due as load_alerts_due
-from pipelines.quality.rollups import dump_region, dump_room, load_region, load_room
+from pipelines.quality.rollups import (
+    RoomRollups,
+    dump_region,
+    dump_room,
+    load_region,
+    load_room,
+)
 from pipelines.quality.rollups_due import load_room_due as load_rollups_due
 from pipelines.quality.room_level import RoomLevel
 from pipelines.streaming.alerts import AlertsProcessor
@@ -313,3 +319,58 @@ def test_missed_sweeps_since_a_rooms_creation():
     assert (missed.seen(0, "b"), missed.seen(0, "c"), missed.seen(1, "a")) == (120, 120, 0)
     missed.clear()
     assert missed.seen(0, "a") == 0
+
+
+def _rollups_of_a_room_that_ends(keep: int | None) -> tuple[list[bytes], dict, list[dict]]:
+    """One participant in one room for a minute, then it leaves; the timer ticks for five
+    minutes. Returns (room minutes published, final room table, the table after each tick)."""
+    producer = _Producer()
+    rooms = _states(dump_room, load_room, keep, load_rollups_due if keep is not None else None)
+    processor = RollupsProcessor(
+        rooms, _states(dump_region, load_region), "by-region", "rollups", producer, 1
+    )
+    clock = _Clock()
+    clock.wall = 1_800_000.0  # 30:00, a minute boundary
+    start = int(clock.wall * 1000)
+    joined = RoomLevel("e1", "RM_1", "PA_1", "eu", start + 1_000, 4)
+    left = RoomLevel("e2", "RM_1", "PA_1", "eu", start + 61_000, 0, departed=True)
+    tables = []
+    loop = asyncio.new_event_loop()
+    with mock.patch.object(rollups_module, "time", clock):
+        for level in (joined, left):
+            loop.run_until_complete(processor.rooms_batch(_events([level], processor.partition_of)))
+        for _ in range(60):
+            clock.wall += 5.0
+            loop.run_until_complete(processor.advance_quiet_rooms())
+            tables.append(dict(rooms.table.data.data))
+    loop.close()
+    minutes = [value for topic, _, _, value in producer.sent if topic == "rollups"]
+    return minutes, rooms.table.data.data, tables
+
+
+def test_an_ended_room_is_deleted_once_its_minutes_are_past_correction():
+    for keep in (None, 0):
+        minutes, table, tables = _rollups_of_a_room_that_ends(keep)
+        # Both minutes with the participant present were published (30:00 and 31:00).
+        assert len(minutes) == 2, keep
+        assert table == {}, keep  # the entry is gone (a tombstone went to the changelog)
+        # ... but only after its closed minutes could no longer be corrected: it was kept
+        # for the two minutes of allowed corrections after the last one closed.
+        kept_for = sum(1 for t in tables if t)
+        assert 2 * 60 / 5 <= kept_for <= 4 * 60 / 5, (keep, kept_for)
+
+
+def test_a_room_holding_only_closed_minutes_is_due_when_a_minute_passes():
+    """Say a late departure emptied a closed minute: the room has no steps left, only that
+    minute, and must still be swept until it is pruned (then it is idle, and deleted)."""
+    source = RoomRollups("RM_1", "eu")
+    source.apply(RoomLevel("e1", "RM_1", "PA_1", "eu", 1_000, 4))
+    (minute,) = source.advance(65_000)
+    room = RoomRollups("RM_1", "eu", watermark_ms=65_000, closed={0: minute})
+    due = load_rollups_due(dump_room(room))
+    assert due.due(125_000)  # a new minute: its closed minute may be pruned
+    assert not due.due(100_000)  # the same minute: advancing changes nothing
+    room.advance(185_000)
+    assert room.is_idle  # what the sweep then deletes
+    empty = load_rollups_due(dump_room(RoomRollups("RM_2", "eu", watermark_ms=65_000)))
+    assert not empty.due(125_000)
