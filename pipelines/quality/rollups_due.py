@@ -6,7 +6,7 @@ only when the watermark enters a new minute and it has steps or closed minutes. 
 most room states as the msgpack bytes of its table, so :func:`load_room_due` reads just the
 watermark and whether there are any (the steps and closed minutes are skipped as raw slices).
 
-A room judged idle here would close nothing if advanced: the sweep leaves it as bytes, and
+A room judged not due here would close nothing if advanced: the sweep leaves it as bytes, and
 what advancing it would still have changed in memory (its watermark) is applied when it is
 next decoded (:meth:`RoomRollups.advance` to the sweeps' watermark).
 """
