@@ -545,6 +545,21 @@ class RegionRollups(msgspec.Struct, array_like=True, dict=True):
             sums.pop(minute, None)
 
 
+def latest_of_each_minute(minutes: list[MinuteRollup]) -> list[MinuteRollup]:
+    """The last version of each scope's minute, in the order of those last versions.
+
+    A region minute changes with every room minute that arrives (a minute closing in 20,000
+    rooms made 20,000 region revisions); the sinks keep the last write of a minute, so a batch
+    need publish only its last one. What remains stays in order per key.
+    """
+    last: dict[tuple[str, str, int], MinuteRollup] = {}
+    for minute in minutes:
+        key = (minute.scope, minute.scope_id, minute.minute)
+        last.pop(key, None)
+        last[key] = minute
+    return list(last.values())
+
+
 # -- table encoding ------------------------------------------------------------------------------
 
 _encoder = ExactEncoder()

@@ -8,7 +8,8 @@ Two keyed stages, each with its state in a changelog-backed table:
 2. the room stage folds them into :class:`RoomRollups` (the step-function rules live in
    ``pipelines.quality.rollups``) and publishes each closed (or corrected) room minute to
    ``netquality.rollups.v1`` and, bundled by region partition, to an internal topic;
-3. the region stage sums room minutes into :class:`RegionRollups` and publishes region minutes.
+3. the region stage sums room minutes into :class:`RegionRollups` and publishes region minutes,
+   each changed minute once per batch (its last version: the sinks keep the last write).
 
 Outputs go through :class:`BatchProducer` (one record batch per partition) and the states
 through :meth:`ChangelogStates.flush_batched`, after the outputs are acknowledged.
@@ -49,6 +50,7 @@ from pipelines.quality.rollups import (
     decode_rollup,
     dump_region,
     dump_room,
+    latest_of_each_minute,
     load_region,
     load_room,
 )
@@ -185,7 +187,7 @@ class RollupsProcessor:
                     region = RegionRollups(minute.region)
                 out.extend(region.apply(minute))
                 self.regions[minute.region] = region
-            await self._publish(out, to_regions=False)
+            await self._publish(latest_of_each_minute(out), to_regions=False)
             await self.regions.flush_batched(self.producer)
 
     async def _publish(self, minutes: list[MinuteRollup], *, to_regions: bool) -> None:

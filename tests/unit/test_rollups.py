@@ -23,6 +23,7 @@ from pipelines.quality.rollups import (
     decode_rollup,
     dump_region,
     dump_room,
+    latest_of_each_minute,
     load_region,
     load_room,
     minute_of,
@@ -318,6 +319,39 @@ def test_region_replaces_a_corrected_room_minute_instead_of_adding():
     assert region.apply(corrected_room) == []  # replay
     assert region.apply(first[0]) == []  # older revision arriving late
     assert region.emitted[at(0)] == corrected_region
+
+
+def test_a_batch_publishes_each_region_minute_once_its_last_version():
+    rooms = [room(f"RM{i}") for i in range(5)]
+    region = RegionRollups(region="us1")
+    out: list[MinuteRollup] = []
+    for i, state in enumerate(rooms):
+        for r in run(state, [event(f"PA{i}", at(0), 5 - i % 3, room=f"RM{i}")]):
+            out.extend(region.apply(r))
+        for r in state.advance(at(2, 6)):
+            out.extend(region.apply(r))
+    assert len(out) > 2  # every room minute re-emitted its region minute
+    latest = latest_of_each_minute(out)
+    assert [r.key for r in latest] == [("region", "us1", at(0)), ("region", "us1", at(1))]
+    assert latest == [region.emitted[at(0)], region.emitted[at(1)]]  # the final sums
+
+
+@given(st.lists(st.tuples(st.sampled_from(["us1", "eu1"]), st.integers(0, 3)), max_size=30))
+def test_latest_of_each_minute_keeps_the_last_per_key_in_order(keys):
+    base = _a_region_minute()
+    minutes = [
+        msgspec.structs.replace(base, scope_id=r, region=r, minute=at(m), revision=n)
+        for n, (r, m) in enumerate(keys)
+    ]
+    last_index = {(r.scope_id, r.minute): r.revision for r in minutes}
+    assert [r.revision for r in latest_of_each_minute(minutes)] == sorted(last_index.values())
+
+
+def _a_region_minute() -> MinuteRollup:
+    source = room("RMX")
+    closed = run(source, [event("PX", at(0), 3, room="RMX")]) + source.advance(at(1, 6))
+    (total,) = RegionRollups(region="us1").apply(closed[0])
+    return total
 
 
 def test_region_refuses_other_regions_and_region_rollups():
