@@ -374,3 +374,38 @@ def test_a_room_holding_only_closed_minutes_is_due_when_a_minute_passes():
     assert room.is_idle  # what the sweep then deletes
     empty = load_rollups_due(dump_room(RoomRollups("RM_2", "eu", watermark_ms=65_000)))
     assert not empty.due(125_000)
+
+
+def test_minutes_closing_in_many_rooms_publish_each_region_minute_once():
+    producer = _Producer()
+    processor = RollupsProcessor(
+        _states(dump_room, load_room, 0, load_rollups_due), _states(dump_region, load_region),
+        "by-region", "rollups", producer, PARTITIONS,
+    )  # fmt: skip
+    clock = _Clock()
+    clock.wall = 1_800_000.0
+    start = int(clock.wall * 1000)
+    levels = [
+        RoomLevel(f"e{i}", f"RM_{i}", f"PA_{i}", ["eu", "us"][i % 2], start + 1_000, 4)
+        for i in range(60)
+    ]
+    loop = asyncio.new_event_loop()
+    with mock.patch.object(rollups_module, "time", clock):
+        loop.run_until_complete(processor.rooms_batch(_events(levels, processor.partition_of)))
+        clock.wall += 66.0
+        loop.run_until_complete(processor.advance_quiet_rooms())
+        by_partition: dict[int, list[bytes]] = {}
+        for topic, partition, _, value in producer.sent:
+            if topic == "by-region":
+                by_partition.setdefault(partition, []).append(value)
+        producer.sent.clear()
+        for partition, values in by_partition.items():  # one batch per partition
+            loop.run_until_complete(processor.regions_batch([
+                SimpleNamespace(message=SimpleNamespace(
+                    value=value, partition=partition, topic="by-region", offset=0))
+                for value in values
+            ]))  # fmt: skip
+    loop.close()
+    published = [msgspec.json.decode(v) for t, _, _, v in producer.sent if t == "rollups"]
+    assert sorted(m["scopeId"] for m in published) == ["eu", "us"]  # not one per room minute
+    assert {m["scopeId"]: m["participantsSeen"] for m in published} == {"eu": 30, "us": 30}
