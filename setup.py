@@ -26,7 +26,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 PACKAGE = "pipelines.quality"
-COMPILED = ("feed", "participant", "window", "scoring", "thresholds")
+COMPILED = ("feed", "participant", "window", "scoring", "thresholds", "partitioner")
 """Modules compiled together (one mypyc group); ``state`` (msgspec Structs) and ``engine``
 (``Engine`` must stay an open Python class) are not."""
 TYPE_INPUTS = ("pipelines/quality/state.py", "pipelines/contracts/stats.py",

@@ -91,7 +91,7 @@ class Metrics:
         self.worker_keys = Gauge(
             "netquality_worker_keys",
             "Keys the levels agent holds in memory, by structure: stored (participant states "
-            "in the table), decoded (states kept decoded), partitions (the partition cache)",
+            "in the table) and decoded (states kept decoded)",
             ["structure"],
             registry=r,
         )

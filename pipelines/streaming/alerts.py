@@ -57,7 +57,6 @@ from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
 from pipelines.streaming.levels import (
-    ROOM_PARTITION_CACHE_SIZE,
     ROOM_STATES_KEPT,
     LevelsProcessor,
     PartitionOf,
@@ -115,10 +114,9 @@ class AlertsProcessor:
         partition_of: PartitionOf | None = None,
     ) -> None:
         self.rules = rules
-        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
-            partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        if partition_of is None:
+            partition_of = PartitionOf(partitions)
         self.partition_of = partition_of
-        """murmur2 is pure Python (~5 us); the advance timer asks for every room each second."""
         self.rooms = rooms
         self.regions = regions
         self.by_region = by_region

@@ -21,7 +21,6 @@ from pipelines.streaming.intake import OrderedIntake, run_batches
 from pipelines.streaming.levels import (
     BATCH_SIZE,
     BATCH_WITHIN_S,
-    ROOM_PARTITION_CACHE_SIZE,
     PartitionOf,
 )
 from pipelines.streaming.states import ChangelogStates
@@ -92,7 +91,7 @@ def table_states(
     is the worker's one cache of room and region partitions (a new one when None);
     ``keep_decoded`` and ``peek`` as in :class:`ChangelogStates`."""
     if partition_of is None:
-        partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
+        partition_of = PartitionOf(settings.partitions)
     table = app.Table(
         name,
         partitions=settings.partitions,

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from kafka.partitioner.default import murmur2
 
 from pipelines.config import Settings
 from pipelines.contracts import (
@@ -52,6 +51,7 @@ from pipelines.observability import METRICS
 from pipelines.quality import Engine, Thresholds
 from pipelines.quality.liveness import load_liveness
 from pipelines.quality.packing import dump_state_exact
+from pipelines.quality.partitioner import default_partition
 from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
@@ -83,50 +83,33 @@ SWEEP_INTERVAL_S = 2.0
 REPORT_INTERVAL_S = 30.0
 
 
-def default_partition(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2), as Java, kafka-python and aiokafka use."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-PARTITION_CACHE_SIZE = 1 << 18
-"""Participants whose partition is remembered (~100 bytes each); then the cache starts over.
-Departed participants are forgotten (:meth:`PartitionOf.forget_key`), so this is only the
-bound for ids that never get a state here (samples re-routed to another worker's partition)."""
-
-
 class PartitionOf:
-    """``default_partition`` with memory: murmur2 is pure Python (~5 us), a dict hit ~50 ns.
+    """The partition of a participant, room or region id: Kafka's default partitioner, as the
+    stats topic's producers and the tables' changelogs use it.
 
-    One instance serves the agent and its state table, and an id is forgotten when its state
-    is deleted: without that, each of a million ids passing through would stay here.
+    Compiled with the core (:mod:`pipelines.quality.partitioner`, ~0.1 us an id), so nothing
+    is remembered per id: a dict of every participant's partition was ~100 bytes per
+    participant, and its keys, allocated among each batch's short-lived objects, kept their
+    freed blocks from going back to the system (docs/performance.md, memory).
     """
 
-    def __init__(self, partitions: int, limit: int = PARTITION_CACHE_SIZE) -> None:
+    def __init__(self, partitions: int) -> None:
         self.partitions = partitions
-        self.limit = limit
-        """Entries before the cache starts over (for keys that are never forgotten)."""
-        self._known: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._known)
 
     def of_key(self, key: bytes) -> int:
         """The same for a UTF-8 key (table keys are the participant id's bytes)."""
-        return self(key.decode())
-
-    def forget_key(self, key: bytes) -> None:
-        """Drop a departed participant's entry (its state's tombstone is written)."""
-        self._known.pop(key.decode(), None)
+        return default_partition(key, self.partitions)
 
     def split(
         self, samples: list[StatsSample], partition: int
     ) -> tuple[list[StatsSample], list[StatsSample]]:
-        """(the samples whose participant belongs to ``partition``, the others). One dict
-        look-up per sample in the common case, every participant known and in place (our
-        publisher groups by this partitioner): a call per sample cost ~1 us more, 2-5 % of
-        a worker's time per sample in a drain."""
-        known = self._known
-        if all(known.get(s.participant_sid) == partition for s in samples):
+        """(the samples whose participant belongs to ``partition``, the others); the list
+        itself when all do (the common case: our publisher groups by this partitioner)."""
+        partitions = self.partitions
+        if all(
+            default_partition(s.participant_sid.encode(), partitions) == partition
+            for s in samples
+        ):
             return samples, []
         ours: list[StatsSample] = []
         others: list[StatsSample] = []
@@ -135,18 +118,7 @@ class PartitionOf:
         return ours, others
 
     def __call__(self, participant_sid: str) -> int:
-        partition = self._known.get(participant_sid)
-        if partition is None:
-            if len(self._known) >= self.limit:
-                self._known.clear()
-            partition = default_partition(participant_sid.encode(), self.partitions)
-            self._known[participant_sid] = partition
-        return partition
-
-
-ROOM_PARTITION_CACHE_SIZE = 1 << 15
-"""Rooms and regions whose partition is remembered: never forgotten one by one (a room has no
-single end), so this is the bound; the active ones are found again after a start-over."""
+        return default_partition(participant_sid.encode(), self.partitions)
 
 
 ROOM_STATES_KEPT = 2_048
@@ -157,9 +129,12 @@ demand. 2,048 rooms: a worker of up to ~10,000 participants never decodes a room
 
 
 DECODED_STATES_KEPT = 16_384
-"""Participants whose decoded state stays in memory between batches (~1 KB each), the most
-recently active; the others are decoded from the table's bytes (~3 us) when they next send.
-Memory per participant beyond this is the msgpack copy only (docs/performance.md)."""
+"""Participants whose decoded state may stay in memory between batches (~2.7 KB each), the
+most recently active, while they send again before they are evicted; when they do not (more
+participants than this taking turns, a join storm) only 1,024 are kept
+(:mod:`~pipelines.streaming.decoded_allowance`). The others are decoded from the table's bytes
+(~5 us) when they next send. Memory per participant beyond this is the msgpack copy only
+(docs/performance.md)."""
 
 
 @dataclass
@@ -198,16 +173,12 @@ class LevelsProcessor:
         self.current_topic = current_topic
         self.deadletter_topic = deadletter_topic
         self.counts = LevelsCounts()
-        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
+        if partition_of is None:
             partition_of = PartitionOf(settings.partitions)
         self.partition_of = partition_of
-        """Shared with the state table, which forgets departed participants in it: with
-        ``partition_of or ...`` the (empty, so falsy) shared cache was replaced by a second
-        one that never forgot anyone (~100 bytes per participant, docs/performance.md)."""
-        self.room_partition_of = PartitionOf(settings.partitions, ROOM_PARTITION_CACHE_SIZE)
-        """The worker's one cache of room and region partitions: the rollups and alerting
-        stages and their tables share it (seven caches of every room id were ~140 bytes per
-        participant at 100,000, docs/performance.md)."""
+        """Shared with the state table."""
+        self.room_partition_of = PartitionOf(settings.partitions)
+        """Shared by the rollups and alerting stages and their tables."""
         self.lock = asyncio.Lock()
         self.held = HeldBatches()
         """Batches handled since the last flush (their offsets wait for it)."""
@@ -282,7 +253,9 @@ class LevelsProcessor:
         evicted before they are written), or the group rebalances."""
         return (
             now - self.flushed_at >= FLUSH_INTERVAL_S
-            or self.states.changed() >= DECODED_STATES_KEPT
+            or self.states.changed() >= max(
+                self.states.decoded_limit() or DECODED_STATES_KEPT, MAX_SAMPLES_PER_STEP
+            )
             or self.rebalancing()
         )
 
@@ -429,7 +402,6 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         partition_of=partition_of.of_key,
         source_topic=settings.topic_stats,
         dump=dump_state_exact,
-        on_deleted=partition_of.forget_key,
         keep_decoded=DECODED_STATES_KEPT,
         peek=load_liveness,
     )
@@ -470,7 +442,6 @@ def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> Levels
         stored, decoded = states.sizes()
         METRICS.worker_keys.labels(structure="stored").set(stored)
         METRICS.worker_keys.labels(structure="decoded").set(decoded)
-        METRICS.worker_keys.labels(structure="partitions").set(len(partition_of))
 
     @app.timer(interval=REPORT_INTERVAL_S)
     async def report() -> None:

@@ -60,7 +60,6 @@ from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
 from pipelines.streaming.levels import (
-    ROOM_PARTITION_CACHE_SIZE,
     ROOM_STATES_KEPT,
     LevelsProcessor,
     PartitionOf,
@@ -96,8 +95,8 @@ class RollupsProcessor:
         self.by_region = by_region
         self.rollups_topic = rollups_topic
         self.producer = producer
-        if partition_of is None:  # not ``or``: an empty cache is falsy (it has a length)
-            partition_of = PartitionOf(partitions, ROOM_PARTITION_CACHE_SIZE)
+        if partition_of is None:
+            partition_of = PartitionOf(partitions)
         self.partition_of = partition_of
         self.clock = StreamClock()
         """Event time of the level stream (see the module docstring)."""

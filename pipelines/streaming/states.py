@@ -1,8 +1,9 @@
 """Participant states kept in a changelog-backed Faust table, with the write order we need.
 
 The engine sees a plain mapping. Decoded states are cached (with ``keep_decoded``, only the
-most recently written ones: the table's msgpack bytes are the copy every key has, ~4x smaller
-than the decoded objects, and a miss decodes them again); writes are buffered as *dirty*
+most recently written ones, and only while they are read again: the table's msgpack bytes are
+the copy every key has, ~6x smaller than the decoded objects, and a miss decodes them again;
+see :mod:`~pipelines.streaming.decoded_allowance`); writes are buffered as *dirty*
 and reach the table (and so its changelog) only on :meth:`flush`, which the agent calls after
 the level events of a batch are acknowledged by the broker. A crash between the two then
 replays the batch and re-emits events with the same ids (at-least-once), instead of having
@@ -18,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from pipelines.quality import dump_state, load_state
 from pipelines.streaming.compat import writing_to_partition
+from pipelines.streaming.decoded_allowance import DecodedAllowance
 from pipelines.streaming.produce import BatchProducer
 
 _DELETED = object()
@@ -51,19 +53,31 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         """Called with each deleted key once its deletion is written (to forget caches
         keyed by it, such as :class:`~pipelines.streaming.levels.PartitionOf`)."""
         self.keep_decoded = keep_decoded
-        """Decoded states kept after a flush (the most recently written); None: all."""
+        """Decoded states kept after a flush at most (the most recently written); None: all."""
+        self.allowance = None if keep_decoded is None else DecodedAllowance.for_states(keep_decoded)
+        """How many of those it keeps now: fewer while they are not read again."""
         self.peek = peek
         """Decodes what :meth:`scan` reports for a state not decoded (None: all of it)."""
         self._cache: dict[str, S] = {}
         self._dirty: dict[str, Any] = {}
+        self._evicted_keys: dict[str, None] = {}
+        """While the allowance is shrunk: keys evicted lately, oldest first (at most its full
+        size), to tell whether the full size would have served their next read."""
+        self._hits = self._decoded = self._would_hit = 0
+        """Reads since the last eviction, for the allowance (plain counters on the hot path)."""
 
     def __getitem__(self, key: str) -> S:
         state = self._cache.get(key)
         if state is not None:
+            self._hits += 1
             return state
         if self._dirty.get(key) is _DELETED:
             raise KeyError(key)
         state = self.load(self._stored(key.encode()))
+        self._decoded += 1
+        if key in self._evicted_keys:
+            self._would_hit += 1
+            del self._evicted_keys[key]
         self._cache[key] = state
         return state
 
@@ -78,6 +92,7 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
     def get(self, key: str, default: Any = None) -> Any:  # hot path: avoid KeyError
         state = self._cache.get(key)
         if state is not None:
+            self._hits += 1
             return state
         try:
             return self[key]
@@ -117,6 +132,11 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         """States changed (or deleted) since the last flush."""
         return len(self._dirty)
 
+    def decoded_limit(self) -> int | None:
+        """Decoded states it keeps after a flush now (None: all); changed states wait decoded
+        until then, so an owner flushing by count should count to this."""
+        return None if self.allowance is None else self.allowance.limit
+
     def sizes(self) -> tuple[int, int]:
         """(keys in the table's store, states held decoded), cheaply (for a gauge)."""
         data = self._memory_store_data()
@@ -130,36 +150,55 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
             return store.data  # type: ignore[no-any-return]
         return None
 
-    def scan(self) -> list[tuple[str, Any]]:
+    def scan(self) -> Iterator[tuple[str, Any]]:
         """Every key with its state: the decoded one where there is one, else ``peek`` of its
         stored bytes (a cheap partial decode; without ``peek``, the full state).
 
         For a periodic pass over every key (the sweep) that acts on few of them: it neither
-        decodes every state nor fills the cache with them.
+        decodes every state nor fills the cache with them. Lazily, one stored state at a
+        time: a list of every key's view was ~26 MB of short-lived objects every 2 s at
+        100,000 participants, which the heap kept as holes (docs/performance.md, memory).
+        The caller may write or delete the key it was just given; the keys are taken when
+        the pass starts.
         """
         cache, dirty = self._cache, self._dirty
-        out: list[tuple[str, Any]] = list(cache.items())
-        out += [(k, v) for k, v in dirty.items() if v is not _DELETED and k not in cache]
+        yield from list(cache.items())
+        yield from [(k, v) for k, v in dirty.items() if v is not _DELETED and k not in cache]
         peek = self.peek or self.load
         data = self._memory_store_data()
-        stored = data.items() if data is not None else self.table.items()
-        for raw_key, raw in list(stored):
+        stored = data if data is not None else self.table
+        for raw_key in list(stored):
             key = raw_key.decode()
-            if key not in cache and key not in dirty:
-                out.append((key, peek(raw)))
-        return out
+            if key in cache or key in dirty:
+                continue
+            raw = stored.get(raw_key)
+            if raw is not None:
+                yield key, peek(raw)
 
     def _evict(self) -> None:
-        """Down to ``keep_decoded`` decoded states, the least recently written first (never
-        one still dirty: the table does not have it yet)."""
-        if self.keep_decoded is None:
+        """Down to the allowance's limit of decoded states, the least recently written first
+        (never one still dirty: the table does not have it yet)."""
+        allowance = self.allowance
+        if allowance is None:
             return
-        excess = len(self._cache) - self.keep_decoded
-        if excess <= 0:
-            return
-        dirty = self._dirty
-        for key in [k for k in islice(self._cache, excess) if k not in dirty]:
-            del self._cache[key]
+        allowance.hits += self._hits
+        allowance.decoded += self._decoded
+        allowance.would_hit += self._would_hit
+        self._hits = self._decoded = self._would_hit = 0
+        excess = len(self._cache) - allowance.review()
+        remembered = self._evicted_keys
+        if excess > 0:
+            dirty = self._dirty
+            evicted = [k for k in islice(self._cache, excess) if k not in dirty]
+            for key in evicted:
+                del self._cache[key]
+            allowance.evicted += len(evicted)
+            if allowance.shrunk:
+                remembered.update(dict.fromkeys(evicted))
+                for key in list(islice(remembered, max(0, len(remembered) - allowance.full))):
+                    del remembered[key]
+        if remembered and not allowance.shrunk:
+            remembered.clear()
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -181,8 +220,11 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         return count
 
     def _forget(self, deleted_keys: Iterable[bytes]) -> None:
-        if self.on_deleted is not None:
-            for raw_key in deleted_keys:
+        remembered = self._evicted_keys
+        for raw_key in deleted_keys:
+            if remembered:
+                remembered.pop(raw_key.decode(), None)
+            if self.on_deleted is not None:
                 self.on_deleted(raw_key)
 
     async def flush_batched(
@@ -275,6 +317,7 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
     def forget_cache(self) -> None:
         """Drop decoded copies (after a rebalance the table is the truth)."""
         self._cache.clear()
+        self._evicted_keys.clear()
 
 
 async def _nothing_flushed() -> int:

@@ -4,7 +4,7 @@ Each participant sends a few samples and leaves. With ``NETQUALITY_PARTICIPANT_T
 the worker expires departed participants (a final ``departed`` event) and drops their state,
 so its resident memory (``VmRSS`` in /proc/<pid>/status) levels off instead of growing with
 the number of ids ever seen, and the keys it holds per participant (its ``netquality_worker_keys``
-gauge: stored states, decoded states, the partition cache) go back to zero.
+gauge: stored states, decoded states) go back to zero.
 
 Event time runs ``EVENT_TIME_SPEEDUP`` times faster than the wall clock: each wave's clients
 start that much later. The rollups keep a departed participant's steps for the minutes that

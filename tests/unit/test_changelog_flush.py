@@ -90,19 +90,6 @@ def test_deleted_keys_are_reported_once_their_tombstones_are_written() -> None:
     assert forgotten == [b"a"]
 
 
-def test_partition_cache_forgets_departed_participants() -> None:
-    from pipelines.streaming.levels import PartitionOf, default_partition
-
-    partition_of = PartitionOf(8)
-    for i in range(1000):
-        sid = f"P{i}"
-        assert partition_of(sid) == default_partition(sid.encode(), 8)
-        assert partition_of.of_key(sid.encode()) == partition_of(sid)
-    assert len(partition_of) == 1000
-    for i in range(1000):
-        partition_of.forget_key(f"P{i}".encode())
-    assert len(partition_of) == 0
-
 
 class _SlowProducer(_Producer):
     """Acks only when told: the window between a flush's start and its completion."""
