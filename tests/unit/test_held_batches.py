@@ -15,6 +15,7 @@ from pipelines.streaming.intake import HeldBatches, OrderedIntake, run_batches
 from pipelines.streaming.levels import (
     DECODED_STATES_KEPT,
     FLUSH_INTERVAL_S,
+    MAX_SAMPLES_PER_STEP,
     LevelsProcessor,
 )
 
@@ -105,10 +106,12 @@ def test_without_held_batches_each_batch_is_released_after_its_handler() -> None
     assert refcounts(first, second) == [1, 1]
 
 
-def _policy(flushed_at: float, changed: int, rebalancing: bool = False) -> Any:
+def _policy(
+    flushed_at: float, changed: int, rebalancing: bool = False, limit: int = DECODED_STATES_KEPT
+) -> Any:
     return SimpleNamespace(
         flushed_at=flushed_at,
-        states=SimpleNamespace(changed=lambda: changed),
+        states=SimpleNamespace(changed=lambda: changed, decoded_limit=lambda: limit),
         rebalancing=lambda: rebalancing,
     )
 
@@ -120,6 +123,15 @@ def test_the_levels_agent_flushes_on_its_interval_on_many_changes_or_in_a_rebala
     assert due(_policy(100.0, DECODED_STATES_KEPT), 100.1)
     assert not due(_policy(100.0, DECODED_STATES_KEPT - 1), 100.1)
     assert due(_policy(100.0, 0, rebalancing=True), 100.1)
+
+
+def test_with_a_shrunk_allowance_it_flushes_after_one_steps_worth_of_changes() -> None:
+    """Changed states wait decoded until the flush; while decoded states do not pay (the
+    allowance shrank to 1,024) the agent flushes at a step's worth, not at 16,384."""
+    due = LevelsProcessor.flush_due
+    assert due(_policy(100.0, MAX_SAMPLES_PER_STEP, limit=1_024), 100.1)
+    assert not due(_policy(100.0, MAX_SAMPLES_PER_STEP - 1, limit=1_024), 100.1)
+    assert not due(_policy(100.0, MAX_SAMPLES_PER_STEP, limit=DECODED_STATES_KEPT), 100.1)
 
 
 def test_a_batch_held_after_a_flush_started_waits_for_the_next_one() -> None:
