@@ -50,8 +50,8 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         self.dump = dump
         self.load = load
         self.on_deleted = on_deleted
-        """Called with each deleted key once its deletion is written (to forget caches
-        keyed by it, such as :class:`~pipelines.streaming.levels.PartitionOf`)."""
+        """Called with each deleted key once its deletion is written (to forget what an
+        owner keeps keyed by it)."""
         self.keep_decoded = keep_decoded
         """Decoded states kept after a flush at most (the most recently written); None: all."""
         self.allowance = None if keep_decoded is None else DecodedAllowance.for_states(keep_decoded)
