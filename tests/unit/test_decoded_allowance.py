@@ -48,6 +48,22 @@ def _touch(states: ChangelogStates, keys: list[str], seed_state) -> None:
     _LOOP.run_until_complete(states.flush_batched(_Producer(), "changelog"))
 
 
+def _send(states: ChangelogStates, keys: list[str], state, rounds: int = 1, per: int = 8) -> None:
+    """``rounds`` passes of every key, ``per`` of them per batch (one flush each)."""
+    for _ in range(rounds):
+        for i in range(0, len(keys), per):
+            _touch(states, keys[i : i + per], state)
+
+
+def _after_a_storm(participants: int):
+    """A table of ``keep=64`` after one sample each of ``participants`` new participants."""
+    states, load = _states(keep=64)
+    state = _a_state()
+    keys = [f"storm{i}" for i in range(participants)]
+    _send(states, keys, state, per=10)
+    return states, load, state, keys
+
+
 def _a_state():
     engine = Engine()
     engine.feed_batch(random_stream(3, participants=1, samples=3))
@@ -58,9 +74,7 @@ def test_participants_that_fit_stay_decoded_and_are_never_decoded_again() -> Non
     states, load = _states(keep=64)
     keys = [f"p{i}" for i in range(48)]
     state = _a_state()
-    for _ in range(20):
-        for i in range(0, len(keys), 8):
-            _touch(states, keys[i : i + 8], state)
+    _send(states, keys, state, rounds=20)
     assert states.allowance.limit == 64
     assert len(states._cache) == 48
     assert load.calls == 0
@@ -70,20 +84,14 @@ def test_participants_taking_turns_beyond_the_allowance_shrink_it_to_the_floor()
     states, load = _states(keep=64)  # floor 4, window 16
     keys = [f"p{i}" for i in range(200)]
     state = _a_state()
-    for _ in range(3):
-        for i in range(0, len(keys), 8):
-            _touch(states, keys[i : i + 8], state)
+    _send(states, keys, state, rounds=3)
     assert states.allowance.limit == 4
     assert len(states._cache) <= 4
     assert load.calls > 300  # every read after the first round decoded (as before the change)
 
 
 def test_a_join_storm_of_one_sample_each_keeps_only_the_floor_decoded() -> None:
-    states, _ = _states(keep=64)
-    state = _a_state()
-    keys = [f"p{i}" for i in range(1000)]
-    for i in range(0, len(keys), 10):
-        _touch(states, keys[i : i + 10], state)
+    states, _, state, keys = _after_a_storm(1000)
     assert states.allowance.limit == 4
     assert len(states._cache) <= 4
     assert sorted(states) == sorted(keys)
@@ -91,30 +99,19 @@ def test_a_join_storm_of_one_sample_each_keeps_only_the_floor_decoded() -> None:
 
 
 def test_a_shrunk_allowance_grows_back_when_the_participants_fit_again() -> None:
-    states, load = _states(keep=64)
-    state = _a_state()
-    storm = [f"storm{i}" for i in range(500)]
-    for i in range(0, len(storm), 10):
-        _touch(states, storm[i : i + 10], state)
+    states, load, state, _ = _after_a_storm(500)
     assert states.allowance.limit == 4
     steady = [f"p{i}" for i in range(40)]
-    for _ in range(6):
-        for i in range(0, len(steady), 8):
-            _touch(states, steady[i : i + 8], state)
+    _send(states, steady, state, rounds=6)
     assert states.allowance.limit == 64
     before = load.calls
-    for i in range(0, len(steady), 8):
-        _touch(states, steady[i : i + 8], state)
+    _send(states, steady, state)
     assert load.calls == before  # served decoded again
     assert states._evicted_keys == {}  # nothing remembered at full size
 
 
 def test_deleted_participants_are_not_remembered() -> None:
-    states, _ = _states(keep=64)
-    state = _a_state()
-    keys = [f"p{i}" for i in range(300)]
-    for i in range(0, len(keys), 10):
-        _touch(states, keys[i : i + 10], state)
+    states, _, _, keys = _after_a_storm(300)
     assert states._evicted_keys
     for key in keys:
         del states[key]
