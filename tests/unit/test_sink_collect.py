@@ -121,6 +121,23 @@ def test_a_participant_who_leaves_and_comes_back_in_one_poll_is_present():
     assert batch.deletes[CURRENT_LEVELS] == []
 
 
+def test_history_keeps_one_row_per_event_id_and_time_as_the_table_key_says():
+    """The key of ``level_changes`` is (event id, ts): copies of an event collapse to the
+    first, and the same id at another time is another row (no producer of ours does that,
+    but the table allows it and the sink must not drop it)."""
+    events = _events()
+    first = events[0]
+    later_same_id = replace(first, timestamp=first.timestamp + 7, level=1)
+    copy_of_later = replace(later_same_id, level=2)  # same key: the first copy wins
+    sink = _sink()
+    values = _keyed([*events, later_same_id, first, copy_of_later, later_same_id])
+    batch = asyncio.run(sink._collect(_records(sink.settings.topic_levels, values, 1))).batch
+    rows = batch.rows[LEVEL_CHANGES]
+    assert sorted(rows) == sorted(map(level_change_row, [*events, later_same_id]))
+    keys = [(row[0], row[1]) for row in rows]
+    assert len(keys) == len(set(keys)) == len(events) + 1
+
+
 def test_decoding_a_poll_lets_other_tasks_run_between_partitions():
     events = _events()
     sink = _sink()
