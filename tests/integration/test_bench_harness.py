@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.bench import SECTIONS, BenchSizes, envelopes, markdown, rows, run
+from pipelines.bench import SECTIONS, BenchSizes, envelopes, markdown, rows, rss_window, run
 from pipelines.contracts import decode_stats_message
 from pipelines.streaming.levels import default_partition
 from pipelines.testing import scripted_session
@@ -60,6 +60,16 @@ def test_bench_engine_and_drain_sections_with_tiny_sizes(broker, tmp_path: Path)
     assert result["drain"]["envelope"]["messages"] < 600
     table = Path(result["markdown"]).read_text()
     assert "drain, 1 worker (envelopes)" in table and f"engine batch (steady, {variant})" in table
+
+
+def test_rss_window_takes_each_workers_median_so_one_transient_reading_does_not_move_it() -> None:
+    mib = 2**20
+    # Two workers read in turn; worker 0 has a 2-reading transient (a timer's pass) mid-window.
+    readings = [[250 * mib, 100 * mib], [251 * mib, 101 * mib], [275 * mib, 100 * mib],
+                [276 * mib, 99 * mib], [250 * mib, 100 * mib], [249 * mib, 102 * mib]]  # fmt: skip
+    first, second = rss_window(readings)
+    assert first == {"first": 250.0, "min": 249.0, "median": 250.5, "max": 276.0, "readings": 6}
+    assert second["median"] == 100.0 and second["max"] == 102.0 and second["min"] == 99.0
 
 
 def test_markdown_has_a_row_with_baseline_for_every_section() -> None:
