@@ -767,23 +767,23 @@ async def section_memory(base: Any, sizes: BenchSizes, workdir: Path, progress: 
         settle_s=MEMORY_SETTLE_S,
         window_s=MEMORY_WINDOW_S,
     )
-    loaded = max(out["worker_rss_end_mb"]) * 2**20 if out["worker_rss_end_mb"] else 0
-    peak = max(out["worker_rss_mb"]) * 2**20 if out["worker_rss_mb"] else 0
-    window = out["worker_rss_window_mb"][0] if out["worker_rss_window_mb"] else None
+    loaded_mb = max(out["worker_rss_end_mb"], default=0.0)
+    peak_mb = max(out["worker_rss_mb"], default=0.0)
+    window = out["worker_rss_window_mb"][0] if out["worker_rss_window_mb"] else {}
 
-    def per_participant(rss_mb: float) -> int:
-        return round((rss_mb * 2**20 - idle_rss) / n)
+    def per_participant(rss_mb: float | None) -> int | None:
+        return round((rss_mb * 2**20 - idle_rss) / n) if rss_mb else None
 
     return {
         "participants": n,
         "idle_rss_mb": round(idle_rss / 2**20, 1),
-        "loaded_rss_mb": round(loaded / 2**20, 1),
-        "peak_rss_mb": round(peak / 2**20, 1),
-        "bytes_per_participant": round((loaded - idle_rss) / n) if loaded else None,
-        "peak_bytes_per_participant": round((peak - idle_rss) / n) if peak else None,
-        "window_rss_mb": window,
-        "first_reading_bytes_per_participant": per_participant(window["first"]) if window else None,
-        "window_max_bytes_per_participant": per_participant(window["max"]) if window else None,
+        "loaded_rss_mb": loaded_mb,
+        "peak_rss_mb": peak_mb,
+        "bytes_per_participant": per_participant(loaded_mb),
+        "peak_bytes_per_participant": per_participant(peak_mb),
+        "window_rss_mb": window or None,
+        "first_reading_bytes_per_participant": per_participant(window.get("first")),
+        "window_max_bytes_per_participant": per_participant(window.get("max")),
         "drain_samples_per_s": out.get("samples_per_s"),
         "complete": out["complete"],
         "first_events_seen": out["events_seen"],
