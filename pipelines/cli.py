@@ -41,6 +41,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 1 if summary.skipped else 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.calibration import report, run_all, table
+    from pipelines.quality import load_thresholds
+
+    outcomes = run_all(load_thresholds(args.thresholds))
+    if args.json:
+        print(json.dumps(report(outcomes), indent=1))
+    else:
+        print(table(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
     from pipelines.worker import run_worker
@@ -331,6 +345,19 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--thresholds", type=Path, help="JSON file overriding scoring thresholds")
     score.add_argument("--summary", action="store_true", help="print counts on stderr at the end")
     score.set_defaults(handler=_cmd_score)
+
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="score the calibration scenarios and print each level beside the peers' verdicts",
+        description="Run every calibration scenario (loss, delay and bandwidth ladders, "
+        "combined impairments, DTX, recovery, flapping, stalls, call start, the bundled real "
+        "calls) through the engine and print the level it gets, the band netquality promises, "
+        "and the bands LiveKit, Jitsi and Twilio give the same situation, with sources "
+        "(docs/levels.md). Exit status 1 if any scenario is out of its band.",
+    )
+    calibrate.add_argument("--thresholds", type=Path, help="JSON file overriding thresholds")
+    calibrate.add_argument("--json", action="store_true", help="one JSON document instead")
+    calibrate.set_defaults(handler=_cmd_calibrate)
 
     worker = sub.add_parser(
         "worker",

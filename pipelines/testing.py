@@ -41,6 +41,15 @@ class _Counters:
     bytes: int = 0
     packets: int = 0
     lost: int = 0
+    owed: float = 0.0
+    """Loss not yet whole packets: 9 % of 50 packets a second is 4 or 5, 4.5 on average."""
+
+    def lose(self, packets: int, loss: float) -> int:
+        """Packets lost this interval, so that the long-run share is exactly ``loss``."""
+        self.owed += packets * loss
+        lost = int(self.owed + 1e-9)
+        self.owed -= lost
+        return lost
 
 
 @dataclass
@@ -57,6 +66,10 @@ class ScriptedParticipant:
     subscribe_audio: int = 0
     subscribe_video: int = 0
     subscribed_video_bitrate: float = 1_000_000.0
+    audio_packet_rate: float = AUDIO_PACKET_RATE
+    """Opus sends 50 packets/s while talking; with DTX in silence, a few per second."""
+    video_muted: bool = False
+    """The app muted its camera: the video track stays published, says so, and sends nothing."""
     start_ms: int = 1_763_900_000_000
     interval_ms: int = 1_000
     seq: int = 0
@@ -78,7 +91,7 @@ class ScriptedParticipant:
                 self._outbound("MTa-" + self.participant_sid, "audio", sent, AUDIO_BITRATE, c, dt)
             )
         if self.publish_video:
-            sent = min(self.video_bitrate, budget)
+            sent = 0.0 if self.video_muted else min(self.video_bitrate, budget)
             track = self._outbound(
                 "MTv-" + self.participant_sid, "video", sent, self.video_bitrate, c, dt
             )
@@ -116,11 +129,12 @@ class ScriptedParticipant:
         self, sid: str, kind: str, bps: float, target: float, c: Conditions, dt: float
     ) -> OutboundTrack:
         counters = self._out.setdefault(sid, _Counters())
-        packets = _packets(kind, bps, dt)
+        packets = _packets(kind, bps, dt, self.audio_packet_rate)
         counters.bytes += int(bps * dt / 8)
         counters.packets += packets
-        counters.lost += round(packets * c.loss)
-        limited = bps < target * 0.95
+        counters.lost += counters.lose(packets, c.loss)
+        muted = kind == "video" and self.video_muted
+        limited = bps < target * 0.95 and not muted
         return OutboundTrack(
             track_sid=sid,
             kind=kind,  # type: ignore[arg-type]
@@ -137,14 +151,15 @@ class ScriptedParticipant:
                 jitter=c.jitter,
                 round_trip_time=c.rtt,
             ),
+            muted=True if muted else None,
         )
 
     def _inbound(
         self, sid: str, kind: str, bps: float, expected: float, c: Conditions, dt: float
     ) -> InboundTrack:
         counters = self._in.setdefault(sid, _Counters())
-        packets = _packets(kind, bps, dt)
-        lost = round(packets * c.loss)
+        packets = _packets(kind, bps, dt, self.audio_packet_rate)
+        lost = counters.lose(packets, c.loss)
         counters.bytes += int(bps * dt / 8)
         counters.packets += packets - lost
         counters.lost += lost
@@ -159,9 +174,9 @@ class ScriptedParticipant:
         )
 
 
-def _packets(kind: str, bps: float, dt: float) -> int:
+def _packets(kind: str, bps: float, dt: float, audio_rate: float = AUDIO_PACKET_RATE) -> int:
     if kind == "audio":
-        return round(AUDIO_PACKET_RATE * dt) if bps > 0 else 0
+        return round(audio_rate * dt) if bps > 0 else 0
     return max(round(bps * dt / 8 / VIDEO_PACKET_BYTES), 1 if bps > 0 else 0)
 
 

@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from pipelines.config import Settings
 from pipelines.runtime import Runtime
 
 _SERVER_FIXTURES = {"broker", "postgres"}
+
+# No per-example deadline: speed lives in benchmarks, not in tests, and these machines are
+# shared (a 1 ms example once took 427 ms under load and failed a run).
+hypothesis_settings.register_profile("netquality", deadline=None)
+hypothesis_settings.load_profile("netquality")
 
 
 def pytest_configure(config: pytest.Config) -> None:

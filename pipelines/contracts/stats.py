@@ -59,6 +59,9 @@ class OutboundTrack(msgspec.Struct, rename="camel", omit_defaults=True, gc=False
     frames_per_second: Annotated[float, Meta(ge=0, le=1000)] | None = None
     quality_limitation_reason: Literal["none", "cpu", "bandwidth", "other"] | None = None
     remote: RemoteInbound | None = None
+    muted: bool | None = None
+    """Not a getStats field: true while the app has muted or disabled this track. A muted
+    track that sends nothing is not a stall (level 0); unknown (null) counts as unmuted."""
 
 
 class InboundTrack(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
@@ -71,6 +74,9 @@ class InboundTrack(msgspec.Struct, rename="camel", omit_defaults=True, gc=False)
     packets_lost: Counter
     jitter: Seconds | None = None
     expected_bitrate: BitsPerSecond | None = None
+    muted: bool | None = None
+    """Not a getStats field: true while the remote has muted this track (the app learns it
+    from its signalling), so that its silence is not taken for a stalled downlink."""
 
 
 class StatsSample(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):

@@ -37,6 +37,7 @@ class Liveness(msgspec.Struct, array_like=True, gc=False):
     video_send: Raw
     video_recv: Raw
     interval: int = 0
+    idle: Raw = Raw(b"\x90")
 
 
 if Liveness.__struct_fields__ != ParticipantState.__struct_fields__:

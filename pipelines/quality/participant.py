@@ -5,10 +5,15 @@ The rules, in the order they apply:
 1. ``disconnected``/``closed``: the participant left; a final level-0 event, state is dropped.
 2. Any other state but ``connected`` (reconnecting, failed, new, connecting): level 0 at
    once, no smoothing; counters still re-baseline so recovery needs no extra sample.
-3. Connected: each present component (audio/video x send/recv) scores bandwidth, loss and
-   latency 0..100; its raw level is the worst of the three; the smoothed level drops at once
-   and rises only after :attr:`Thresholds.upgrade_dwell_s` above the next floor + margin.
-4. Overall = min of present components, 5 with none.
+3. Connected: each present component (audio/video x send/recv) scores its packets (delay and
+   loss effects added, E-model style; loss from a packet-count pool, at the lower bound of
+   what it proves) and its bandwidth against demand (not during the call-start ramp-up);
+   its raw level is the worse of the two; the smoothed level drops at once and rises one
+   level per :attr:`Thresholds.upgrade_dwell_s` above the next floor + margin. Windows in
+   which its unmuted tracks move no packets prove nothing and change nothing; quiet past
+   :attr:`Thresholds.stall_after_s` is a stall, level 0 (receiving: only when every
+   subscribed track is quiet). The first window after a quiet spell adds no loss.
+4. Overall = min of present components (a stalled one counts 0), 5 with none.
 5. An event is produced when the overall or any component level (or its presence) changes,
    and always for the first sample; it names the metric holding the level down.
 
@@ -31,7 +36,13 @@ from pipelines.contracts.level import (
     MediaLevels,
 )
 from pipelines.contracts.stats import CandidatePair, InboundTrack, OutboundTrack, StatsSample
-from pipelines.quality.scoring import bandwidth_score, decay, latency_score, loss_score
+from pipelines.quality.scoring import (
+    bandwidth_score,
+    decay,
+    delay_effect,
+    loss_effect,
+    lower_loss_bound,
+)
 from pipelines.quality.state import NO_LEVEL, ComponentState, ParticipantState
 from pipelines.quality.thresholds import Thresholds
 from pipelines.quality.window import RecvWindow, SendWindow, fold_inbound, fold_outbound
@@ -44,13 +55,15 @@ Levels = tuple[int, int, int, int, int]
 """(overall, audio send, audio recv, video send, video recv); NO_LEVEL where absent."""
 
 WindowStats = tuple[
-    float | None, float | None, float | None, float | None, float, float, float, float, float
+    float | None, float | None, float | None, float, float, float, float, float, float
 ]
 """What an event reports about one component's window, kept as plain numbers until needed:
 ``(actual, available, demand, fraction, rtt, jitter, bandwidth, loss, latency)``; the last
 three are the metric scores, -1.0 where not measured (see :func:`_component_stats`)."""
 
-_BANDWIDTH, _LOSS, _LATENCY = "bandwidth", "fractionLost", "latency"
+_BANDWIDTH, _LOSS, _LATENCY, _STALLED = "bandwidth", "fractionLost", "latency", "stalled"
+# How a window's packets flowed, for one component (see _flow).
+_FLOWING, _QUIET = 0, 1
 
 # Samples are read with one ``astuple`` call (see window.py): this relies on the field order.
 _SAMPLE_FIELDS = ("schema", "room_sid", "participant_sid", "region", "timestamp", "seq",
@@ -73,11 +86,18 @@ def levels_of(st: ParticipantState) -> Levels:
     """The levels an event would report for this state."""
     return (
         st.level,
-        NO_LEVEL if st.audio_send is None else st.audio_send.level,
-        NO_LEVEL if st.audio_recv is None else st.audio_recv.level,
-        NO_LEVEL if st.video_send is None else st.video_send.level,
-        NO_LEVEL if st.video_recv is None else st.video_recv.level,
+        _level(st.audio_send),
+        _level(st.audio_recv),
+        _level(st.video_send),
+        _level(st.video_recv),
     )
+
+
+def _level(cs: ComponentState | None) -> int:
+    """A component's reported level: its smoothed level, or 0 while stalled."""
+    if cs is None:
+        return NO_LEVEL
+    return 0 if cs.stalled else cs.level
 
 
 def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[LevelEvent | None, bool]:
@@ -97,14 +117,22 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
     _, room_sid, _, region, now, seq, state, cp, outbound, inbound = astuple(s)
     before = levels_of(st)
     first = st.seq < 0
-    dt_ms = now - st.timestamp
+    window_start = st.timestamp
+    dt_ms = now - window_start
     has_window = not first and 0 < dt_ms <= th.silence_limit_ms(st.interval, dt_ms, th.max_window_s)
     if has_window:
         st.interval = dt_ms if st.interval <= 0 else (3 * st.interval + dt_ms) // 4
     dt_s = dt_ms / 1000.0
 
-    st.outbound, audio_send, video_send = fold_outbound(outbound, st.outbound, has_window, th)
-    st.inbound, audio_recv, video_recv = fold_inbound(inbound, st.inbound, has_window)
+    idle_before = st.idle
+    idle: list[str] = []
+    st.outbound, audio_send, video_send = fold_outbound(
+        outbound, st.outbound, has_window, th, idle_before, idle
+    )
+    st.inbound, audio_recv, video_recv = fold_inbound(
+        inbound, st.inbound, has_window, idle_before, idle
+    )
+    st.idle = idle
     st.seq = seq
     st.timestamp = now
     st.stale = False
@@ -130,6 +158,7 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
         if cp_rtt is not None:
             rtt_fallback = cp_rtt
         audio_demand = 0.0 if audio_send is None else audio_send[4]
+        stall_ms = th.silence_limit_ms(st.interval, dt_ms, th.stall_after_s)
 
         ws_audio_send = ws_audio_recv = ws_video_send = ws_video_recv = None
         if audio_send is None:
@@ -137,9 +166,10 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
         else:
             cs = st.audio_send
             if cs is None:
-                cs = st.audio_send = ComponentState()
+                cs = st.audio_send = ComponentState(ramp_since=now, ramp_rise_at=now)
+            flow = _flow(cs, audio_send[10], audio_send[11], has_window, window_start)
             ws_audio_send = _send(
-                cs, audio_send, True, available_out, cp_rtt, 0.0, has_window, dt_s, now, th
+                cs, audio_send, True, available_out, cp_rtt, 0.0, flow, dt_s, now, th
             )
         if audio_recv is None:
             st.audio_recv = None
@@ -147,28 +177,31 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
             cs = st.audio_recv
             if cs is None:
                 cs = st.audio_recv = ComponentState()
+            flow = _flow(cs, audio_recv[7], audio_recv[8], has_window, window_start)
             ws_audio_recv = _recv(
-                cs, audio_recv, True, available_in, rtt_fallback, has_window, dt_s, now, th
+                cs, audio_recv, True, available_in, rtt_fallback, flow, dt_s, now, th
             )
         if video_send is None:
             st.video_send = None
         else:
             cs = st.video_send
             if cs is None:
-                cs = st.video_send = ComponentState()
+                cs = st.video_send = ComponentState(ramp_since=now, ramp_rise_at=now)
+            flow = _flow(cs, video_send[10], video_send[11], has_window, window_start)
             ws_video_send = _send(
-                cs, video_send, False, available_out, cp_rtt, audio_demand, has_window, dt_s,
-                now, th,
-            )  # fmt: skip
+                cs, video_send, False, available_out, cp_rtt, audio_demand, flow, dt_s, now, th
+            )
         if video_recv is None:
             st.video_recv = None
         else:
             cs = st.video_recv
             if cs is None:
                 cs = st.video_recv = ComponentState()
+            flow = _flow(cs, video_recv[7], video_recv[8], has_window, window_start)
             ws_video_recv = _recv(
-                cs, video_recv, False, available_in, rtt_fallback, has_window, dt_s, now, th
+                cs, video_recv, False, available_in, rtt_fallback, flow, dt_s, now, th
             )
+        _stalls(st, now, stall_ms)
         windows = (ws_audio_send, ws_audio_recv, ws_video_send, ws_video_recv)
         _overall(st)
     else:
@@ -204,6 +237,84 @@ def expire(st: ParticipantState, at_ms: int) -> LevelEvent:
     return _event(st, st.seq, at_ms, before, None, departed=True, suffix="expired")
 
 
+def _flow(
+    cs: ComponentState, live: int, moved: int, has_window: bool, window_start: int
+) -> int:
+    """How the component's packets flowed this window; keeps ``cs.quiet_since``.
+
+    Quiet: unmuted tracks had a delta but moved no packets. Without a window or with only
+    muted tracks there is no evidence either way.
+    """
+    if has_window and live > 0 and moved == 0:
+        if cs.quiet_since < 0:
+            cs.quiet_since = window_start
+        return _QUIET
+    cs.quiet_since = -1
+    return _FLOWING
+
+
+def _stalls(st: ParticipantState, now_ms: int, stall_ms: float) -> None:
+    """Which components are stalled (read 0), from how long each has been quiet.
+
+    Sending stalls when its unmuted tracks moved nothing past the limit: a network outage
+    does not do that (the sender keeps sending into it; the lab sees bytesSent climb), the
+    participant's media has stopped. Receiving stalls only when every subscribed kind is
+    quiet: one quiet remote video is a remote pausing or an SFU layer switch. Everything
+    quiet at once is a suspended connection (an SFU leg parked while a P2P leg carries the
+    call, as in the bundled Jitsi dump; an app pausing all media), not a stall.
+    """
+    suspended = True
+    recv_quiet = recv_seen = False
+    for cs in (st.audio_send, st.video_send, st.audio_recv, st.video_recv):
+        if cs is not None and cs.quiet_since < 0:
+            suspended = False
+    if suspended:
+        # A stall is counted from the end of a suspension, not from its start.
+        for cs in (st.audio_send, st.video_send, st.audio_recv, st.video_recv):
+            if cs is not None:
+                cs.quiet_since = now_ms
+                cs.stalled = False
+        return
+    for cs in (st.audio_recv, st.video_recv):
+        if cs is not None:
+            quiet = cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms
+            recv_quiet = quiet if not recv_seen else recv_quiet and quiet
+            recv_seen = True
+    for cs in (st.audio_recv, st.video_recv):
+        if cs is not None:
+            cs.stalled = recv_quiet
+    for cs in (st.audio_send, st.video_send):
+        if cs is not None:
+            cs.stalled = cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms
+
+
+def _pooled_loss(
+    cs: ComponentState, lost: int, packets: int, flow: int, dt_s: float, th: Thresholds
+) -> tuple[float, float, float]:
+    """Add this window to the decaying packet pool.
+
+    Returns (point estimate, proven lower bound) of the pool, both -1.0 while it holds fewer
+    than ``loss_min_packets`` packets, and the lower bound of this window alone (0.0 when it
+    has too few packets): a rise needs the latest window to agree with the pool, which still
+    remembers the good seconds when trouble comes back.
+    """
+    keep = decay(1.0, dt_s, th.loss_half_life_s)
+    cs.pool_packets *= keep
+    cs.pool_lost *= keep
+    if flow == _FLOWING and packets > 0:
+        cs.pool_packets += packets
+        cs.pool_lost += lost
+    latest = 0.0
+    if flow == _FLOWING and packets >= th.loss_min_packets:
+        latest = lower_loss_bound(lost, packets, th.loss_confidence_z)
+    n = cs.pool_packets
+    if n < th.loss_min_packets:
+        return -1.0, -1.0, latest
+    k = cs.pool_lost
+    point = k / n if k < n else 1.0
+    return point, lower_loss_bound(k, n, th.loss_confidence_z), latest
+
+
 def _send(
     cs: ComponentState,
     w: SendWindow,
@@ -211,14 +322,16 @@ def _send(
     available: float | None,
     cp_rtt: float | None,
     audio_demand: float,
-    has_window: bool,
+    flow: int,
     dt_s: float,
     now_ms: int,
     th: Thresholds,
 ) -> WindowStats:
     """Score and smooth one send component; returns its window's stats."""
-    deltas, sent_bytes, lost, loss_packets, w_demand, nominal, limited, rtt, jitter, w_fraction = w
-    actual = sent_bytes * 8.0 / dt_s if has_window and deltas else None
+    deltas, sent_bytes, lost, loss_packets, w_demand, nominal, limited, rtt, jitter, w_fraction = (
+        w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9]
+    )
+    actual = sent_bytes * 8.0 / dt_s if flow != _QUIET and deltas else None
     if limited:
         # The encoder follows the estimate down: score against what it wanted before, or, if
         # it was limited from the start, against the nominal bitrate of its resolution.
@@ -238,18 +351,36 @@ def _send(
         capacity = available if audio else max(available - audio_demand, 0.0)
     elif limited and actual is not None:
         capacity = actual
-    fraction = None
-    if loss_packets >= th.loss_min_packets:
-        fraction = min(lost / loss_packets, 1.0)
-    elif w_fraction >= 0.0:
-        fraction = w_fraction
+    fraction, proven, latest = _pooled_loss(cs, lost, loss_packets, flow, dt_s, th)
+    if fraction < 0.0 and w_fraction >= 0.0 and deltas:
+        # No track reports packetsLost: the receiver's own fractionLost is all there is.
+        fraction = proven = latest = w_fraction
     if rtt < 0.0 and cp_rtt is not None:
         rtt = cp_rtt
     weight = th.loss_weight_audio if audio else th.loss_weight_video
     prefix = "audio.send." if audio else "video.send."
     return _score_and_smooth(
-        cs, prefix, actual, available, capacity, demand, fraction, rtt, jitter, weight, now_ms, th
-    )
+        cs, prefix, actual, available, capacity, demand, fraction, proven, latest, rtt, jitter,
+        weight, _ramping(cs, available, now_ms, th), flow, now_ms, th,
+    )  # fmt: skip
+
+
+def _ramping(cs: ComponentState, available: float | None, now_ms: int, th: Thresholds) -> bool:
+    """Whether the call-start ramp-up of the bandwidth estimate still goes on (see
+    ``Thresholds.ramp_max_s``); once it stops, it is over for good."""
+    if cs.ramp_since <= 0:
+        return False
+    if available is not None and now_ms - cs.ramp_since <= th.ramp_max_s * 1000.0:
+        if available > cs.ramp_peak * (1.0 + th.ramp_rise):
+            cs.ramp_peak = int(available)
+            cs.ramp_rise_at = now_ms
+        if (
+            available >= cs.ramp_peak * (1.0 - th.ramp_drop)
+            and now_ms - cs.ramp_rise_at <= th.ramp_plateau_s * 1000.0
+        ):
+            return True
+    cs.ramp_since = cs.ramp_peak = cs.ramp_rise_at = 0
+    return False
 
 
 def _recv(
@@ -258,30 +389,33 @@ def _recv(
     audio: bool,
     available_in: float | None,
     rtt: float,
-    has_window: bool,
+    flow: int,
     dt_s: float,
     now_ms: int,
     th: Thresholds,
 ) -> WindowStats:
     """Score and smooth one receive component; returns its window's stats."""
-    deltas, received_bytes, lost, loss_packets, expected, expected_all, jitter = w
+    deltas, received_bytes, lost, loss_packets, expected, expected_all, jitter, _, _ = w
     actual = capacity = demand = available = None
-    fraction = None
-    if loss_packets >= th.loss_min_packets:
-        fraction = min(lost / loss_packets, 1.0)
-    if has_window and deltas:
+    fraction, proven, latest = _pooled_loss(cs, lost, loss_packets, flow, dt_s, th)
+    if flow != _QUIET and deltas:
         actual = received_bytes * 8.0 / dt_s
-        # Received bitrate is bursty (key frames): smooth it over ~2 windows before comparing.
-        rate = actual if cs.rate < 0.0 else 0.5 * (cs.rate + actual)
+        # Received bitrate is bursty (key frames): smooth it over ~2 windows before comparing,
+        # but start afresh when the expected rate changes (a stream came, went or switched
+        # layers): the old average belongs to another demand.
+        fresh = cs.rate < 0.0
+        if expected_all and expected > 0.0:
+            demand = expected
+            fresh = fresh or expected != cs.reference
+            cs.reference = expected
+        rate = actual if fresh else 0.5 * (cs.rate + actual)
         cs.rate = rate
         available = available_in
         capacity = rate if available is None else min(rate, available)
-        if expected_all and expected > 0.0:
-            demand = expected
-        elif not audio:
+        if demand is None and not audio:
             # No expectedBitrate: score only troubled windows, against the rate of clean ones.
             remembered = decay(cs.reference, dt_s, th.demand_memory_half_life_s)
-            if fraction is not None and fraction >= th.recv_trouble_loss:
+            if proven >= th.recv_trouble_loss:
                 cs.reference = remembered
                 demand = remembered if remembered > 0.0 else None
             else:
@@ -289,8 +423,9 @@ def _recv(
     weight = th.loss_weight_audio if audio else th.loss_weight_video
     prefix = "audio.recv." if audio else "video.recv."
     return _score_and_smooth(
-        cs, prefix, actual, available, capacity, demand, fraction, rtt, jitter, weight, now_ms, th
-    )
+        cs, prefix, actual, available, capacity, demand, fraction, proven, latest, rtt, jitter,
+        weight, False, flow, now_ms, th,
+    )  # fmt: skip
 
 
 def _score_and_smooth(
@@ -300,57 +435,75 @@ def _score_and_smooth(
     available: float | None,
     capacity: float | None,
     demand: float | None,
-    fraction: float | None,
+    fraction: float,
+    proven: float,
+    latest: float,
     rtt: float,
     jitter: float,
     loss_weight: float,
+    ramping: bool,
+    flow: int,
     now_ms: int,
     th: Thresholds,
 ) -> WindowStats:
-    """The component's score is its worst metric; then the smoothing rule.
+    """The component's score is the worse of its packet and bandwidth scores; then smoothing.
 
-    Smoothing: worse news at once; better news only once it held for the dwell, above the
-    next floor + margin.
+    Packet score: 100 - delay effect - loss effect (the E-model adds impairments). Smoothing:
+    worse news at once; better news one level per dwell (a longer one for the first step after
+    a drop), above the next floor + margin. A quiet window (no packets) proves nothing, so it
+    leaves the smoothed level alone.
     """
-    score, metric = 100.0, ""
     bandwidth = loss = latency = -1.0
-    if capacity is not None and demand is not None:
-        score = bandwidth = bandwidth_score(capacity, demand, th)
-        metric = _BANDWIDTH
-    if fraction is not None:
-        loss = loss_score(fraction, loss_weight)
-        if loss < score:
-            score, metric = loss, _LOSS
+    lost_effect = delayed = 0.0
+    if proven >= 0.0:
+        lost_effect = loss_effect(proven, loss_weight)
+        loss = 100.0 - lost_effect if lost_effect < 100.0 else 0.0
     if rtt >= 0.0 or jitter >= 0.0:
-        latency = latency_score(0.0 if rtt < 0.0 else rtt, 0.0 if jitter < 0.0 else jitter, th)
-        if latency < score:
-            score, metric = latency, _LATENCY
-    window = (actual, available, demand, fraction, rtt, jitter, bandwidth, loss, latency)
-
+        delayed = delay_effect(0.0 if rtt < 0.0 else rtt, 0.0 if jitter < 0.0 else jitter, th)
+        latency = 100.0 - delayed if delayed < 100.0 else 0.0
+    score = 100.0 - lost_effect - delayed
+    score = score if score > 0.0 else 0.0
+    metric = ""
+    if score < 100.0:
+        metric = _LOSS if lost_effect >= delayed else _LATENCY
     f5, f4, f3, f2 = th.level_floors  # Thresholds.level_of, inlined: it runs for every window
+    if capacity is not None and demand is not None:
+        bandwidth = bandwidth_score(capacity, demand, th)
+        if ramping and score < f5:
+            ramping = False  # loss or delay trouble: the estimate's low value may be real
+            cs.ramp_since = cs.ramp_peak = cs.ramp_rise_at = 0
+        if bandwidth < score and not ramping:
+            score, metric = bandwidth, _BANDWIDTH
+    window = (actual, available, demand, fraction, rtt, jitter, bandwidth, loss, latency)
+    if flow == _QUIET and cs.level != NO_LEVEL:
+        cs.up_since = -1
+        return window
+
     raw = 5 if score >= f5 else 4 if score >= f4 else 3 if score >= f3 else 2 if score >= f2 else 1
     level = cs.level
     if level == NO_LEVEL or raw <= level:
+        if raw != level:
+            cs.rising = 0
         cs.level = raw
         cs.limited_by = prefix + metric if raw < 5 else ""
         cs.up_since = -1
         return window
-    candidate = th.level_of(score - th.upgrade_margin)
-    if candidate <= level:
+    if latest > proven:  # better news must hold in the latest window too, not just the pool
+        score -= loss_effect(latest, loss_weight) - lost_effect
+    if th.level_of(score - th.upgrade_margin) <= level:
         cs.up_since = -1
         return window
+    dwell_s = th.upgrade_dwell_s if cs.rising else th.upgrade_first_dwell_s
     if cs.up_since < 0:
         cs.up_since = now_ms
-        cs.up_target = candidate
-    elif candidate < cs.up_target:
-        cs.up_target = candidate
-    if now_ms - cs.up_since >= th.upgrade_dwell_s * 1000.0:
-        cs.level = cs.up_target
+    elif now_ms - cs.up_since >= dwell_s * 1000.0:
+        cs.level = level + 1
+        cs.rising = 1
+        cs.up_since = now_ms  # the next step needs a dwell of its own
         if cs.level == 5:
             cs.limited_by = ""
-        elif metric:  # still held below 5: name what limits it now, else keep the old reason
+        elif raw < 5:  # still held below 5: name what limits it now, else keep the old reason
             cs.limited_by = prefix + metric
-        cs.up_since = -1
     return window
 
 
@@ -365,7 +518,9 @@ def _component_stats(window: WindowStats, th: Thresholds) -> ComponentStats:
     elif actual is not None:
         bandwidth = BandwidthStats(level=5, actual=actual, available=available, demand=demand)
     if loss_sc >= 0.0:
-        loss = LossStats(level=th.level_of(loss_sc), fraction_lost=fraction)
+        loss = LossStats(
+            level=th.level_of(loss_sc), fraction_lost=fraction if fraction >= 0.0 else None
+        )
     if latency_sc >= 0.0:
         latency = LatencyStats(
             level=th.level_of(latency_sc),
@@ -377,8 +532,18 @@ def _component_stats(window: WindowStats, th: Thresholds) -> ComponentStats:
 
 def _overall(st: ParticipantState) -> None:
     level, limited_by = 5, ""
-    for cs in (st.audio_send, st.audio_recv, st.video_send, st.video_recv):
-        if cs is not None and cs.level < level:
+    for cs, prefix in (
+        (st.audio_send, "audio.send."),
+        (st.audio_recv, "audio.recv."),
+        (st.video_send, "video.send."),
+        (st.video_recv, "video.recv."),
+    ):
+        if cs is None:
+            continue
+        if cs.stalled:
+            if level > 0:
+                level, limited_by = 0, prefix + _STALLED
+        elif cs.level < level:
             level, limited_by = cs.level, cs.limited_by
     st.level = level
     st.limited_by = limited_by or None
@@ -421,8 +586,8 @@ def _media(
     recv_stats: ComponentStats | None,
 ) -> MediaLevels:
     return MediaLevels(
-        send=None if send is None else send.level,
-        recv=None if recv is None else recv.level,
+        send=None if send is None else _level(send),
+        recv=None if recv is None else _level(recv),
         send_stats=send_stats if send is not None else None,
         recv_stats=recv_stats if recv is not None else None,
     )

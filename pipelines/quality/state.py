@@ -22,12 +22,33 @@ class ComponentState(msgspec.Struct, array_like=True, gc=False):
     limited_by: str = ""
     up_since: int = -1
     """Sample time (ms) a pending upgrade started, -1 when none is pending."""
-    up_target: int = 0
-    """Lowest level the pending upgrade has qualified for so far."""
+    rising: int = 0
+    """1 once the level has stepped up since its last drop: the first step after trouble waits
+    ``Thresholds.upgrade_first_dwell_s``, the next ones ``upgrade_dwell_s``. (This slot held
+    the pending upgrade's target before recovery was paced; old values only shorten one
+    dwell.)"""
     reference: float = 0.0
     """Remembered demand (bits/s) while bandwidth-limited, or the recv reference rate."""
     rate: float = -1.0
     """Smoothed measured rate (bits/s), -1 before the first window."""
+    # Fields below came with the evidence rules (docs/levels.md); last, so that states written
+    # before them still decode (with these defaults).
+    pool_packets: float = 0.0
+    """Packets behind the loss estimate: each window's count added, older ones decaying with
+    ``Thresholds.loss_half_life_s``, so loss is judged over enough packets, not one window."""
+    pool_lost: float = 0.0
+    """Lost packets in the same decaying pool."""
+    quiet_since: int = -1
+    """Sample time (ms) since when the component's unmuted tracks moved no packets, -1 while
+    they move: quiet windows prove nothing about loss or bitrate, and a long quiet is a stall."""
+    stalled: bool = False
+    """Quiet for longer than ``Thresholds.stall_after_s``: the component reads 0."""
+    ramp_since: int = 0
+    """Send components: sample time (ms) the call-start ramp-up began, 0 once it is over."""
+    ramp_peak: int = 0
+    """Highest available outgoing bitrate (bits/s) seen during the ramp-up."""
+    ramp_rise_at: int = 0
+    """Sample time (ms) the estimate last rose by ``Thresholds.ramp_rise`` during the ramp-up."""
 
 
 class ParticipantState(msgspec.Struct, array_like=True):
@@ -54,6 +75,9 @@ class ParticipantState(msgspec.Struct, array_like=True):
     interval: int = 0
     """Learned sampling interval (ms, EWMA of accepted windows); 0 until known. Last field so
     states written before it existed still decode."""
+    idle: list[str] = msgspec.field(default_factory=list)
+    """Tracks (either direction) that moved no packets in the last window: the next window of
+    such a track is a restart and adds no loss. Last field, for the same reason."""
 
 
 _state_encoder = msgspec.msgpack.Encoder()

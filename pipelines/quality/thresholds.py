@@ -31,22 +31,45 @@ class Thresholds:
 
     # Loss score = 100 - weight * loss%. LiveKit uses ~8 for Opus without RED (1 % -> 92,
     # 4 % -> 68, 9 % -> 28: excellent/good/poor as its docs state). Video keeps the same weight:
-    # NACK/FEC repair a few %, but ~10 % loss freezes video (Jitsi's poor line).
+    # LiveKit weighs video loss 10 (connectionstats.go:421-423: "2 %: fall to GOOD, 6 %: fall
+    # to POOR"; its tests: 1 % excellent, 3.5 % good, 8 % poor): NACK/FEC repair a few %, but
+    # ~10 % loss freezes video (Jitsi's poor line).
     loss_weight_audio: float = 8.0
-    loss_weight_video: float = 8.0
+    loss_weight_video: float = 10.0
     # Loss over fewer packets than this is noise (1 of 8 DTX packets is not 12 % loss);
     # LiveKit discounts low packet rates for the same reason (getPacketLossWeight).
     loss_min_packets: int = 10
+    # Evidence before verdict: loss is judged over a pool of packets, each window's counts
+    # added and older ones halving every loss_half_life_s (~3 s of traffic: 150 Opus packets,
+    # 300+ video packets), not over one window of a dozen packets; LiveKit likewise weighs
+    # loss by packet count over its 5 s scoring window. The level then uses the one-sided
+    # lower confidence bound (Wilson score, z = loss_confidence_z) of that pool's loss rate,
+    # so a window can only claim the loss its packet count proves: 5 of 37 packets is at
+    # least 8.8 %, 5 of 370 at least 0.9 %; 12 % over 300+ packets stays above 10 % (level
+    # 1, Jitsi's poor line). z = 1 (84 % one-sided) keeps steady loss close to its true rate
+    # at audio packet rates (4 % Opus is judged >= 2.6 %: good, as LiveKit says) while a
+    # single short burst cannot cry wolf.
+    loss_half_life_s: float = 2.0
+    loss_confidence_z: float = 1.0
 
-    # Latency: effective one-way delay d = RTT/2 + 2 x jitter (ms), the simplified E-model of
-    # PingPlotter / twilio-voice.js that LiveKit's calculatePacketScore uses; score = 100 -
-    # d/40 up to 160 ms, then 100 - (d-120)/10. Cut by level_floors: d <= 320 ms is 5,
-    # <= 480 is 4, <= 640 is 3, <= 880 is 2. ITU-T G.114: one-way delay above 400 ms is
-    # unacceptable for conversation, which lands between 4 and 3 here once loss adds in.
+    # Latency: effective latency d = RTT + 2 x jitter + 10 ms (ms), the simplified E-model of
+    # PingPlotter that twilio-voice.js mos.ts uses (Twilio is the product this API copies);
+    # score = 100 - d/40 up to 160 ms, then 100 - (d-120)/10. LiveKit's calculatePacketScore
+    # takes the same curve on RTT/2 (scorer.go:81-90), which keeps 800 ms RTT "excellent"
+    # as far as delay goes; G.114 calls > 400 ms one-way (~800 ms RTT) unacceptable for
+    # conversation. We side with Twilio: RTT 200 ms is 5, 400 ms is 4, 600 ms is 3, 800 ms
+    # is 2 (research table in docs/levels.md).
+    delay_rtt_share: float = 1.0
+    delay_codec_ms: float = 10.0
     delay_knee_ms: float = 160.0
     delay_slope_low: float = 1 / 40
     delay_slope_high: float = 1 / 10
     delay_offset_high_ms: float = 120.0
+    # Delay and loss impairments add up into one packet score, 100 - delay effect - loss
+    # effect (the E-model's R = R0 - Id - Ie; LiveKit's calculatePacketScore; twilio-voice.js
+    # mos.ts), while bandwidth against demand stays a judgement of its own: the component is
+    # the worse of the two. 2 % audio loss with 400 ms RTT and 30 ms jitter is 100 - 14 - 16
+    # = 70: level 4 ("good"), where the worst-of-three rule said 5.
 
     # Bandwidth score = 100 x capacity / demand (capped at 100): the share of the wanted
     # bitrate the network carries, as Jitsi's ConnectionQuality scores video by the share of
@@ -74,11 +97,42 @@ class Thresholds:
     # trouble, decaying with the same half-life so a sender's own downgrade is forgotten.
     demand_memory_half_life_s: float = 20.0
 
-    # Smoothing: worse news at once, better news only after it held this long and cleared the
-    # next level's floor by the margin (LiveKit: asymmetric EWMA, decrease 0.7 / increase 0.4;
-    # a dwell is easier to reason about and to test than an EWMA and stops flapping the same).
-    upgrade_dwell_s: float = 4.0
+    # Smoothing: worse news at once (as far as the evidence goes, see loss_confidence_z);
+    # better news paced: one level at a time, each step only after the better score held for
+    # upgrade_dwell_s above the next level's floor + margin. 1 -> 5 is four steps, so 5 + 3 x 3
+    # = 14 s of dwell plus the ~2 s the loss pool needs to forget the trouble: ~16 s, the pace of
+    # LiveKit's asymmetric EWMA (decrease 0.8 / increase 0.4 per 5 s update, scorer.go:36-37;
+    # POOR -> EXCELLENT in 15 s, connectionstats_test.go:122-170); Jitsi is slower (+2 points
+    # a second: 30-50 s). The old rule jumped 1 -> 5 after one 4 s dwell. The first step after
+    # a drop waits upgrade_first_dwell_s: with the ~2 s the loss pool takes to clear, trouble
+    # that comes back every 5 s (a flapping link) never gets a step up in between, so the
+    # level holds instead of alternating as LiveKit's does (POOR/GOOD every 5 s).
+    upgrade_dwell_s: float = 3.0
+    upgrade_first_dwell_s: float = 5.0
     upgrade_margin: float = 4.0
+
+    # Stalled media: connected, tracks unmuted, yet no packets move for this long reads 0
+    # ("<kind>.<dir>.stalled"), as LiveKit reports LOST and Twilio users asked for
+    # (twilio-video.js#640). 4 s: longer than any codec's normal pause (Opus DTX still sends
+    # a packet every 400 ms; a video key-frame wait is < 2 s), shorter than ICE's ~5-6 s to
+    # call an outage "disconnected". It grows with a slow client's sampling interval as the
+    # staleness rule does. Receiving stalls only when every subscribed track stalls at
+    # once: one quiet remote video is a remote pausing or an SFU layer switch, not our
+    # downlink. A muted track is never a stall.
+    stall_after_s: float = 4.0
+
+    # Call start: a sender's bandwidth estimate starts low (libwebrtc: 300 kbit/s) and grows
+    # by at most ~8 %/s (GCC's multiplicative increase, draft-ietf-rmcat-gcc), so 720p's
+    # 2.5 Mbit/s is ~28 s away on a perfect network; the bundled Chrome P2P call shows it
+    # (1 -> 5 over 39 s with no trouble at all). While the estimate keeps rising (by
+    # ramp_rise within every ramp_plateau_s), never falls by ramp_drop from its peak, and
+    # packets score 5 (no loss or delay trouble), send bandwidth does not limit the level;
+    # the grace ends for good on the first of those to fail, or ramp_max_s after the
+    # component appeared (the GCC arithmetic above, rounded up).
+    ramp_max_s: float = 30.0
+    ramp_plateau_s: float = 4.0
+    ramp_rise: float = 0.05
+    ramp_drop: float = 0.15
 
     # No sample for this long while connected means level 0 ("no stats for too long").
     # Clients publish about once a second; Twilio's reconnecting UI kicks in after ~5-10 s.

@@ -22,36 +22,42 @@ from pipelines.quality.thresholds import Thresholds
 _FIELD_ORDER = {
     OutboundTrack: ("track_sid", "kind", "bytes_sent", "packets_sent", "target_bitrate",
                     "frame_width", "frame_height", "frames_per_second",
-                    "quality_limitation_reason", "remote"),
+                    "quality_limitation_reason", "remote", "muted"),
     RemoteInbound: ("packets_lost", "fraction_lost", "jitter", "round_trip_time"),
     InboundTrack: ("track_sid", "kind", "bytes_received", "packets_received", "packets_lost",
-                   "jitter", "expected_bitrate"),
+                   "jitter", "expected_bitrate", "muted"),
 }  # fmt: skip
 for _struct, _fields in _FIELD_ORDER.items():
     if _struct.__struct_fields__ != _fields:
         raise ImportError(f"{_struct.__name__} fields changed: update {__name__}")
 
-SendWindow = tuple[int, int, int, int, float, float, bool, float, float, float]
+SendWindow = tuple[int, int, int, int, float, float, bool, float, float, float, int, int]
 """All outbound tracks of one kind in one window:
 
-``(deltas, bytes, lost, loss_packets, demand, nominal, limited, rtt, jitter, fraction_lost)``
+``(deltas, bytes, lost, loss_packets, demand, nominal, limited, rtt, jitter, fraction_lost,
+live, moved)``
 
 - deltas: tracks that produced a counter delta: no delta, no rate (resets, new tracks).
 - loss_packets: packets sent on tracks whose loss counter had a delta (loss denominator).
 - demand: targetBitrate, or the nominal bitrate where a track does not say.
 - nominal: demand by codec and resolution alone, for encoders limited since their first sample.
 - limited: some encoder reports qualityLimitationReason == "bandwidth".
-- rtt, jitter, fraction_lost: worst remote-inbound report, -1.0 where none.
+- rtt, jitter: worst remote-inbound report, -1.0 where none.
+- fraction_lost: worst remote-inbound fractionLost of tracks that report no packetsLost (the
+  only loss they give), -1.0 where none.
+- live, moved: unmuted tracks with a delta, and the packets they moved (a stall is live
+  tracks moving nothing; a muted track is never one).
 """
 
-RecvWindow = tuple[int, int, int, int, float, bool, float]
+RecvWindow = tuple[int, int, int, int, float, bool, float, int, int]
 """All inbound tracks of one kind in one window:
 
-``(deltas, bytes, lost, loss_packets, expected, expected_all, jitter)``
+``(deltas, bytes, lost, loss_packets, expected, expected_all, jitter, live, moved)``
 
 - loss_packets: packets received + lost on tracks with a delta (loss denominator).
 - expected: sum of expectedBitrate; expected_all: every track with a delta reported one.
 - jitter: worst jitter, -1.0 where none.
+- live, moved: as for :data:`SendWindow`.
 """
 
 
@@ -60,13 +66,20 @@ def fold_outbound(
     previous: dict[str, TrackCounters],
     has_window: bool,
     th: Thresholds,
+    idle_before: list[str],
+    idle_now: list[str],
 ) -> tuple[dict[str, TrackCounters], SendWindow | None, SendWindow | None]:
-    """Fold outbound tracks into (new counters, audio send window, video send window)."""
+    """Fold outbound tracks into (new counters, audio send window, video send window).
+
+    ``idle_before``: tracks that moved no packets in the previous window; the first window
+    in which such a track moves again adds no loss (its loss counter jumps at a restart).
+    The tracks idle in this window are appended to ``idle_now``.
+    """
     counters: dict[str, TrackCounters] = {}
     # Audio (a_) and video (v_) accumulators; *_present says the component exists.
     a_present = v_present = False
-    a_deltas = a_bytes = a_lost = a_loss_packets = 0
-    v_deltas = v_bytes = v_lost = v_loss_packets = 0
+    a_deltas = a_bytes = a_lost = a_loss_packets = a_live = a_moved = 0
+    v_deltas = v_bytes = v_lost = v_loss_packets = v_live = v_moved = 0
     a_demand = a_nominal = v_demand = v_nominal = 0.0
     a_limited = v_limited = False
     a_rtt = a_jitter = a_fraction = v_rtt = v_jitter = v_fraction = -1.0
@@ -80,12 +93,15 @@ def fold_outbound(
     height: int | None
     reason: str | None
     remote: RemoteInbound | None
+    muted: bool | None
     r_lost: int | None
     r_fraction: float | None
     r_jitter: float | None
     r_rtt: float | None
     for t in tracks:
-        sid, kind, bytes_sent, packets_sent, target, _, height, _, reason, remote = astuple(t)
+        sid, kind, bytes_sent, packets_sent, target, _, height, _, reason, remote, muted = (
+            astuple(t)
+        )
         lost = -1
         r_fraction = r_jitter = r_rtt = None
         if remote is not None:
@@ -102,7 +118,9 @@ def fold_outbound(
                 delta = True
                 d_bytes = bytes_sent - prev[0]
                 d_packets = packets_sent - prev[1]
-                if lost >= prev[2] >= 0:
+                if d_packets == 0:
+                    idle_now.append(sid)
+                elif lost >= prev[2] >= 0 and (not idle_before or sid not in idle_before):
                     d_lost = lost - prev[2]
                     d_loss_packets = d_packets
         limited = reason == "bandwidth"
@@ -115,13 +133,16 @@ def fold_outbound(
                 a_rtt = r_rtt
             if r_jitter is not None and r_jitter > a_jitter:
                 a_jitter = r_jitter
-            if r_fraction is not None and r_fraction > a_fraction:
+            if r_fraction is not None and r_fraction > a_fraction and lost < 0:
                 a_fraction = r_fraction
             if delta:
                 a_deltas += 1
                 a_bytes += d_bytes
                 a_lost += d_lost
                 a_loss_packets += d_loss_packets
+                if not muted:
+                    a_live += 1
+                    a_moved += d_packets
         else:
             nominal = th.video_bitrate_for_height(height)
             v_present = True
@@ -132,20 +153,23 @@ def fold_outbound(
                 v_rtt = r_rtt
             if r_jitter is not None and r_jitter > v_jitter:
                 v_jitter = r_jitter
-            if r_fraction is not None and r_fraction > v_fraction:
+            if r_fraction is not None and r_fraction > v_fraction and lost < 0:
                 v_fraction = r_fraction
             if delta:
                 v_deltas += 1
                 v_bytes += d_bytes
                 v_lost += d_lost
                 v_loss_packets += d_loss_packets
+                if not muted:
+                    v_live += 1
+                    v_moved += d_packets
     audio = video = None
     if a_present:
         audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_demand, a_nominal, a_limited,
-                 a_rtt, a_jitter, a_fraction)  # fmt: skip
+                 a_rtt, a_jitter, a_fraction, a_live, a_moved)  # fmt: skip
     if v_present:
         video = (v_deltas, v_bytes, v_lost, v_loss_packets, v_demand, v_nominal, v_limited,
-                 v_rtt, v_jitter, v_fraction)  # fmt: skip
+                 v_rtt, v_jitter, v_fraction, v_live, v_moved)  # fmt: skip
     return counters, audio, video
 
 
@@ -153,12 +177,16 @@ def fold_inbound(
     tracks: list[InboundTrack],
     previous: dict[str, TrackCounters],
     has_window: bool,
+    idle_before: list[str],
+    idle_now: list[str],
 ) -> tuple[dict[str, TrackCounters], RecvWindow | None, RecvWindow | None]:
-    """Fold inbound tracks into (new counters, audio recv window, video recv window)."""
+    """Fold inbound tracks into (new counters, audio recv window, video recv window); idle
+    tracks as in :func:`fold_outbound` (a resumed stream's first window: 7 packets received
+    and 36 counted lost at once in the bundled Chrome P2P dump)."""
     counters: dict[str, TrackCounters] = {}
     a_present = v_present = False
-    a_deltas = a_bytes = a_lost = a_loss_packets = 0
-    v_deltas = v_bytes = v_lost = v_loss_packets = 0
+    a_deltas = a_bytes = a_lost = a_loss_packets = a_live = a_moved = 0
+    v_deltas = v_bytes = v_lost = v_loss_packets = v_live = v_moved = 0
     a_expected = v_expected = 0.0
     a_expected_all = v_expected_all = True
     a_jitter = v_jitter = -1.0
@@ -169,8 +197,9 @@ def fold_inbound(
     lost: int
     jitter: float | None
     expected: float | None
+    muted: bool | None
     for t in tracks:
-        sid, kind, received, packets, lost, jitter, expected = astuple(t)
+        sid, kind, received, packets, lost, jitter, expected, muted = astuple(t)
         counters[sid] = (received, packets, lost)
         delta = False
         d_bytes = d_packets = d_lost = 0
@@ -181,6 +210,10 @@ def fold_inbound(
                 d_bytes = received - prev[0]
                 d_packets = packets - prev[1]
                 d_lost = lost - prev[2]
+                if d_packets == 0:
+                    idle_now.append(sid)
+                elif idle_before and sid in idle_before:
+                    d_lost = -1  # a restart: no loss from this window (see above)
         if kind == "audio":
             a_present = True
             if jitter is not None and jitter > a_jitter:
@@ -192,8 +225,12 @@ def fold_inbound(
                 else:
                     a_expected += expected
                 a_bytes += d_bytes
-                a_lost += d_lost
-                a_loss_packets += d_packets + d_lost
+                if d_lost >= 0:
+                    a_lost += d_lost
+                    a_loss_packets += d_packets + d_lost
+                if not muted:
+                    a_live += 1
+                    a_moved += d_packets
         else:
             v_present = True
             if jitter is not None and jitter > v_jitter:
@@ -205,11 +242,17 @@ def fold_inbound(
                 else:
                     v_expected += expected
                 v_bytes += d_bytes
-                v_lost += d_lost
-                v_loss_packets += d_packets + d_lost
+                if d_lost >= 0:
+                    v_lost += d_lost
+                    v_loss_packets += d_packets + d_lost
+                if not muted:
+                    v_live += 1
+                    v_moved += d_packets
     audio = video = None
     if a_present:
-        audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_expected, a_expected_all, a_jitter)
+        audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_expected, a_expected_all, a_jitter,
+                 a_live, a_moved)  # fmt: skip
     if v_present:
-        video = (v_deltas, v_bytes, v_lost, v_loss_packets, v_expected, v_expected_all, v_jitter)
+        video = (v_deltas, v_bytes, v_lost, v_loss_packets, v_expected, v_expected_all, v_jitter,
+                 v_live, v_moved)  # fmt: skip
     return counters, audio, video

@@ -129,5 +129,9 @@ def test_alternating_clean_and_lossy_each_second_does_not_change_level_each_seco
 ):
     script = [clean if i % 2 == 0 else replace(clean, loss=loss) for i in range(seconds)]
     trace = levels(participant(), script)
-    changes = sum(1 for a, b in pairwise(trace) if a != b)
-    assert changes <= 1
+    # The level settles on what the pooled evidence says (a first lossy window of hundreds of
+    # packets may say more, then the pool averages it down), in a few steps, but it does not
+    # flap: once it has turned, it never turns back.
+    moves = [b > a for a, b in pairwise(trace) if a != b]
+    assert len(moves) <= 4
+    assert sum(1 for x, y in pairwise(moves) if x != y) <= 1
