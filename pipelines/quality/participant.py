@@ -13,7 +13,7 @@ The rules, in the order they apply:
    which its unmuted tracks move no packets prove nothing and change nothing; quiet past
    :attr:`Thresholds.stall_after_s` is a stall, level 0 (receiving: only when every
    subscribed track is quiet). The first window after a quiet spell adds no loss.
-4. Overall = min of present components (a stalled one counts 0), 5 with none.
+4. Overall = min of present components (a stalled one reads 0), 5 with none.
 5. An event is produced when the overall or any component level (or its presence) changes,
    and always for the first sample; it names the metric holding the level down.
 
@@ -23,6 +23,9 @@ detailed stats an event reports are built only when an event is emitted.
 """
 
 from __future__ import annotations
+
+from math import exp
+from typing import Final
 
 from msgspec.structs import astuple
 
@@ -61,9 +64,16 @@ WindowStats = tuple[
 ``(actual, available, demand, fraction, rtt, jitter, bandwidth, loss, latency)``; the last
 three are the metric scores, -1.0 where not measured (see :func:`_component_stats`)."""
 
-_BANDWIDTH, _LOSS, _LATENCY, _STALLED = "bandwidth", "fractionLost", "latency", "stalled"
-# How a window's packets flowed, for one component (see _flow).
-_FLOWING, _QUIET = 0, 1
+_BANDWIDTH: Final = "bandwidth"
+_LOSS: Final = "fractionLost"
+_LATENCY: Final = "latency"
+_STALLED: Final = "stalled"
+# How a window's packets flowed, for one component (see _flow). Final: compiled, a constant.
+_IDLE: Final[list[str]] = []
+"""Scratch list for the tracks idle in the window being folded (one sample at a time)."""
+_FLOWING: Final = 0
+_QUIET: Final = 1
+_RESUMED: Final = 2
 
 # Samples are read with one ``astuple`` call (see window.py): this relies on the field order.
 _SAMPLE_FIELDS = ("schema", "room_sid", "participant_sid", "region", "timestamp", "seq",
@@ -86,18 +96,11 @@ def levels_of(st: ParticipantState) -> Levels:
     """The levels an event would report for this state."""
     return (
         st.level,
-        _level(st.audio_send),
-        _level(st.audio_recv),
-        _level(st.video_send),
-        _level(st.video_recv),
+        NO_LEVEL if st.audio_send is None else st.audio_send.level,
+        NO_LEVEL if st.audio_recv is None else st.audio_recv.level,
+        NO_LEVEL if st.video_send is None else st.video_send.level,
+        NO_LEVEL if st.video_recv is None else st.video_recv.level,
     )
-
-
-def _level(cs: ComponentState | None) -> int:
-    """A component's reported level: its smoothed level, or 0 while stalled."""
-    if cs is None:
-        return NO_LEVEL
-    return 0 if cs.stalled else cs.level
 
 
 def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[LevelEvent | None, bool]:
@@ -125,14 +128,16 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
     dt_s = dt_ms / 1000.0
 
     idle_before = st.idle
-    idle: list[str] = []
+    idle = _IDLE
+    idle.clear()
     st.outbound, audio_send, video_send = fold_outbound(
         outbound, st.outbound, has_window, th, idle_before, idle
     )
     st.inbound, audio_recv, video_recv = fold_inbound(
         inbound, st.inbound, has_window, idle_before, idle
     )
-    st.idle = idle
+    if idle or idle_before:
+        st.idle = tuple(idle)
     st.seq = seq
     st.timestamp = now
     st.stale = False
@@ -158,50 +163,52 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
         if cp_rtt is not None:
             rtt_fallback = cp_rtt
         audio_demand = 0.0 if audio_send is None else audio_send[4]
-        stall_ms = th.silence_limit_ms(st.interval, dt_ms, th.stall_after_s)
+        # Components present in this sample (created on their first track), and how their
+        # packets flowed; stalls are settled before scoring, so a resumed component is scored
+        # from the level it held, not from 0.
+        a_send, a_recv, v_send, v_recv = st.audio_send, st.audio_recv, st.video_send, st.video_recv
+        if (a_send is None) != (audio_send is None):
+            a_send = st.audio_send = _component(audio_send is not None, True, now)
+        if (a_recv is None) != (audio_recv is None):
+            a_recv = st.audio_recv = _component(audio_recv is not None, False, now)
+        if (v_send is None) != (video_send is None):
+            v_send = st.video_send = _component(video_send is not None, True, now)
+        if (v_recv is None) != (video_recv is None):
+            v_recv = st.video_recv = _component(video_recv is not None, False, now)
+        f_a_send = f_a_recv = f_v_send = f_v_recv = _FLOWING
+        if a_send is not None and audio_send is not None:
+            f_a_send = _flow(a_send, audio_send[10], has_window, window_start)
+        if a_recv is not None and audio_recv is not None:
+            f_a_recv = _flow(a_recv, audio_recv[7], has_window, window_start)
+        if v_send is not None and video_send is not None:
+            f_v_send = _flow(v_send, video_send[10], has_window, window_start)
+        if v_recv is not None and video_recv is not None:
+            f_v_recv = _flow(v_recv, video_recv[7], has_window, window_start)
+        if f_a_send or f_a_recv or f_v_send or f_v_recv:  # else nothing is or was quiet
+            _stalls(st, now, th.silence_limit_ms(st.interval, dt_ms, th.stall_after_s))
 
         ws_audio_send = ws_audio_recv = ws_video_send = ws_video_recv = None
-        if audio_send is None:
-            st.audio_send = None
-        else:
-            cs = st.audio_send
-            if cs is None:
-                cs = st.audio_send = ComponentState(ramp_since=now, ramp_rise_at=now)
-            flow = _flow(cs, audio_send[10], audio_send[11], has_window, window_start)
+        keep = exp(dt_s * th.loss_decay_per_s)  # the loss pool's old part, once per sample
+        if a_send is not None and audio_send is not None:
             ws_audio_send = _send(
-                cs, audio_send, True, available_out, cp_rtt, 0.0, flow, dt_s, now, th
+                a_send, audio_send, True, available_out, cp_rtt, 0.0, f_a_send, dt_s, keep, now,
+                th,
             )
-        if audio_recv is None:
-            st.audio_recv = None
-        else:
-            cs = st.audio_recv
-            if cs is None:
-                cs = st.audio_recv = ComponentState()
-            flow = _flow(cs, audio_recv[7], audio_recv[8], has_window, window_start)
+        if a_recv is not None and audio_recv is not None:
             ws_audio_recv = _recv(
-                cs, audio_recv, True, available_in, rtt_fallback, flow, dt_s, now, th
+                a_recv, audio_recv, True, available_in, rtt_fallback, f_a_recv, dt_s, keep, now,
+                th,
             )
-        if video_send is None:
-            st.video_send = None
-        else:
-            cs = st.video_send
-            if cs is None:
-                cs = st.video_send = ComponentState(ramp_since=now, ramp_rise_at=now)
-            flow = _flow(cs, video_send[10], video_send[11], has_window, window_start)
+        if v_send is not None and video_send is not None:
             ws_video_send = _send(
-                cs, video_send, False, available_out, cp_rtt, audio_demand, flow, dt_s, now, th
-            )
-        if video_recv is None:
-            st.video_recv = None
-        else:
-            cs = st.video_recv
-            if cs is None:
-                cs = st.video_recv = ComponentState()
-            flow = _flow(cs, video_recv[7], video_recv[8], has_window, window_start)
+                v_send, video_send, False, available_out, cp_rtt, audio_demand, f_v_send, dt_s,
+                keep, now, th,
+            )  # fmt: skip
+        if v_recv is not None and video_recv is not None:
             ws_video_recv = _recv(
-                cs, video_recv, False, available_in, rtt_fallback, flow, dt_s, now, th
+                v_recv, video_recv, False, available_in, rtt_fallback, f_v_recv, dt_s, keep, now,
+                th,
             )
-        _stalls(st, now, stall_ms)
         windows = (ws_audio_send, ws_audio_recv, ws_video_send, ws_video_recv)
         _overall(st)
     else:
@@ -237,20 +244,30 @@ def expire(st: ParticipantState, at_ms: int) -> LevelEvent:
     return _event(st, st.seq, at_ms, before, None, departed=True, suffix="expired")
 
 
-def _flow(
-    cs: ComponentState, live: int, moved: int, has_window: bool, window_start: int
-) -> int:
+def _component(present: bool, send: bool, now_ms: int) -> ComponentState | None:
+    """A new component when its first track appears (send: its call-start ramp-up begins),
+    None when its last track went."""
+    if not present:
+        return None
+    return ComponentState(ramp_since=now_ms, ramp_rise_at=now_ms) if send else ComponentState()
+
+
+def _flow(cs: ComponentState, moved: int, has_window: bool, window_start: int) -> int:
     """How the component's packets flowed this window; keeps ``cs.quiet_since``.
 
-    Quiet: unmuted tracks had a delta but moved no packets. Without a window or with only
-    muted tracks there is no evidence either way.
+    Quiet: unmuted tracks had a delta but moved no packets. Resumed: the first window that is
+    not quiet after a quiet spell (a stall may end). Without a window or with only muted
+    tracks there is no evidence either way.
     """
-    if has_window and live > 0 and moved == 0:
-        if cs.quiet_since < 0:
+    quiet_since = cs.quiet_since
+    if has_window and moved == 0:
+        if quiet_since < 0:
             cs.quiet_since = window_start
         return _QUIET
+    if quiet_since < 0:
+        return _FLOWING
     cs.quiet_since = -1
-    return _FLOWING
+    return _RESUMED
 
 
 def _stalls(st: ParticipantState, now_ms: int, stall_ms: float) -> None:
@@ -263,56 +280,74 @@ def _stalls(st: ParticipantState, now_ms: int, stall_ms: float) -> None:
     quiet at once is a suspended connection (an SFU leg parked while a P2P leg carries the
     call, as in the bundled Jitsi dump; an app pausing all media), not a stall.
     """
+    a_send, a_recv, v_send, v_recv = st.audio_send, st.audio_recv, st.video_send, st.video_recv
     suspended = True
-    recv_quiet = recv_seen = False
-    for cs in (st.audio_send, st.video_send, st.audio_recv, st.video_recv):
+    for cs in (a_send, a_recv, v_send, v_recv):
         if cs is not None and cs.quiet_since < 0:
             suspended = False
-    if suspended:
-        # A stall is counted from the end of a suspension, not from its start.
-        for cs in (st.audio_send, st.video_send, st.audio_recv, st.video_recv):
+    if suspended:  # a stall is counted from the end of a suspension, not from its start
+        for cs in (a_send, a_recv, v_send, v_recv):
             if cs is not None:
                 cs.quiet_since = now_ms
-                cs.stalled = False
+                _stall(cs, False)
         return
-    for cs in (st.audio_recv, st.video_recv):
+    recv_quiet = a_recv is not None or v_recv is not None
+    for cs in (a_recv, v_recv):
+        if cs is not None and not (cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms):
+            recv_quiet = False
+    for cs in (a_recv, v_recv):
         if cs is not None:
-            quiet = cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms
-            recv_quiet = quiet if not recv_seen else recv_quiet and quiet
-            recv_seen = True
-    for cs in (st.audio_recv, st.video_recv):
+            _stall(cs, recv_quiet)
+    for cs in (a_send, v_send):
         if cs is not None:
-            cs.stalled = recv_quiet
-    for cs in (st.audio_send, st.video_send):
-        if cs is not None:
-            cs.stalled = cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms
+            _stall(cs, cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms)
+
+
+def _stall(cs: ComponentState, stalled: bool) -> None:
+    """Stall (level 0, the smoothed level held aside) or end a stall (the held level back)."""
+    if stalled and cs.held < 0 and cs.level != NO_LEVEL:
+        cs.held = cs.level
+        cs.level = 0
+        cs.up_since = -1
+    elif not stalled and cs.held >= 0:
+        cs.level = cs.held
+        cs.held = -1
 
 
 def _pooled_loss(
-    cs: ComponentState, lost: int, packets: int, flow: int, dt_s: float, th: Thresholds
-) -> tuple[float, float, float]:
-    """Add this window to the decaying packet pool.
-
-    Returns (point estimate, proven lower bound) of the pool, both -1.0 while it holds fewer
-    than ``loss_min_packets`` packets, and the lower bound of this window alone (0.0 when it
-    has too few packets): a rise needs the latest window to agree with the pool, which still
-    remembers the good seconds when trouble comes back.
+    cs: ComponentState, lost: int, packets: int, flow: int, keep: float, th: Thresholds
+) -> tuple[float, float]:
+    """Add this window to the decaying packet pool, the old part kept at ``keep``: (point
+    estimate, proven lower bound), both -1.0 while the pool holds fewer than
+    ``loss_min_packets`` packets.
     """
-    keep = decay(1.0, dt_s, th.loss_half_life_s)
-    cs.pool_packets *= keep
-    cs.pool_lost *= keep
+    n: float = cs.pool_packets
+    k: float = cs.pool_lost
+    n *= keep
     if flow == _FLOWING and packets > 0:
-        cs.pool_packets += packets
-        cs.pool_lost += lost
-    latest = 0.0
-    if flow == _FLOWING and packets >= th.loss_min_packets:
-        latest = lower_loss_bound(lost, packets, th.loss_confidence_z)
-    n = cs.pool_packets
+        n += packets
+    cs.pool_packets = n
+    if k > 0.0 or lost > 0:
+        k *= keep
+        if flow == _FLOWING and packets > 0:
+            k += lost
+        if k < n * 0.0005:  # below 0.05 % the bound is 0: forget it, skip the arithmetic
+            k = 0.0
+        cs.pool_lost = k
     if n < th.loss_min_packets:
-        return -1.0, -1.0, latest
-    k = cs.pool_lost
-    point = k / n if k < n else 1.0
-    return point, lower_loss_bound(k, n, th.loss_confidence_z), latest
+        return -1.0, -1.0
+    if k == 0.0:
+        return 0.0, 0.0
+    return (k / n if k < n else 1.0), lower_loss_bound(k, n, th.loss_confidence_z)
+
+
+def _latest_loss(lost: int, packets: int, th: Thresholds) -> float:
+    """The loss this window alone proves (0.0 with too few packets to say): a rise needs the
+    latest window to agree with the pool, which still remembers the good seconds when
+    trouble comes back."""
+    if lost <= 0 or packets < th.loss_min_packets:
+        return 0.0
+    return lower_loss_bound(lost, packets, th.loss_confidence_z)
 
 
 def _send(
@@ -324,13 +359,13 @@ def _send(
     audio_demand: float,
     flow: int,
     dt_s: float,
+    keep: float,
     now_ms: int,
     th: Thresholds,
 ) -> WindowStats:
     """Score and smooth one send component; returns its window's stats."""
-    deltas, sent_bytes, lost, loss_packets, w_demand, nominal, limited, rtt, jitter, w_fraction = (
-        w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9]
-    )
+    (deltas, sent_bytes, lost, loss_packets, w_demand, nominal, limited, rtt, jitter, w_fraction,
+     _) = w  # fmt: skip
     actual = sent_bytes * 8.0 / dt_s if flow != _QUIET and deltas else None
     if limited:
         # The encoder follows the estimate down: score against what it wanted before, or, if
@@ -351,17 +386,17 @@ def _send(
         capacity = available if audio else max(available - audio_demand, 0.0)
     elif limited and actual is not None:
         capacity = actual
-    fraction, proven, latest = _pooled_loss(cs, lost, loss_packets, flow, dt_s, th)
+    fraction, proven = _pooled_loss(cs, lost, loss_packets, flow, keep, th)
     if fraction < 0.0 and w_fraction >= 0.0 and deltas:
         # No track reports packetsLost: the receiver's own fractionLost is all there is.
-        fraction = proven = latest = w_fraction
+        fraction = proven = w_fraction
     if rtt < 0.0 and cp_rtt is not None:
         rtt = cp_rtt
     weight = th.loss_weight_audio if audio else th.loss_weight_video
     prefix = "audio.send." if audio else "video.send."
     return _score_and_smooth(
-        cs, prefix, actual, available, capacity, demand, fraction, proven, latest, rtt, jitter,
-        weight, _ramping(cs, available, now_ms, th), flow, now_ms, th,
+        cs, prefix, actual, available, capacity, demand, fraction, proven, lost, loss_packets,
+        rtt, jitter, weight, _ramping(cs, available, now_ms, th), flow, now_ms, th,
     )  # fmt: skip
 
 
@@ -391,24 +426,27 @@ def _recv(
     rtt: float,
     flow: int,
     dt_s: float,
+    keep: float,
     now_ms: int,
     th: Thresholds,
 ) -> WindowStats:
     """Score and smooth one receive component; returns its window's stats."""
-    deltas, received_bytes, lost, loss_packets, expected, expected_all, jitter, _, _ = w
+    deltas, received_bytes, lost, loss_packets, expected, expected_all, jitter, _ = w
     actual = capacity = demand = available = None
-    fraction, proven, latest = _pooled_loss(cs, lost, loss_packets, flow, dt_s, th)
+    fraction, proven = _pooled_loss(cs, lost, loss_packets, flow, keep, th)
     if flow != _QUIET and deltas:
         actual = received_bytes * 8.0 / dt_s
         # Received bitrate is bursty (key frames): smooth it over ~2 windows before comparing,
         # but start afresh when the expected rate changes (a stream came, went or switched
         # layers): the old average belongs to another demand.
-        fresh = cs.rate < 0.0
+        previous_rate: float = cs.rate
+        fresh = previous_rate < 0.0
         if expected_all and expected > 0.0:
             demand = expected
-            fresh = fresh or expected != cs.reference
-            cs.reference = expected
-        rate = actual if fresh else 0.5 * (cs.rate + actual)
+            if expected != cs.reference:
+                cs.reference = expected
+                fresh = True
+        rate = actual if fresh else 0.5 * (previous_rate + actual)
         cs.rate = rate
         available = available_in
         capacity = rate if available is None else min(rate, available)
@@ -423,8 +461,8 @@ def _recv(
     weight = th.loss_weight_audio if audio else th.loss_weight_video
     prefix = "audio.recv." if audio else "video.recv."
     return _score_and_smooth(
-        cs, prefix, actual, available, capacity, demand, fraction, proven, latest, rtt, jitter,
-        weight, False, flow, now_ms, th,
+        cs, prefix, actual, available, capacity, demand, fraction, proven, lost, loss_packets,
+        rtt, jitter, weight, False, flow, now_ms, th,
     )  # fmt: skip
 
 
@@ -437,7 +475,8 @@ def _score_and_smooth(
     demand: float | None,
     fraction: float,
     proven: float,
-    latest: float,
+    w_lost: int,
+    w_packets: int,
     rtt: float,
     jitter: float,
     loss_weight: float,
@@ -488,6 +527,7 @@ def _score_and_smooth(
         cs.limited_by = prefix + metric if raw < 5 else ""
         cs.up_since = -1
         return window
+    latest = _latest_loss(w_lost, w_packets, th) if flow == _FLOWING else 0.0
     if latest > proven:  # better news must hold in the latest window too, not just the pool
         score -= loss_effect(latest, loss_weight) - lost_effect
     if th.level_of(score - th.upgrade_margin) <= level:
@@ -538,13 +578,12 @@ def _overall(st: ParticipantState) -> None:
         (st.video_send, "video.send."),
         (st.video_recv, "video.recv."),
     ):
-        if cs is None:
-            continue
-        if cs.stalled:
-            if level > 0:
-                level, limited_by = 0, prefix + _STALLED
-        elif cs.level < level:
-            level, limited_by = cs.level, cs.limited_by
+        if cs is not None:
+            cs_level = cs.level
+            if cs_level < level:
+                # Only a stall makes a component 0: smoothing never goes below 1.
+                level = cs_level
+                limited_by = cs.limited_by if cs_level > 0 else prefix + _STALLED
     st.level = level
     st.limited_by = limited_by or None
 
@@ -586,8 +625,8 @@ def _media(
     recv_stats: ComponentStats | None,
 ) -> MediaLevels:
     return MediaLevels(
-        send=None if send is None else _level(send),
-        recv=None if recv is None else _level(recv),
+        send=None if send is None else send.level,
+        recv=None if recv is None else recv.level,
         send_stats=send_stats if send is not None else None,
         recv_stats=recv_stats if recv is not None else None,
     )

@@ -41,8 +41,9 @@ class ComponentState(msgspec.Struct, array_like=True, gc=False):
     quiet_since: int = -1
     """Sample time (ms) since when the component's unmuted tracks moved no packets, -1 while
     they move: quiet windows prove nothing about loss or bitrate, and a long quiet is a stall."""
-    stalled: bool = False
-    """Quiet for longer than ``Thresholds.stall_after_s``: the component reads 0."""
+    held: int = -1
+    """While stalled (quiet for longer than ``Thresholds.stall_after_s``) the level reads 0 and
+    the smoothed level waits here, to come back when packets flow again; -1 otherwise."""
     ramp_since: int = 0
     """Send components: sample time (ms) the call-start ramp-up began, 0 once it is over."""
     ramp_peak: int = 0
@@ -75,7 +76,7 @@ class ParticipantState(msgspec.Struct, array_like=True):
     interval: int = 0
     """Learned sampling interval (ms, EWMA of accepted windows); 0 until known. Last field so
     states written before it existed still decode."""
-    idle: list[str] = msgspec.field(default_factory=list)
+    idle: tuple[str, ...] = ()
     """Tracks (either direction) that moved no packets in the last window: the next window of
     such a track is a restart and adds no loss. Last field, for the same reason."""
 

@@ -154,6 +154,11 @@ class Thresholds:
     # trouble" (ARCHITECTURE.md), without flagging a quiet sender.
     recv_trouble_loss: float = 0.02
 
+    @property
+    def loss_decay_per_s(self) -> float:
+        """ln of the share of the loss pool kept after one second: -ln 2 / half-life."""
+        return -0.6931471805599453 / self.loss_half_life_s
+
     def silence_limit_ms(self, interval_ms: int, gap_ms: int, floor_s: float) -> float:
         """How long a participant sampling every ``interval_ms`` may be silent (or may leave
         between two samples) before ``floor_s``-based rules apply: at least ``floor_s``."""

@@ -31,11 +31,11 @@ for _struct, _fields in _FIELD_ORDER.items():
     if _struct.__struct_fields__ != _fields:
         raise ImportError(f"{_struct.__name__} fields changed: update {__name__}")
 
-SendWindow = tuple[int, int, int, int, float, float, bool, float, float, float, int, int]
+SendWindow = tuple[int, int, int, int, float, float, bool, float, float, float, int]
 """All outbound tracks of one kind in one window:
 
 ``(deltas, bytes, lost, loss_packets, demand, nominal, limited, rtt, jitter, fraction_lost,
-live, moved)``
+moved)``
 
 - deltas: tracks that produced a counter delta: no delta, no rate (resets, new tracks).
 - loss_packets: packets sent on tracks whose loss counter had a delta (loss denominator).
@@ -45,19 +45,19 @@ live, moved)``
 - rtt, jitter: worst remote-inbound report, -1.0 where none.
 - fraction_lost: worst remote-inbound fractionLost of tracks that report no packetsLost (the
   only loss they give), -1.0 where none.
-- live, moved: unmuted tracks with a delta, and the packets they moved (a stall is live
-  tracks moving nothing; a muted track is never one).
+- moved: packets moved by unmuted tracks with a delta, -1 when there is none (a stall is
+  unmuted tracks moving nothing; a muted track is never one).
 """
 
-RecvWindow = tuple[int, int, int, int, float, bool, float, int, int]
+RecvWindow = tuple[int, int, int, int, float, bool, float, int]
 """All inbound tracks of one kind in one window:
 
-``(deltas, bytes, lost, loss_packets, expected, expected_all, jitter, live, moved)``
+``(deltas, bytes, lost, loss_packets, expected, expected_all, jitter, moved)``
 
 - loss_packets: packets received + lost on tracks with a delta (loss denominator).
 - expected: sum of expectedBitrate; expected_all: every track with a delta reported one.
 - jitter: worst jitter, -1.0 where none.
-- live, moved: as for :data:`SendWindow`.
+- moved: as for :data:`SendWindow`.
 """
 
 
@@ -66,7 +66,7 @@ def fold_outbound(
     previous: dict[str, TrackCounters],
     has_window: bool,
     th: Thresholds,
-    idle_before: list[str],
+    idle_before: tuple[str, ...],
     idle_now: list[str],
 ) -> tuple[dict[str, TrackCounters], SendWindow | None, SendWindow | None]:
     """Fold outbound tracks into (new counters, audio send window, video send window).
@@ -78,8 +78,9 @@ def fold_outbound(
     counters: dict[str, TrackCounters] = {}
     # Audio (a_) and video (v_) accumulators; *_present says the component exists.
     a_present = v_present = False
-    a_deltas = a_bytes = a_lost = a_loss_packets = a_live = a_moved = 0
-    v_deltas = v_bytes = v_lost = v_loss_packets = v_live = v_moved = 0
+    a_deltas = a_bytes = a_lost = a_loss_packets = 0
+    v_deltas = v_bytes = v_lost = v_loss_packets = 0
+    a_moved = v_moved = -1
     a_demand = a_nominal = v_demand = v_nominal = 0.0
     a_limited = v_limited = False
     a_rtt = a_jitter = a_fraction = v_rtt = v_jitter = v_fraction = -1.0
@@ -141,8 +142,7 @@ def fold_outbound(
                 a_lost += d_lost
                 a_loss_packets += d_loss_packets
                 if not muted:
-                    a_live += 1
-                    a_moved += d_packets
+                    a_moved = d_packets if a_moved < 0 else a_moved + d_packets
         else:
             nominal = th.video_bitrate_for_height(height)
             v_present = True
@@ -161,15 +161,14 @@ def fold_outbound(
                 v_lost += d_lost
                 v_loss_packets += d_loss_packets
                 if not muted:
-                    v_live += 1
-                    v_moved += d_packets
+                    v_moved = d_packets if v_moved < 0 else v_moved + d_packets
     audio = video = None
     if a_present:
         audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_demand, a_nominal, a_limited,
-                 a_rtt, a_jitter, a_fraction, a_live, a_moved)  # fmt: skip
+                 a_rtt, a_jitter, a_fraction, a_moved)  # fmt: skip
     if v_present:
         video = (v_deltas, v_bytes, v_lost, v_loss_packets, v_demand, v_nominal, v_limited,
-                 v_rtt, v_jitter, v_fraction, v_live, v_moved)  # fmt: skip
+                 v_rtt, v_jitter, v_fraction, v_moved)  # fmt: skip
     return counters, audio, video
 
 
@@ -177,7 +176,7 @@ def fold_inbound(
     tracks: list[InboundTrack],
     previous: dict[str, TrackCounters],
     has_window: bool,
-    idle_before: list[str],
+    idle_before: tuple[str, ...],
     idle_now: list[str],
 ) -> tuple[dict[str, TrackCounters], RecvWindow | None, RecvWindow | None]:
     """Fold inbound tracks into (new counters, audio recv window, video recv window); idle
@@ -185,8 +184,9 @@ def fold_inbound(
     and 36 counted lost at once in the bundled Chrome P2P dump)."""
     counters: dict[str, TrackCounters] = {}
     a_present = v_present = False
-    a_deltas = a_bytes = a_lost = a_loss_packets = a_live = a_moved = 0
-    v_deltas = v_bytes = v_lost = v_loss_packets = v_live = v_moved = 0
+    a_deltas = a_bytes = a_lost = a_loss_packets = 0
+    v_deltas = v_bytes = v_lost = v_loss_packets = 0
+    a_moved = v_moved = -1
     a_expected = v_expected = 0.0
     a_expected_all = v_expected_all = True
     a_jitter = v_jitter = -1.0
@@ -229,8 +229,7 @@ def fold_inbound(
                     a_lost += d_lost
                     a_loss_packets += d_packets + d_lost
                 if not muted:
-                    a_live += 1
-                    a_moved += d_packets
+                    a_moved = d_packets if a_moved < 0 else a_moved + d_packets
         else:
             v_present = True
             if jitter is not None and jitter > v_jitter:
@@ -246,13 +245,12 @@ def fold_inbound(
                     v_lost += d_lost
                     v_loss_packets += d_packets + d_lost
                 if not muted:
-                    v_live += 1
-                    v_moved += d_packets
+                    v_moved = d_packets if v_moved < 0 else v_moved + d_packets
     audio = video = None
     if a_present:
         audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_expected, a_expected_all, a_jitter,
-                 a_live, a_moved)  # fmt: skip
+                 a_moved)  # fmt: skip
     if v_present:
         video = (v_deltas, v_bytes, v_lost, v_loss_packets, v_expected, v_expected_all, v_jitter,
-                 v_live, v_moved)  # fmt: skip
+                 v_moved)  # fmt: skip
     return counters, audio, video
