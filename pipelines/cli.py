@@ -141,11 +141,17 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from pipelines.usage import CommandError, check_broker
 
     settings = Settings.from_env()
+    _checked_inputs(args.sources or ["-"], args.format)
     servers = args.bootstrap_servers or settings.kafka_bootstrap_servers
     if not servers:
-        raise CommandError("set KAFKA_BOOTSTRAP_SERVERS (or --bootstrap-servers) to the broker "
-                           "the worker reads from")
-    _checked_inputs(args.sources or ["-"], args.format)
+        from pipelines.runtime.demo_env import running_demo
+
+        demo = running_demo(settings.state_dir)
+        if demo is None:
+            raise CommandError("set KAFKA_BOOTSTRAP_SERVERS (or --bootstrap-servers) to the "
+                               "broker the worker reads from, or start `netquality demo`")
+        print(f"using the running demo's broker ({demo.path})", file=sys.stderr)
+        servers = demo.kafka_bootstrap_servers
     check_broker(servers)
     console = Console(stderr=True)
     publisher = StatsPublisher(
@@ -256,24 +262,40 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from pipelines.alerting.tail import AlertFilter, tail_alerts
+    from pipelines.alerting.tail import AlertFilter, TopicMissingError, tail_alerts
     from pipelines.config import Settings
-    from pipelines.runtime import Runtime
+    from pipelines.usage import CommandError
 
     console = Console(highlight=False)
-    with Runtime(Settings.from_env(), database=False) as runtime:
-        resolved = runtime.settings
-        assert resolved.kafka_bootstrap_servers
-        console.print(f"[dim]following {resolved.topic_alerts} (Ctrl-C to stop)[/dim]")
+    settings = Settings.from_env()
+    servers = settings.kafka_bootstrap_servers or _demo_servers(settings)
+    try:
+        console.print(f"[dim]following {settings.topic_alerts} on {servers} (Ctrl-C to stop)[/dim]")
         with contextlib.suppress(KeyboardInterrupt):
             tail_alerts(
-                resolved.kafka_bootstrap_servers,
-                resolved.topic_alerts,
+                servers,
+                settings.topic_alerts,
                 console,
                 AlertFilter(room=args.room, region=args.region, kind=args.kind),
                 from_beginning=args.from_beginning,
             )
+    except TopicMissingError as exc:
+        raise CommandError(f"topic {exc.topic} does not exist on {servers}: start the worker "
+                           "there (or `netquality demo`) first", status=1) from None
     return 0
+
+
+def _demo_servers(settings: object) -> str:
+    """The running demo's broker, for commands that only make sense against live data."""
+    from pipelines.runtime.demo_env import running_demo
+    from pipelines.usage import CommandError
+
+    demo = running_demo(settings.state_dir)  # type: ignore[attr-defined]
+    if demo is None:
+        raise CommandError("no broker to read: start `netquality demo` (found by itself while "
+                           "it runs) or set KAFKA_BOOTSTRAP_SERVERS")
+    print(f"using the running demo's broker ({demo.path})", file=sys.stderr)
+    return demo.kafka_bootstrap_servers
 
 
 def _cmd_notify(args: argparse.Namespace) -> int:

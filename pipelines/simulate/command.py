@@ -61,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
             from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
 
             settings = Settings.from_env()
-            if not settings.kafka_bootstrap_servers:
-                console.print("[yellow]KAFKA_BOOTSTRAP_SERVERS is unset: publishing to a "
-                              "throwaway embedded broker (use `netquality demo` to watch)[/]")
-            settings = stack.enter_context(Runtime(settings, database=False)).settings
+            runtime = stack.enter_context(Runtime(settings, database=False, find_demo=True))
+            if runtime.broker is not None:
+                console.print("[yellow]KAFKA_BOOTSTRAP_SERVERS is unset and no demo runs: "
+                              "publishing to a throwaway embedded broker[/]")
+            settings = runtime.settings
             ensure_topics(settings)
             output = KafkaOutput(settings)
         elif args.output == "-":
