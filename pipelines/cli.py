@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.config import settings_table
-from pipelines.simulate.command import participants_range
+from pipelines.simulate.command import participants_range, room_count, seconds
 
 
 def _cmd_settings(_: argparse.Namespace) -> int:
@@ -347,8 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--offline", action="store_true",
                       help="score the bundled real browser dumps instead (no servers)")
-    demo.add_argument("--duration", type=int, default=0, help="seconds to run (0 = until Ctrl-C)")
-    demo.add_argument("--rooms", type=int, default=12, help="rooms across 3 regions (default 12)")
+    demo.add_argument("--duration", type=seconds, default=0,
+                      help="seconds to run (0 = until Ctrl-C)")
+    demo.add_argument("--rooms", type=room_count, default=12,
+                      help="rooms across 3 regions (default 12)")
     demo.add_argument("--participants", type=participants_range, default=(4, 6),
                       help="per room, MIN-MAX (default 4-6)")
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
@@ -582,6 +584,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        # A file or port the environment refused (permissions, a full disk, a port in use).
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"netquality {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     return status
 
 

@@ -83,6 +83,14 @@ CASES = [
          one_line=False),
     Case("a bad participants range", ["demo", "--participants", "six"], 2,
          "invalid participants_range value: 'six'", one_line=False),
+    Case("one room", ["simulate", "--rooms", "1", "--output", "-"], 2,
+         "argument --rooms: 1 rooms: the scenario needs at least 2", one_line=False),
+    Case("a negative duration", ["demo", "--duration", "-5"], 2,
+         "argument --duration: -5: a duration is 0 (no limit) or more seconds", one_line=False),
+    Case("simulate into a missing directory",
+         ["simulate", "--output", "/nonexistent/x.jsonl", "--duration", "1"], 2,
+         "netquality simulate: --output /nonexistent/x.jsonl: cannot write it (No such file or "
+         "directory); give a writable file, - for stdout, or kafka"),
 ]
 
 
