@@ -87,20 +87,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
         demo = LiveDemo(resolved, console, rooms=args.rooms, participants=args.participants,
                         seed=args.seed, log_dir=runtime.log_dir)
         demo.state.dashboard = dashboard
-        console.print(f"[bold]netquality demo[/]: {len(demo.scenario.rooms)} rooms, "
-                      f"{len(demo.scenario.participants)} participants; incident in "
-                      f"{demo.scenario.incident_room} from 20 s to 60 s. Ctrl-C stops. "
-                      f"Logs: {runtime.log_dir}")
-        console.print(f"[bold]Dashboards[/]: {dashboard}  (HTTP ingest for browsers at "
-                      f"/ingest/v1/samples, token in {_shown(resolved.state_dir)}/ingest-token)")
         write_env(card, DemoEndpoints(resolved.kafka_bootstrap_servers or "",
                                       resolved.database_url or "", os.getpid(), card, dashboard))
-        console.print(f"[bold]Servers[/]: KAFKA_BOOTSTRAP_SERVERS="
-                      f"{resolved.kafka_bootstrap_servers} DATABASE_URL={resolved.database_url}",
-                      soft_wrap=True)
-        console.print("Other netquality commands find this demo by themselves (try "
-                      "`netquality alerts` in another terminal); for other tools: "
-                      f"[bold]source {_shown(card)}[/]")
+        # Short lines (an 80-column terminal); addresses whole, so they can be copied.
+        for line in (
+            f"[bold]netquality demo[/]: {len(demo.scenario.rooms)} rooms, "
+            f"{len(demo.scenario.participants)} participants; an incident in "
+            f"{demo.scenario.incident_room.removeprefix('RM-')} at 20-60 s. Ctrl-C stops.",
+            f"[bold]Dashboards[/]: {dashboard}",
+            f"[bold]Servers[/]: KAFKA_BOOTSTRAP_SERVERS={resolved.kafka_bootstrap_servers}",
+            f"         DATABASE_URL={resolved.database_url}",
+            "Other netquality commands (try `netquality alerts`) find this demo by themselves;",
+            f"other tools: [bold]source {_shown(card)}[/]",
+            f"Logs: {_shown(runtime.log_dir)}. Browser ingest: /ingest/v1/samples, token in "
+            f"{_shown(resolved.state_dir)}/ingest-token",
+        ):
+            console.print(line, soft_wrap=True)
         summary = demo.run(args.duration or None, live=console.is_terminal)
     finally:
         card.unlink(missing_ok=True)

@@ -213,7 +213,8 @@ class LiveDemo:
             self.services.append(proc)
             self.state.services[spec.name] = f"running (pid {proc.pid})"
         if self.state.dashboard:
-            self.state.services["web"] += f" at {self.state.dashboard}"
+            # The address without its token: the whole one was printed at the start.
+            self.state.services["web"] += f" at {self.state.dashboard.partition('?')[0]}"
 
     def stop_services(self, names: tuple[str, ...] | None = None) -> None:
         for proc in reversed(self.services):
