@@ -25,7 +25,12 @@
   // Stacked shares of participant-seconds per level over time (level 0 at the bottom).
   function stacked(container, points, from, to) {
     container.textContent = "";
-    if (!points.length) { container.innerHTML = '<p class="muted">No data in this range.</p>'; return; }
+    if (!points.length) {
+      // A minute is counted once it has closed, about a minute after it ends.
+      container.innerHTML = '<p class="muted">No closed minutes in this range yet: each minute ' +
+        "appears about a minute after it ends.</p>";
+      return;
+    }
     const W = Math.max(container.clientWidth, 300), H = 200, pad = 16;
     const svg = el("svg", { viewBox: `0 0 ${W} ${H + pad}`, role: "img", "aria-label": "levels over time" }, container);
     const x = (t) => ((t - from) / (to - from)) * W;
