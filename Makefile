@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint bench clean browser native faults audit
 
 # The engine's unit and property tests, run a second time on the pure-Python core (the first,
-# full run uses the compiled one when the install built it; see README "Compiled core").
+# full run uses the compiled one when the install built it; see docs/architecture.md, "Compiled core").
 ENGINE_TESTS := tests/unit/test_engine_rules.py tests/unit/test_engine_properties.py \
 	tests/unit/test_engine_batch.py tests/unit/test_scorer.py
 

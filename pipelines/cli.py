@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.config import settings_table
+from pipelines.simulate.command import participants_range, room_count, seconds
 
 
 def _cmd_settings(_: argparse.Namespace) -> int:
@@ -16,11 +17,26 @@ def _cmd_settings(_: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_inputs(sources: Sequence[str], fmt: str) -> None:
+    """Every input exists and is not plainly another format (see :mod:`pipelines.usage`)."""
+    from pipelines.usage import check_format, head_of, input_paths
+
+    for source, path in zip(sources, input_paths(sources), strict=True):
+        check_format("stdin" if path is None else source, head_of(path), fmt)  # type: ignore[arg-type]
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from pipelines.quality import Engine, load_thresholds
     from pipelines.scorer import run
+    from pipelines.usage import CommandError
 
-    engine = Engine(load_thresholds(args.thresholds))
+    _checked_inputs([args.source], args.format)
+    try:
+        engine = Engine(load_thresholds(args.thresholds))
+    except (OSError, ValueError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else exc
+        raise CommandError(f"--thresholds {args.thresholds}: {reason}; give a JSON object of "
+                           "threshold overrides") from None
     summary = run(
         args.source,
         args.format,
@@ -77,9 +93,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
         return run_demo(Console())
     from pipelines.live.command import run as run_live
-    from pipelines.simulate.command import participants_range
 
-    args.participants = participants_range(args.participants)
     return run_live(args, Console())
 
 
@@ -138,13 +152,21 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from pipelines.clients.publish import print_summary, publish_sources
     from pipelines.clients.publisher import StatsPublisher
     from pipelines.config import Settings
+    from pipelines.usage import CommandError, check_broker
 
     settings = Settings.from_env()
+    _checked_inputs(args.sources or ["-"], args.format)
     servers = args.bootstrap_servers or settings.kafka_bootstrap_servers
     if not servers:
-        print("netquality publish: set KAFKA_BOOTSTRAP_SERVERS (or --bootstrap-servers) to the "
-              "broker the worker reads from", file=sys.stderr)
-        return 2
+        from pipelines.runtime.demo_env import running_demo
+
+        demo = running_demo(settings.state_dir)
+        if demo is None:
+            raise CommandError("set KAFKA_BOOTSTRAP_SERVERS (or --bootstrap-servers) to the "
+                               "broker the worker reads from, or start `netquality demo`")
+        print(f"using the running demo's broker ({demo.path})", file=sys.stderr)
+        servers = demo.kafka_bootstrap_servers
+    check_broker(servers)
     console = Console(stderr=True)
     publisher = StatsPublisher(
         servers, args.topic or settings.topic_stats, envelope=not args.no_envelope
@@ -254,24 +276,40 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from pipelines.alerting.tail import AlertFilter, tail_alerts
+    from pipelines.alerting.tail import AlertFilter, TopicMissingError, tail_alerts
     from pipelines.config import Settings
-    from pipelines.runtime import Runtime
+    from pipelines.usage import CommandError
 
     console = Console(highlight=False)
-    with Runtime(Settings.from_env(), database=False) as runtime:
-        resolved = runtime.settings
-        assert resolved.kafka_bootstrap_servers
-        console.print(f"[dim]following {resolved.topic_alerts} (Ctrl-C to stop)[/dim]")
+    settings = Settings.from_env()
+    servers = settings.kafka_bootstrap_servers or _demo_servers(settings)
+    try:
+        console.print(f"[dim]following {settings.topic_alerts} on {servers} (Ctrl-C to stop)[/dim]")
         with contextlib.suppress(KeyboardInterrupt):
             tail_alerts(
-                resolved.kafka_bootstrap_servers,
-                resolved.topic_alerts,
+                servers,
+                settings.topic_alerts,
                 console,
                 AlertFilter(room=args.room, region=args.region, kind=args.kind),
                 from_beginning=args.from_beginning,
             )
+    except TopicMissingError as exc:
+        raise CommandError(f"topic {exc.topic} does not exist on {servers}: start the worker "
+                           "there (or `netquality demo`) first", status=1) from None
     return 0
+
+
+def _demo_servers(settings: object) -> str:
+    """The running demo's broker, for commands that only make sense against live data."""
+    from pipelines.runtime.demo_env import running_demo
+    from pipelines.usage import CommandError
+
+    demo = running_demo(settings.state_dir)  # type: ignore[attr-defined]
+    if demo is None:
+        raise CommandError("no broker to read: start `netquality demo` (found by itself while "
+                           "it runs) or set KAFKA_BOOTSTRAP_SERVERS")
+    print(f"using the running demo's broker ({demo.path})", file=sys.stderr)
+    return demo.kafka_bootstrap_servers
 
 
 def _cmd_notify(args: argparse.Namespace) -> int:
@@ -294,6 +332,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("netquality")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -303,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netquality",
         description="Network Quality Levels (0-5) for video-call participants, as a stream.",
     )
+    parser.add_argument("--version", action="version", version=f"netquality {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
@@ -313,9 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--offline", action="store_true",
                       help="score the bundled real browser dumps instead (no servers)")
-    demo.add_argument("--duration", type=int, default=0, help="seconds to run (0 = until Ctrl-C)")
-    demo.add_argument("--rooms", type=int, default=12, help="rooms across 3 regions (default 12)")
-    demo.add_argument("--participants", default="4-6", help="per room, MIN-MAX (default 4-6)")
+    demo.add_argument("--duration", type=seconds, default=0,
+                      help="seconds to run (0 = until Ctrl-C)")
+    demo.add_argument("--rooms", type=room_count, default=12,
+                      help="rooms across 3 regions (default 12)")
+    demo.add_argument("--participants", type=participants_range, default=(4, 6),
+                      help="per room, MIN-MAX (default 4-6)")
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     demo.add_argument("--summary-json", help="also write the summary to this JSON file")
     demo.set_defaults(handler=_cmd_demo)
@@ -543,9 +594,38 @@ def _attach_time_values(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure a person can fix ends as one line (see pipelines.usage)."""
+    from pipelines.usage import CommandError
+
     parser = build_parser()
     args = parser.parse_args(_attach_time_values(sys.argv[1:] if argv is None else argv))
-    return int(args.handler(args) or 0)
+    try:
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+    except CommandError as exc:
+        print(f"netquality {args.command}: {exc}", file=sys.stderr)
+        return exc.status
+    except BrokenPipeError:
+        # The reader went away (`netquality settings | head -1`): stop quietly, as cat does.
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        # A file or port the environment refused (permissions, a full disk, a port in use).
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"netquality {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

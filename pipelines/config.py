@@ -1,7 +1,7 @@
 """The one settings object, read from the environment.
 
 Every knob of every service is a field here with its environment variable and a one-line
-reason; ``netquality settings`` prints them, and the README table is generated from
+reason; ``netquality settings`` prints them, and the docs/settings.md table is generated from
 :func:`settings_table`. Unset ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` mean "start the
 embedded broker / Postgres" (see ``pipelines.runtime``).
 """

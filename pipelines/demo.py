@@ -15,17 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.contracts import LevelEvent, decode_level
+from pipelines.live.view import LEVEL_STYLE, level_bars
 from pipelines.quality import Engine
 from pipelines.scorer import run
 
-BARS = "▁▂▃▄▅▆▇"
-LEVEL_STYLE = {0: "bold red", 1: "red", 2: "dark_orange", 3: "yellow", 4: "green", 5: "bold green"}
 DUMPS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "rtcstats"
-
-
-def signal_bars(level: int) -> str:
-    """Twilio-style bars: level 0 shows none, 5 shows all."""
-    return BARS[1 : level + 2] if level > 0 else "✕"
 
 
 def time_at_levels(events: list[LevelEvent], end_ms: int) -> dict[int, float]:
@@ -64,7 +58,7 @@ def run_demo(console: Console, dumps: Path = DUMPS) -> int:
             )
             table.add_row(
                 sid.removeprefix(dump.name + "-"),
-                f"[{LEVEL_STYLE[last]}]{signal_bars(last)} {last}[/]",
+                level_bars(last).append(f" {last}", style=LEVEL_STYLE[last]),
                 shares,
                 changes,
             )

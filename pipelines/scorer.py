@@ -7,22 +7,25 @@ reported (line number and reason) and skipped, never fatal.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, TextIO
+from typing import BinaryIO, TextIO
 
 from pipelines.adapters import (
     RtcstatsLineError,
     sample_from_report,
     samples_from_rtcstats,
 )
+from pipelines.adapters.sniff import InputFormat
 from pipelines.contracts import ContractError, StatsSample, decode_stats, encode
+from pipelines.contracts.codec import decode_json
 from pipelines.quality import Engine
+from pipelines.usage import ErrorLines
 
-InputFormat = Literal["samples", "rtcstats", "getstats"]
+__all__ = ["InputFormat", "ScoreSummary", "run", "score"]
+
 BATCH = 2048
 
 OnError = Callable[[int, str], None]
@@ -56,12 +59,18 @@ def samples_from_getstats(
 ) -> Iterator[StatsSample]:
     """One RTCStatsReport JSON document (any of the three shapes browsers/tools emit)."""
     try:
-        report = json.loads(data)
-        yield sample_from_report(
+        report = decode_json(data)
+    except ContractError as exc:
+        on_error(1, f"{exc.code}: {exc.message}")
+        return
+    try:
+        sample = sample_from_report(
             report, room_sid=room_sid, participant_sid=participant_sid, region=region, seq=1
         )
     except (ValueError, TypeError, KeyError) as exc:
-        on_error(1, f"invalid getStats report: {exc}")
+        on_error(1, f"invalid_report: {exc}")
+        return
+    yield sample
 
 
 def score(
@@ -97,14 +106,15 @@ def run(
     room_sid: str | None = None,
     region: str = "unknown",
 ) -> ScoreSummary:
-    """Score ``source`` (a path, or ``-`` for stdin); report skipped lines on ``err``."""
-    skipped = 0
+    """Score ``source`` (a path, or ``-`` for stdin); report skipped lines on ``err``.
+
+    The first few skipped lines are printed, the rest counted (:class:`ErrorLines`).
+    """
     name = "stdin" if source == "-" else Path(source).name
+    errors = ErrorLines(err)
 
     def on_error(number: int, reason: str) -> None:
-        nonlocal skipped
-        skipped += 1
-        print(f"{name}:{number}: skipped: {reason}", file=err)
+        errors(f"{name}:{number}: skipped: {reason}")
 
     stream = sys.stdin.buffer if source == "-" else Path(source).open("rb")  # noqa: SIM115
     try:
@@ -130,5 +140,6 @@ def run(
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
-    summary.skipped = skipped
+        errors.close()
+    summary.skipped = errors.count
     return summary

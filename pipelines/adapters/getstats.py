@@ -8,7 +8,6 @@ Everything here is pure except :func:`sample_from_getstats_file`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter as Tally
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from pipelines.contracts.codec import decode_json
 from pipelines.contracts.stats import (
     MAX_TRACKS,
     STATS_SCHEMA,
@@ -170,7 +170,7 @@ def sample_from_getstats_file(
     without inventing identities.
     """
     path = Path(path)
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw = decode_json(path.read_bytes())
     return sample_from_report(
         raw,
         room_sid=room_sid or path.stem,

@@ -9,7 +9,6 @@ a dump of a call through an SFU plus a P2P leg yields two participants.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.adapters.getstats import Report, map_connection_state, sample_from_report
+from pipelines.contracts.codec import ContractError, decode_json
 from pipelines.contracts.stats import ConnectionState, StatsSample
 
 _SEVERITY: dict[ConnectionState, int] = {
@@ -123,7 +123,9 @@ def samples_from_rtcstats(
             elif method == "getstats":
                 pc = pcs.setdefault(pc_id, _PeerConnection())
                 if not isinstance(payload, Mapping):
-                    raise RtcstatsLineError(number, "getstats payload is not an object", dump_name)
+                    raise RtcstatsLineError(
+                        number, "invalid_dump: getstats payload is not an object", dump_name
+                    )
                 pc.report = decompress(pc.report, payload, drop_missing=drop_missing)
                 pc.seq += 1
                 timestamp = _line_timestamp(line_time, payload, number, dump_name)
@@ -166,13 +168,13 @@ def _parse_line(
     if not text.strip():
         return None
     try:
-        entry = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RtcstatsLineError(
-            number, f"invalid JSON ({exc.msg} at column {exc.colno})", source
-        ) from None
+        entry = decode_json(text)
+    except ContractError as exc:
+        raise RtcstatsLineError(number, f"{exc.code}: {exc.message}", source) from None
     if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
-        raise RtcstatsLineError(number, "expected [method, pcId, payload, timestamp]", source)
+        raise RtcstatsLineError(
+            number, "invalid_dump: expected a [method, pcId, payload, timestamp] line", source
+        )
     padded = [*entry, None, None, None][:4]
     pc_id = padded[1] if isinstance(padded[1], str) else None
     return entry[0], pc_id, padded[2], padded[3]
@@ -199,8 +201,8 @@ def _protocol_drops_missing(info: Any) -> bool:
     older clients left unchanged stats out, so a missing id must be kept."""
     if isinstance(info, str):
         try:
-            info = json.loads(info)
-        except json.JSONDecodeError:
+            info = decode_json(info)
+        except ContractError:
             return True
     version = info.get("clientProtocol") if isinstance(info, Mapping) else None
     match = re.match(r"\s*(\d+)", str(version)) if version is not None else None
@@ -211,4 +213,4 @@ def _line_timestamp(line_time: Any, payload: Mapping[str, Any], number: int, sou
     for candidate in (line_time, payload.get("timestamp")):
         if isinstance(candidate, int | float) and not isinstance(candidate, bool) and candidate > 0:
             return round(candidate)
-    raise RtcstatsLineError(number, "getstats line has no timestamp", source)
+    raise RtcstatsLineError(number, "invalid_dump: getstats line has no timestamp", source)

@@ -51,6 +51,14 @@ def render(alert: AlertEvent) -> Text:
     return line
 
 
+class TopicMissingError(LookupError):
+    """The alerts topic is not on the broker: nothing has run the worker against it yet."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(topic)
+        self.topic = topic
+
+
 def tail_alerts(
     bootstrap: str,
     topic: str,
@@ -70,8 +78,7 @@ def tail_alerts(
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         if not partitions:
-            console.print(f"[red]topic {topic} does not exist (has the worker run?)[/red]")
-            return 0
+            raise TopicMissingError(topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         if from_beginning:

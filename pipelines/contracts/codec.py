@@ -4,6 +4,7 @@ msgspec decodes and validates in one pass in C, typically 1-3 us per sample, whi
 keeps validation off the hot path's profile.
 """
 
+import re
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
@@ -84,6 +85,52 @@ def _contract_error(exc: msgspec.DecodeError, prefix: str = "") -> ContractError
         if "`$" not in text:
             text = f"{text} - at `${prefix}`"
     return ContractError(code, text)
+
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting a browser dump may have. A getStats report is 3 levels deep inside an
+rtcstats line (line array, report object, stat object), a few more with legacy arrays; 64 is
+far beyond that and far below the depth at which a recursive decoder runs out of stack."""
+
+_untyped = msgspec.json.Decoder()
+
+
+def decode_json(data: bytes | str) -> Any:
+    """Any JSON document (a browser dump line or report), with the contracts' wording of errors.
+
+    Raises :class:`ContractError` ``invalid_json`` for malformed JSON, bad UTF-8, or nesting
+    deeper than :data:`MAX_JSON_DEPTH` (checked before decoding, so 100k ``[`` cost one scan).
+    """
+    if _nesting_exceeds(data, MAX_JSON_DEPTH):
+        raise ContractError("invalid_json", f"JSON is nested more than {MAX_JSON_DEPTH} deep")
+    try:
+        return _untyped.decode(data)
+    except msgspec.DecodeError as exc:
+        raise _contract_error(exc) from None
+    except (RecursionError, UnicodeDecodeError) as exc:
+        raise _undecodable(exc) from None
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting_exceeds(data: bytes | str, limit: int) -> bool:
+    """True when the JSON text nests deeper than ``limit``: a pre-check at C speed.
+
+    Only text with ``limit`` openers in all is looked at closer (strings dropped, then the
+    brackets alone walked), so the usual dump line costs two ``bytes.count`` calls.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    brackets = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
 
 
 def decode_stats(data: bytes | str | None) -> StatsSample:

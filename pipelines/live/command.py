@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import shutil
 import signal
@@ -15,6 +16,7 @@ from rich.console import Console
 from pipelines.config import Settings
 from pipelines.live.demo import LiveDemo, summary_table
 from pipelines.runtime import Runtime
+from pipelines.runtime.demo_env import DemoEndpoints, write_env
 from pipelines.runtime.process import free_port, port_open
 from pipelines.storage import migrate
 from pipelines.streaming.topics import ensure_topics
@@ -39,6 +41,14 @@ def with_demo_web(settings: Settings) -> tuple[Settings, str]:
     return resolved, f"http://127.0.0.1:{port}/?token={web_token}"
 
 
+def _shown(path: Path) -> str:
+    """A path as a person would type it: relative when under the working directory."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """Start everything in a fresh ``<state dir>/demo``, run, stop cleanly, print the summary."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -52,6 +62,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         kafka_bootstrap_servers=None, database_url=None, state_dir=state_dir
     )
     runtime = Runtime(settings)
+    card = state_dir / "env"
     demo: LiveDemo | None = None
 
     def on_signal(*_: object) -> None:
@@ -64,7 +75,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        with console.status("starting the embedded broker and Postgres, migrating"):
+        starting = "starting the embedded broker and Postgres, migrating"
+        if not console.is_terminal:
+            console.print(starting)  # the spinner below draws nothing into a pipe
+        with console.status(starting):
             resolved = runtime.start()
             assert resolved.database_url
             migrate.upgrade(resolved.database_url)
@@ -73,14 +87,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
         demo = LiveDemo(resolved, console, rooms=args.rooms, participants=args.participants,
                         seed=args.seed, log_dir=runtime.log_dir)
         demo.state.dashboard = dashboard
-        console.print(f"[bold]netquality demo[/]: {len(demo.scenario.rooms)} rooms, "
-                      f"{len(demo.scenario.participants)} participants; incident in "
-                      f"{demo.scenario.incident_room} from 20 s to 60 s. Ctrl-C stops. "
-                      f"Logs: {runtime.log_dir}")
-        console.print(f"[bold]Dashboards[/]: {dashboard}  (HTTP ingest for browsers at "
-                      f"/ingest/v1/samples, token in {resolved.state_dir / 'ingest-token'})")
+        write_env(card, DemoEndpoints(resolved.kafka_bootstrap_servers or "",
+                                      resolved.database_url or "", os.getpid(), card, dashboard))
+        # Short lines (an 80-column terminal); addresses whole, so they can be copied.
+        for line in (
+            f"[bold]netquality demo[/]: {len(demo.scenario.rooms)} rooms, "
+            f"{len(demo.scenario.participants)} participants; an incident in "
+            f"{demo.scenario.incident_room.removeprefix('RM-')} at 20-60 s. Ctrl-C stops.",
+            f"[bold]Dashboards[/]: {dashboard}",
+            f"[bold]Servers[/]: KAFKA_BOOTSTRAP_SERVERS={resolved.kafka_bootstrap_servers}",
+            f"         DATABASE_URL={resolved.database_url}",
+            "Other netquality commands (try `netquality alerts`) find this demo by themselves;",
+            f"other tools: [bold]source {_shown(card)}[/]",
+            f"Logs: {_shown(runtime.log_dir)}. Browser ingest: /ingest/v1/samples, token in "
+            f"{_shown(resolved.state_dir)}/ingest-token",
+        ):
+            console.print(line, soft_wrap=True)
         summary = demo.run(args.duration or None, live=console.is_terminal)
     finally:
+        card.unlink(missing_ok=True)
         runtime.close()
     console.print(summary_table(summary))
     if args.summary_json:

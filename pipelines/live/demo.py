@@ -32,7 +32,14 @@ from rich.table import Table
 
 from pipelines.config import Settings
 from pipelines.contracts import ContractError, decode_alert, decode_level
-from pipelines.live.view import Change, LiveState, ParticipantView, render
+from pipelines.live.view import (
+    Change,
+    LiveState,
+    ParticipantView,
+    alert_view,
+    progress_line,
+    render,
+)
 from pipelines.runtime import libpq_url
 from pipelines.runtime.process import ManagedProcess
 from pipelines.simulate.generator import Simulation
@@ -58,6 +65,8 @@ SERVICES: list[ServiceSpec] = [
 
 ROW_TABLES = ("level_changes", "current_levels", "room_rollups", "region_rollups", "alerts")
 DRAIN_TIMEOUT_S = 60.0
+PROGRESS_EVERY_S = 5.0
+"""Plain output's cadence: often enough to see it move in `tail -f`, rare enough to read."""
 
 
 class LevelsObserver(threading.Thread):
@@ -104,9 +113,11 @@ class LevelsObserver(threading.Thread):
                 alert = decode_alert(value)
             except ContractError:
                 return
-            state.alerts[alert.alert_id] = alert.status
-            scope = alert.room_sid or alert.region
-            state.recent_alerts.append(f"{alert.kind.replace('_', ' ')} {scope}: {alert.status}")
+            state.note_alert(alert.alert_id, alert_view(
+                alert.kind, alert.status, region=alert.region, room_sid=alert.room_sid,
+                participant_sid=alert.participant_sid, degraded=alert.degraded,
+                participants=alert.participants,
+            ))
             return
         state.level_records += 1
         try:
@@ -123,7 +134,7 @@ class LevelsObserver(threading.Thread):
         state.participants[event.participant_sid] = ParticipantView(
             event.room_sid, event.region, event.level, event.limited_by, event.departed
         )
-        state.recent.append(Change(
+        state.note_change(Change(
             time.monotonic(), event.participant_sid, event.room_sid, event.previous_level,
             event.level, event.limited_by,
         ))
@@ -202,7 +213,8 @@ class LiveDemo:
             self.services.append(proc)
             self.state.services[spec.name] = f"running (pid {proc.pid})"
         if self.state.dashboard:
-            self.state.services["web"] += f" at {self.state.dashboard}"
+            # The address without its token: the whole one was printed at the start.
+            self.state.services["web"] += f" at {self.state.dashboard.partition('?')[0]}"
 
     def stop_services(self, names: tuple[str, ...] | None = None) -> None:
         for proc in reversed(self.services):
@@ -227,28 +239,10 @@ class LiveDemo:
             observer.start()
             sim_thread.start()
             deadline = None if duration_s is None else time.monotonic() + duration_s
-            last_rows = 0.0
-            first = render(self.state, self.console.width)
-            with Live(first, console=self.console, refresh_per_second=2, transient=False,
-                      auto_refresh=live) as view:
-                while not self.stop.is_set():
-                    if deadline is not None and time.monotonic() >= deadline:
-                        break
-                    self._refresh_counts()
-                    if time.monotonic() - last_rows > 2.0:
-                        last_rows = time.monotonic()
-                        self._refresh_rows()
-                    for proc in self.services:
-                        if not proc.alive():
-                            self.state.services[proc.name] = f"EXITED ({proc.returncode})"
-                    with observer.lock:
-                        view.update(render(self.state, self.console.width))
-                    self.stop.wait(0.5)
-                self.stop.set()
-                sim_thread.join(timeout=10)
-                output.flush()
-                self._refresh_counts()
-                view.update(render(self.state, self.console.width))
+            if live:
+                self._watch_live(deadline, observer, sim_thread, output)
+            else:
+                self._watch_plain(deadline, observer, sim_thread, output)
             self._drain(output, observer)
         finally:
             self.stop.set()
@@ -258,9 +252,73 @@ class LiveDemo:
             output.close()
         return self._summarise(observer, output)
 
+    def _tick(self, last_rows: float) -> float:
+        """Refresh counters (rows every 2 s: a query) and service states; returns last_rows."""
+        self._refresh_counts()
+        if time.monotonic() - last_rows > 2.0:
+            last_rows = time.monotonic()
+            self._refresh_rows()
+        for proc in self.services:
+            if not proc.alive():
+                self.state.services[proc.name] = f"EXITED ({proc.returncode})"
+        return last_rows
+
+    def _running(self, deadline: float | None) -> bool:
+        return not self.stop.is_set() and (deadline is None or time.monotonic() < deadline)
+
+    def _finish_simulation(self, sim_thread: threading.Thread, output: KafkaOutput) -> None:
+        self.stop.set()
+        sim_thread.join(timeout=10)
+        output.flush()
+        self._refresh_counts()
+
+    def _watch_live(self, deadline: float | None, observer: LevelsObserver,
+                    sim_thread: threading.Thread, output: KafkaOutput) -> None:
+        """The terminal view, redrawn twice a second."""
+        last_rows = 0.0
+        with Live(render(self.state, self.console.width), console=self.console,
+                  refresh_per_second=2, transient=False) as view:
+            while self._running(deadline):
+                last_rows = self._tick(last_rows)
+                with observer.lock:
+                    view.update(render(self.state, self.console.width))
+                self.stop.wait(0.5)
+            self._finish_simulation(sim_thread, output)
+            with observer.lock:
+                view.update(render(self.state, self.console.width))
+
+    def _watch_plain(self, deadline: float | None, observer: LevelsObserver,
+                     sim_thread: threading.Thread, output: KafkaOutput) -> None:
+        """Output that is not a terminal (a pipe, a log): a progress line every
+        :data:`PROGRESS_EVERY_S` and a line per alert event, flushed as they come."""
+        last_rows, last_line, printed_alerts = 0.0, time.monotonic(), 0
+        while self._running(deadline):
+            last_rows = self._tick(last_rows)
+            with observer.lock:
+                new = self.state.alert_events - printed_alerts
+                lines = list(self.state.alert_log)[-new:] if new > 0 else []
+                printed_alerts = self.state.alert_events
+            for line in lines:
+                self._plain(f"alert: {line}")
+            if time.monotonic() - last_line >= PROGRESS_EVERY_S:
+                last_line = time.monotonic()
+                with observer.lock:
+                    self._plain(progress_line(self.state))
+            self.stop.wait(0.5)
+        self._finish_simulation(sim_thread, output)
+        self._refresh_rows()
+        self._plain(progress_line(self.state))
+
+    def _plain(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            self.console.file.flush()
+
     # -- draining and the summary ----------------------------------------------------------
     def _drain(self, output: KafkaOutput, observer: LevelsObserver) -> None:
         began = time.monotonic()
+        if not self.console.is_terminal:
+            self._plain("stopping: draining the worker and the sink, then stopping them")
         with self.console.status("draining: the worker finishes every sample sent") as status:
             sent = dict(output.end_offsets)
             worker_done = _wait(lambda: all(committed_offsets(self.settings).get(p, 0) >= end

@@ -50,6 +50,30 @@ class Change:
     limited_by: str | None
 
 
+@dataclass(slots=True)
+class AlertView:
+    """One alert as the view names it: what, about whom, and its latest status."""
+
+    kind: str
+    subject: str
+    status: str
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"{self.kind.replace('_', ' ')} {self.subject}: {self.status}{self.detail}"
+
+
+def alert_view(kind: str, status: str, *, region: str, room_sid: str | None,
+               participant_sid: str | None, degraded: int, participants: int) -> AlertView:
+    """Name the subject an alert is about: the participant (in its room), the room, or the
+    region; rooms and regions say how many of their participants are degraded."""
+    if kind == "participant_stuck" and participant_sid:
+        room = f" in {room_sid.removeprefix('RM-')}" if room_sid else ""
+        return AlertView(kind, f"{participant_sid}{room}", status)
+    subject = room_sid.removeprefix("RM-") if room_sid else region
+    return AlertView(kind, subject, status, f" ({degraded}/{participants} degraded)")
+
+
 @dataclass
 class LiveState:
     """Everything the view shows; the observer thread writes, the main thread reads."""
@@ -65,12 +89,28 @@ class LiveState:
     event_times: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
     alerts: dict[str, str] = field(default_factory=dict)
     """Alert id -> latest status (opened / updated / resolved)."""
-    recent_alerts: deque[str] = field(default_factory=lambda: deque(maxlen=3))
+    alert_views: dict[str, AlertView] = field(default_factory=dict)
+    """Alert id -> how the view names it, in the order alerts were first seen."""
+    alert_log: deque[str] = field(default_factory=lambda: deque(maxlen=500))
+    """Every alert event as a line, for the plain progress output (newest last)."""
+    alert_events: int = 0
+    """Alert events seen in all (``alert_log`` keeps the last 500)."""
     dashboard: str = ""
     """The dashboards' address (with a demo token), shown in the counters panel."""
     services: dict[str, str] = field(default_factory=dict)
     """Service name -> status line (``worker``: "running pid 123"); faces added at merge."""
     started_at: float = field(default_factory=time.monotonic)
+
+    def note_alert(self, alert_id: str, view: AlertView) -> None:
+        self.alerts[alert_id] = view.status
+        self.alert_views[alert_id] = view
+        self.alert_log.append(view.line())
+        self.alert_events += 1
+
+    def note_change(self, change: Change) -> None:
+        """A level event is a change worth listing only when the level moved (or is new)."""
+        if change.previous is None or change.previous != change.level:
+            self.recent.append(change)
 
     def events_per_s(self, window_s: float = 10.0) -> float:
         now = time.monotonic()
@@ -110,33 +150,76 @@ def render(state: LiveState, width: int = 200) -> Group:
             grid.add_row(column)
 
     changes = Table(title="recent level changes", box=None, show_header=True, padding=(0, 1))
-    for column in ("participant", "change", "limited by"):
-        changes.add_column(column)
+    changes.add_column("participant", no_wrap=True, overflow="ellipsis")
+    changes.add_column("change", no_wrap=True)
+    changes.add_column("limited by", no_wrap=True, overflow="ellipsis")
     for c in reversed(state.recent):
         before = "new" if c.previous is None else str(c.previous)
         change = Text(f"{before} → ")
         change.append(str(c.level), style=LEVEL_STYLE.get(c.level, ""))
         changes.add_row(c.participant_sid, change, c.limited_by or "")
 
-    counters = Text()
-    counters.append(f"simulated {state.simulated_s} s   samples sent {state.samples_sent}   ")
-    counters.append(f"level events {len(state.event_ids)} ({state.events_per_s():.1f}/s)   ")
-    counters.append(f"dead letters {state.dead_letters}   ")
+    inner = max(width - 4, 20)  # inside the panel's border and padding
     open_alerts = sum(1 for status in state.alerts.values() if status != "resolved")
-    counters.append(f"alerts {len(state.alerts)} ({open_alerts} open)   ",
-                    style="bold red" if open_alerts else "")
-    for table_name, n in state.rows.items():
-        counters.append(f"{table_name} {n}   ")
-    services = "   ".join(f"{name}: {status}" for name, status in state.services.items())
+    counters = [
+        f"simulated {state.simulated_s} s", f"samples sent {state.samples_sent}",
+        f"level events {len(state.event_ids)} ({state.events_per_s():.1f}/s)",
+        f"dead letters {state.dead_letters}",
+        f"alerts {len(state.alerts)} ({open_alerts} open)",
+    ]
+    rows = [f"{ROW_LABELS.get(name, name)} {n}" for name, n in state.rows.items()]
+    lines = [Text(line) for line in pack(counters, inner)]
+    if rows:
+        rows[0] = f"Postgres rows: {rows[0]}"
+        lines += [Text(line, style="dim") for line in pack(rows, inner)]
+    lines += alert_lines(state)
+    lines += [Text(line, style="dim")
+              for line in pack([f"{name}: {status}" for name, status in state.services.items()],
+                               inner)]
     return Group(
         Panel(grid, title="netquality live: levels by region and room (▃▄▅▆▇ = 5, ✕ = 0)"),
         changes,
-        Panel(
-            Group(
-                counters,
-                Text("   ".join(state.recent_alerts), style="yellow"),
-                Text(services, style="dim"),
-            ),
-            title="counters",
-        ),
+        Panel(Group(*lines), title="counters and alerts"),
     )
+
+
+ROW_LABELS = {"level_changes": "changes", "current_levels": "current",
+              "room_rollups": "room minutes", "region_rollups": "region minutes"}
+SHOWN_ALERTS = {"rooms": 4, "participants": 3}
+"""Room and region alerts first (they matter to more people), then the latest participants'."""
+ALERT_STYLE = {"opened": "bold red", "updated": "yellow", "resolved": "green"}
+
+
+def pack(items: list[str], width: int, separator: str = " · ") -> list[str]:
+    """Items joined into as few lines as fit ``width`` (an item longer than that stands alone)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(separator) + len(item) <= width:
+            lines[-1] += separator + item
+        else:
+            lines.append(item)
+    return lines
+
+
+def alert_lines(state: LiveState) -> list[Text]:
+    """Open room and region alerts (then a count of the rest), then recent participant ones."""
+    views = list(state.alert_views.values())
+    rooms = [v for v in views if v.kind != "participant_stuck" and v.status != "resolved"]
+    people = [v for v in views if v.kind == "participant_stuck"]
+    shown = rooms[: SHOWN_ALERTS["rooms"]] + people[-SHOWN_ALERTS["participants"]:]
+    lines = [Text(v.line(), style=ALERT_STYLE.get(v.status, ""), no_wrap=True,
+                  overflow="ellipsis") for v in shown]
+    hidden = len(rooms) + len(people) - len(shown)
+    if hidden > 0:
+        lines.append(Text(f"... {hidden} more alerts (netquality alerts --from-beginning)",
+                          style="dim"))
+    return lines
+
+
+def progress_line(state: LiveState) -> str:
+    """One plain line of counters, for output that is not a terminal (``make demo | tee``)."""
+    open_alerts = sum(1 for status in state.alerts.values() if status != "resolved")
+    rows = ", ".join(f"{ROW_LABELS.get(name, name)} {n}" for name, n in state.rows.items())
+    return (f"simulated {state.simulated_s} s: samples {state.samples_sent}, level events "
+            f"{len(state.event_ids)}, dead letters {state.dead_letters}, alerts "
+            f"{len(state.alerts)} ({open_alerts} open){f'; rows: {rows}' if rows else ''}")

@@ -28,12 +28,29 @@ def participants_range(text: str) -> tuple[int, int]:
     return low, high
 
 
+def room_count(text: str) -> int:
+    """``--rooms``: the default scenario needs two rooms (one with the incident, one without)."""
+    rooms = int(text)
+    if rooms < 2:
+        raise argparse.ArgumentTypeError(f"{text} rooms: the scenario needs at least 2")
+    return rooms
+
+
+def seconds(text: str) -> int:
+    """``--duration``: whole seconds, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a duration is 0 (no limit) or more seconds")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="same seed, same samples (default 0)")
-    parser.add_argument("--rooms", type=int, default=12, help="rooms across 3 regions (default 12)")
+    parser.add_argument("--rooms", type=room_count, default=12,
+                        help="rooms across 3 regions (default 12)")
     parser.add_argument("--participants", type=participants_range, default=(4, 6),
                         help="participants per room, MIN-MAX (default 4-6)")
-    parser.add_argument("--duration", type=int, default=120,
+    parser.add_argument("--duration", type=seconds, default=120,
                         help="seconds of calls to simulate (default 120; 0 = until Ctrl-C)")
     parser.add_argument("--realtime", action="store_true",
                         help="one sample per participant per second on the wall clock "
@@ -61,16 +78,24 @@ def run(args: argparse.Namespace) -> int:
             from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
 
             settings = Settings.from_env()
-            if not settings.kafka_bootstrap_servers:
-                console.print("[yellow]KAFKA_BOOTSTRAP_SERVERS is unset: publishing to a "
-                              "throwaway embedded broker (use `netquality demo` to watch)[/]")
-            settings = stack.enter_context(Runtime(settings, database=False)).settings
+            runtime = stack.enter_context(Runtime(settings, database=False, find_demo=True))
+            if runtime.broker is not None:
+                console.print("[yellow]KAFKA_BOOTSTRAP_SERVERS is unset and no demo runs: "
+                              "publishing to a throwaway embedded broker[/]")
+            settings = runtime.settings
             ensure_topics(settings)
             output = KafkaOutput(settings)
         elif args.output == "-":
             output = JsonLinesOutput(sys.stdout.buffer)
         else:
-            output = JsonLinesOutput(open(args.output, "wb"), owns=True)  # noqa: SIM115
+            try:
+                target = open(args.output, "wb")  # noqa: SIM115
+            except OSError as exc:
+                from pipelines.usage import CommandError  # noqa: PLC0415
+
+                raise CommandError(f"--output {args.output}: cannot write it ({exc.strerror}); "
+                                   "give a writable file, - for stdout, or kafka") from None
+            output = JsonLinesOutput(target, owns=True)
         stack.callback(output.close)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -25,13 +25,15 @@ from pipelines.web.api import DEFAULT_RANGE
 from pipelines.web.auth import Grant
 from pipelines.web.errors import ApiError
 from pipelines.web.guard import COOKIE
-from pipelines.web.views import MEDIA, ParamError, TimeRange, parse_range
+from pipelines.web.views import MEDIA, ParamError, TimeRange, fitted_range, parse_range
 
 BARS = "▃▄▅▆▇"
 PRESETS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
            "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 LEVEL_NAMES = {0: "broken", 1: "very bad", 2: "bad", 3: "average", 4: "good", 5: "very good"}
 COOKIE_MAX_AGE = 12 * 3600
+LIVE_BADGE = '<span id="live" class="live">live</span>'
+"""The overview and region pages re-read themselves every few seconds (dashboard.js)."""
 
 
 def e(value: object) -> str:
@@ -41,6 +43,12 @@ def e(value: object) -> str:
 def u(value: object) -> str:
     """A path segment: URL-quoted, then HTML-escaped."""
     return e(quote(str(value), safe=""))
+
+
+def td(label: str, content: str, cls: str = "") -> str:
+    """A cell that names its column (``data-label``): phones show tables as labelled cards."""
+    klass = f' class="{cls}"' if cls else ""
+    return f'<td data-label="{e(label)}"{klass}>{content}</td>'
 
 
 def bars(level: int | None) -> str:
@@ -88,21 +96,29 @@ def error_page(status: int, message: str) -> HTMLResponse:
     return page
 
 
-def page_range(request: Request) -> tuple[TimeRange, str | None]:
+async def page_range(
+    request: Request, *, room_sid: str | None = None, region: str | None = None
+) -> tuple[TimeRange, str | None]:
+    """The range a page shows: a preset (``?last=``), ``from``/``to``, or by default the data
+    that exists: from its first change or minute up to now, at most one hour (``"fit"``)."""
     preset = request.query_params.get("last")
+    now = datetime.now(UTC)
     if preset in PRESETS:
-        now = datetime.now(UTC)
         return TimeRange(now - PRESETS[preset], now), preset
-    settings = request.app.state.web.settings
-    span = parse_range(request.query_params.get("from"), request.query_params.get("to"),
-                       now=datetime.now(UTC), default=DEFAULT_RANGE,
-                       limit=timedelta(hours=settings.web_max_range_h))
-    chosen = None if request.query_params.get("from") else "1h"
-    return span, chosen
+    start, end = request.query_params.get("from"), request.query_params.get("to")
+    if start or end:
+        settings = request.app.state.web.settings
+        span = parse_range(start, end, now=now, default=DEFAULT_RANGE,
+                           limit=timedelta(hours=settings.web_max_range_h))
+        return span, None
+    first = await run_in_threadpool(request.app.state.web.queries.first_data, now - DEFAULT_RANGE,
+                                    room_sid=room_sid, region=region)
+    return fitted_range(now, first, DEFAULT_RANGE), "fit"
 
 
 def range_picker(path: str, span: TimeRange, chosen: str | None) -> str:
-    links = " ".join(
+    fit = f'<a class="{"on" if chosen == "fit" else ""}" href="{e(path)}">since first data</a>'
+    links = fit + " " + " ".join(
         f'<a class="{"on" if p == chosen else ""}" href="{e(path)}?last={p}">{p}</a>'
         for p in PRESETS
     )
@@ -176,23 +192,26 @@ async def overview(request: Request) -> Response:
             for n, c in enumerate(r["participantsAtLevel"]) if c
         )
         share = r["recentDegradedShare"]
+        average = bars(round(r["avgLevel"]) if r["avgLevel"] is not None else None)
         rows.append(
-            f'<tr><td><a href="/regions/{u(r["region"])}">{e(r["region"])}</a></td>'
-            f'<td class="num">{r["participants"]}</td><td class="num">{r["rooms"]}</td>'
-            f'<td>{bars(round(r["avgLevel"]) if r["avgLevel"] is not None else None)} '
-            f'{"" if r["avgLevel"] is None else r["avgLevel"]}</td>'
-            f'<td><span class="dist">{dist}</span></td>'
-            f'<td class="num">{"–" if share is None else f"{share:.1%}"}</td>'
-            f'<td class="num {"hot" if r["openAlerts"] else ""}">{r["openAlerts"]}</td></tr>'
+            "<tr>"
+            + td("region", f'<a href="/regions/{u(r["region"])}">{e(r["region"])}</a>')
+            + td("participants", str(r["participants"]), "num")
+            + td("rooms", str(r["rooms"]), "num")
+            + td("average now", f'{average} {"" if r["avgLevel"] is None else r["avgLevel"]}')
+            + td("levels now", f'<span class="dist">{dist}</span>')
+            + td("≤2 last 24 h", "–" if share is None else f"{share:.1%}", "num")
+            + td("open alerts", str(r["openAlerts"]), f'num {"hot" if r["openAlerts"] else ""}')
+            + "</tr>"
         )
-    table = ("<div class='scroll'><table class='regions'><thead><tr><th>region</th>"
-             "<th>participants</th>"
+    table = ("<div class='scroll' id='regions' data-live><table class='regions stack'><thead>"
+             "<tr><th>region</th><th>participants</th>"
              "<th>rooms</th><th>average now</th><th>levels now</th><th>≤2 last 24 h</th>"
              "<th>open alerts</th></tr></thead><tbody>"
              + ("".join(rows) or "<tr><td colspan=7 class='muted'>No regions yet.</td></tr>")
              + "</tbody></table></div>")
-    return layout("Regions", f'<section class="card"><h1>Regions</h1>{table}</section>'
-                             f'{legend()}', script=False)
+    return layout("Regions", f'<section class="card"><h1>Regions {LIVE_BADGE}</h1>{table}'
+                             f'</section>{legend()}{embed({"page": "overview", "refresh": True})}')
 
 
 def legend() -> str:
@@ -208,7 +227,7 @@ async def region_page(request: Request) -> Response:
     region = request.path_params["region"]
     try:
         web.guard.region(request, region)
-        span, chosen = page_range(request)
+        span, chosen = await page_range(request, region=region)
     except ApiError as exc:
         return error_page(exc.status, exc.message)
     except ParamError as exc:
@@ -216,11 +235,14 @@ async def region_page(request: Request) -> Response:
     summary = await run_in_threadpool(web.queries.region_summary, region, span)
     rooms_now = await run_in_threadpool(web.queries.rooms_of_region, region)
     worst = "".join(
-        f'<tr><td><a href="/rooms/{u(r["roomSid"])}">{e(r["roomSid"])}</a></td>'
-        f'<td class="num">{r["degradedShare"]:.1%}</td>'
-        f'<td>{bars(round(r["avgLevel"]) if r["avgLevel"] is not None else None)} '
-        f'{r["avgLevel"]}</td><td class="num">{r["minLevel"]}</td>'
-        f'<td class="num">{r["maxParticipants"]}</td></tr>'
+        "<tr>"
+        + td("room", f'<a href="/rooms/{u(r["roomSid"])}">{e(r["roomSid"])}</a>')
+        + td("time ≤2", f'{r["degradedShare"]:.1%}', "num")
+        + td("average", f'{bars(round(r["avgLevel"]) if r["avgLevel"] is not None else None)} '
+             f'{r["avgLevel"]}')
+        + td("min", str(r["minLevel"]), "num")
+        + td("peak participants", str(r["maxParticipants"]), "num")
+        + "</tr>"
         for r in summary["worstRooms"]
     ) or "<tr><td colspan=5 class='muted'>No rooms in this range.</td></tr>"
     now = "".join(
@@ -230,21 +252,25 @@ async def region_page(request: Request) -> Response:
         for r in rooms_now
     ) or "<li class='muted'>No participants now.</li>"
     crumbs = f'<a href="/">regions</a> › {e(region)}'
+    live = request.query_params.get("to") is None and request.query_params.get("from") is None
     body = f"""
-<section class="card"><h1>Region {e(region)}</h1>
-<p class="muted">{summary["participantsNow"]} participants in {summary["roomsNow"]} rooms now</p>
+<section class="card"><h1>Region {e(region)} {LIVE_BADGE if live else ""}</h1>
+<p class="muted" id="region-now" data-live>{summary["participantsNow"]} participants in
+{summary["roomsNow"]} rooms now</p>
 {range_picker(request.url.path, span, chosen)}
 <h2>Levels over time <small>(share of participant-seconds,
 {summary["bucketSeconds"] // 60} min steps)</small></h2>
 <div id="distribution" class="chart" data-from="{summary["from"]}" data-to="{summary["to"]}">
 </div>{legend()}</section>
+<section class="card"><h2>Worst rooms</h2><div class="scroll" id="worst-rooms" data-live>
+<table class="stack"><thead><tr><th>room</th><th>time ≤2</th><th>average</th><th>min</th>
+<th>peak participants</th></tr></thead><tbody>{worst}</tbody></table></div></section>
 <div class="cols">
-<section class="card"><h2>Worst rooms</h2><div class="scroll"><table><thead><tr><th>room</th>
-<th>time ≤2</th><th>average</th><th>min</th><th>peak</th></tr></thead><tbody>{worst}</tbody>
-</table></div></section>
-<section class="card"><h2>Open alerts</h2>{alerts_html(summary["openAlerts"])}</section>
-<section class="card"><h2>Rooms now</h2><ul class="rooms">{now}</ul></section>
-</div>{embed({"page": "region", "summary": summary})}"""
+<section class="card"><h2>Open alerts</h2><div id="region-alerts" data-live>
+{alerts_html(summary["openAlerts"])}</div></section>
+<section class="card"><h2>Rooms now</h2><ul class="rooms" id="rooms-now" data-live>{now}</ul>
+</section>
+</div>{embed({"page": "region", "summary": summary, "refresh": live})}"""
     return layout(f"Region {region}", body, crumbs=crumbs)
 
 
@@ -255,18 +281,20 @@ def participant_row(view: dict[str, Any]) -> str:
         m = view[media]
         for direction in ("send", "recv"):
             level = m[direction]
+            label = f"{media} {direction}"
             if level is None:
-                comps.append('<td class="comp muted">–</td>')
+                comps.append(td(label, "–", "comp muted"))
                 continue
             metric = m.get(f"{direction}LimitedBy")
             limit = f'<small>{e(metric)}</small>' if metric and level < 5 else ""
-            comps.append(f'<td class="comp lv{level}t">{level} {limit}</td>')
+            comps.append(td(label, f"{level} {limit}", f"comp lv{level}t"))
     sid = view["participantSid"]
     return (
         f'<tr data-participant="{e(sid)}" data-level="{view["level"]}">'
-        f'<td class="sid">{e(sid)}</td><td>{bars(view["level"])}</td>'
-        f'<td class="num lv{view["level"]}t">{view["level"]}</td>'
-        f'<td class="limit">{e(view["limitedBy"] or "")}</td>{"".join(comps)}</tr>'
+        + td("participant", e(sid), "sid") + td("signal", bars(view["level"]))
+        + td("level", str(view["level"]), f'num lv{view["level"]}t')
+        + td("limited by", e(view["limitedBy"] or ""), "limit")
+        + "".join(comps) + "</tr>"
     )
 
 
@@ -277,7 +305,7 @@ async def room_page(request: Request) -> Response:
     room_sid = request.path_params["roomSid"]
     try:
         _, region = await web.guard.room(request, room_sid)
-        span, chosen = page_range(request)
+        span, chosen = await page_range(request, room_sid=room_sid)
     except ApiError as exc:
         return error_page(exc.status, exc.message)
     except ParamError as exc:
@@ -296,9 +324,10 @@ async def room_page(request: Request) -> Response:
     live_to = request.query_params.get("to") is None
     body = f"""
 <section class="card"><h1>Room {e(room_sid)} <span id="live" class="live">connecting…</span></h1>
-<div class="scroll"><table class="participants"><thead><tr><th>participant</th><th>signal</th>
-<th>level</th><th>limited by</th><th>audio send</th><th>audio recv</th><th>video send</th>
-<th>video recv</th></tr></thead><tbody id="participants">{rows or ""}</tbody></table></div>
+<div class="scroll" id="room-table"><table class="participants stack"><thead><tr>
+<th>participant</th><th>signal</th><th>level</th><th>limited by</th><th>audio send</th>
+<th>audio recv</th><th>video send</th><th>video recv</th></tr></thead>
+<tbody id="participants">{rows or ""}</tbody></table></div>
 <p id="empty" class="muted" {"hidden" if rows else ""}>No participants right now.</p>
 </section>
 <section class="card"><h2>Timeline</h2>{range_picker(request.url.path, span, chosen)}

@@ -100,6 +100,22 @@ class Queries:
         )
         return rows[0]["region"] if rows else None
 
+    def first_data(self, since: datetime, *, room_sid: str | None = None,
+                   region: str | None = None) -> datetime | None:
+        """The earliest level change (or region minute) at or after ``since`` in the room or
+        region: where a page's default range starts when the data is younger than it."""
+        if room_sid is not None:
+            rows = self._all("SELECT min(ts) AS first FROM level_changes"
+                             " WHERE room_sid = :room AND ts >= :since", room=room_sid, since=since)
+        else:
+            rows = self._all(
+                "SELECT least("
+                " (SELECT min(minute) FROM region_rollups WHERE region = :region"
+                "  AND minute >= :since),"
+                " (SELECT min(ts) FROM level_changes WHERE region = :region AND ts >= :since)"
+                ") AS first", region=region, since=since)
+        return rows[0]["first"] if rows else None
+
     def region_exists(self, region: str) -> bool:
         rows = self._all(
             "SELECT EXISTS (SELECT 1 FROM region_rollups WHERE region = :region)"

@@ -55,7 +55,7 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
 
     configure_logging(loglevel, settings.log_format, "web")
     embedded_db = not settings.database_url
-    with Runtime(settings) as runtime:
+    with Runtime(settings, find_demo=True) as runtime:
         resolved = runtime.settings
         assert resolved.database_url
         ensure_topics(resolved)

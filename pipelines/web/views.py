@@ -36,16 +36,24 @@ def limiting_metric(stats: dict[str, Any] | None) -> str | None:
     return None if worst is None else worst[1]
 
 
-def _media(send: int | None, recv: int | None, stats: dict[str, Any] | None) -> dict[str, Any]:
+def _media(media: str, send: int | None, recv: int | None, stats: dict[str, Any] | None,
+           limited_by: str | None) -> dict[str, Any]:
+    """One media's components. The component the participant's ``limitedBy`` names shows the
+    same metric (the engine's choice, which also sees ties and smoothing), so a row never says
+    "limited by video.recv.fractionLost" beside a video recv cell that says bandwidth."""
     stats = stats or {}
     send_stats, recv_stats = stats.get("sendStats"), stats.get("recvStats")
+    limits = {"send": limiting_metric(send_stats), "recv": limiting_metric(recv_stats)}
+    named = (limited_by or "").split(".")
+    if len(named) == 3 and named[0] == media and named[1] in limits:
+        limits[named[1]] = named[2]
     return {
         "send": send,
         "recv": recv,
         "sendStats": send_stats,
         "recvStats": recv_stats,
-        "sendLimitedBy": limiting_metric(send_stats),
-        "recvLimitedBy": limiting_metric(recv_stats),
+        "sendLimitedBy": limits["send"],
+        "recvLimitedBy": limits["recv"],
     }
 
 
@@ -62,8 +70,10 @@ def view_from_event(event: LevelEvent) -> dict[str, Any]:
         "timestamp": event.timestamp,
         "level": event.level,
         "previousLevel": event.previous_level,
-        "audio": _media(event.audio.send, event.audio.recv, stats["audio"]),
-        "video": _media(event.video.send, event.video.recv, stats["video"]),
+        "audio": _media("audio", event.audio.send, event.audio.recv, stats["audio"],
+                        event.limited_by),
+        "video": _media("video", event.video.send, event.video.recv, stats["video"],
+                        event.limited_by),
         "limitedBy": event.limited_by,
         "departed": event.departed,
     }
@@ -84,8 +94,10 @@ def view_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "timestamp": to_ms(row["ts"]),
         "level": row["level"],
         "previousLevel": row.get("previous_level"),
-        "audio": _media(row["audio_send"], row["audio_recv"], stats.get("audio")),
-        "video": _media(row["video_send"], row["video_recv"], stats.get("video")),
+        "audio": _media("audio", row["audio_send"], row["audio_recv"], stats.get("audio"),
+                        row["limited_by"]),
+        "video": _media("video", row["video_send"], row["video_recv"], stats.get("video"),
+                        row["limited_by"]),
         "limitedBy": row["limited_by"],
         "departed": bool(row.get("departed")),
     }
@@ -157,6 +169,19 @@ def parse_range(
             f"the range is {stop - begin}; the limit is {limit} (ask for a shorter range)"
         )
     return TimeRange(begin, stop)
+
+
+SHORTEST_FITTED = timedelta(minutes=1)
+"""A fitted range never shrinks below one minute: the charts' smallest bucket."""
+
+
+def fitted_range(now: datetime, first: datetime | None, longest: timedelta) -> TimeRange:
+    """A page's default range: from the first data (to the minute) up to now, at most
+    ``longest``, so a young system's minutes fill the chart instead of its last few pixels."""
+    start = now - longest
+    if first is not None and first > start:
+        start = min(first.replace(second=0, microsecond=0), now - SHORTEST_FITTED)
+    return TimeRange(start, now)
 
 
 def parse_verbosity(value: str | None) -> int:

@@ -28,6 +28,21 @@ LIVE_CHANGE_LIMIT_S = 20.0
 TOKEN_ALL, TOKEN_ROOM = "tok-all-0123456789abcdef", "tok-room-0123456789abcdef"
 TOKENS_SETTING = f"{TOKEN_ALL}=*;{TOKEN_ROOM}=room:RM-A"
 
+CLIPPED_TABLES = """() => [...document.querySelectorAll("table")].flatMap((table) => {
+  const box = table.parentElement;
+  const out = [];
+  if (box.scrollWidth > box.clientWidth + 1)
+    out.push(`${box.id || box.className}: ${box.scrollWidth} > ${box.clientWidth}`);
+  const edge = box.getBoundingClientRect().right;
+  for (const cell of table.querySelectorAll("th, td")) {
+    const r = cell.getBoundingClientRect();
+    if (r.width && getComputedStyle(cell).display !== "none" && r.right > edge + 1)
+      out.push(`cell "${cell.textContent.trim().slice(0, 20)}" ends at ${r.right} > ${edge}`);
+  }
+  return out;
+})"""
+"""Every table that needs its container to scroll, or has a cell beyond it: [] when all fit."""
+
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
@@ -107,14 +122,52 @@ def test_room_page_bars_follow_live_levels_and_screenshots(
             page.wait_for_timeout(300)  # let the flash animation settle
             shots.append(ARTIFACTS / "room.png")
             page.screenshot(path=str(shots[-1]), full_page=True)
-            page.goto(f"{web.url}/regions/eu-west?last=1h")
+            page.goto(f"{web.url}/regions/eu-west")
             page.wait_for_selector("#distribution svg rect", timeout=10_000)
+            # The default range starts at the first data (the seeded 30 minutes), not 1 h back.
+            shown_from = int(page.get_attribute("#distribution", "data-from"))
+            assert now_ms - 32 * 60_000 <= shown_from <= now_ms - 19 * 60_000
+            assert page.query_selector(".range .presets a.on").inner_text() == "since first data"
             shots.append(ARTIFACTS / "region.png")
             page.screenshot(path=str(shots[-1]), full_page=True)
             page.goto(f"{web.url}/")
             assert page.query_selector('a[href="/regions/eu-west"]') is not None
             shots.append(ARTIFACTS / "overview.png")
             page.screenshot(path=str(shots[-1]), full_page=True)
+
+            # The overview and the region page update without a reload.
+            region_page = browser.new_page(viewport={"width": 1366, "height": 900})
+            region_page.goto(f"{web.url}/regions/eu-west?token={TOKEN_ALL}")
+            assert region_page.query_selector('#rooms-now a[href="/rooms/RM-NEW"]') is None
+            assert page.query_selector('a[href="/regions/ap-south"]') is None
+            newcomers = [ScriptedParticipant(sid, room_sid=room, region=region,
+                                             start_ms=now_ms - 5_000)
+                         for sid, room, region in (("PA-new", "RM-NEW", "eu-west"),
+                                                   ("PA-far", "RM-FAR", "ap-south"))]
+            kafka_io.produce(worker_settings.topic_stats,
+                             [(p.participant_sid.encode(), encode(p.step()))
+                              for p in newcomers for _ in range(3)])
+            page.wait_for_selector('a[href="/regions/ap-south"]', timeout=60_000)
+            region_page.wait_for_selector('#rooms-now a[href="/rooms/RM-NEW"]', timeout=60_000)
+            assert "live" in region_page.inner_text("#live")
+
+            # No table is cut off, on a laptop or a phone, on any page.
+            for width in (1366, 390):
+                viewer = browser.new_page(viewport={"width": width, "height": 900},
+                                          is_mobile=width < 600)
+                for path in ("/", "/regions/eu-west", "/regions/us-east", "/rooms/RM-A"):
+                    viewer.goto(f"{web.url}{path}?token={TOKEN_ALL}")
+                    viewer.wait_for_selector("table", timeout=30_000)
+                    viewer.wait_for_timeout(300)
+                    clipped = viewer.evaluate(CLIPPED_TABLES)
+                    assert clipped == [], f"{path} at {width} px: {clipped}"
+                    page_width = viewer.evaluate("document.documentElement.scrollWidth")
+                    assert page_width <= width, f"{path} scrolls sideways at {width} px"
+                if width == 390:
+                    viewer.goto(f"{web.url}/regions/eu-west")
+                    shots.append(ARTIFACTS / "region-phone.png")
+                    viewer.screenshot(path=str(shots[-1]), full_page=True)
+                viewer.close()
 
             phone = browser.new_page(viewport={"width": 390, "height": 844},
                                      device_scale_factor=2, is_mobile=True)

@@ -272,7 +272,7 @@ def test_malformed_line_raises_with_its_line_number() -> None:
         list(samples_from_rtcstats(lines, dump_name="chrome-relay"))
     assert caught.value.line_number == 40
     assert "line 40" in str(caught.value)
-    assert "invalid JSON" in str(caught.value)
+    assert "invalid_json: Input data was truncated" in str(caught.value)
 
 
 def test_malformed_lines_can_be_reported_and_skipped() -> None:

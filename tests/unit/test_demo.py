@@ -6,7 +6,8 @@ import io
 
 from rich.console import Console
 
-from pipelines.demo import DUMPS, run_demo, signal_bars
+from pipelines.demo import DUMPS, run_demo
+from pipelines.live.view import level_bars
 
 
 def test_demo_shows_every_bundled_dump_and_its_participants():
@@ -26,6 +27,12 @@ def test_demo_without_dumps_says_so(tmp_path):
     assert "no dumps" in buffer.getvalue()
 
 
-def test_signal_bars_grow_with_level():
-    assert signal_bars(0) == "✕"
-    assert [len(signal_bars(level)) for level in range(1, 6)] == [2, 3, 4, 5, 6]
+def test_offline_demo_draws_the_live_demo_bars():
+    """One way to draw a level: the offline tables show the live view's bars."""
+    buffer = io.StringIO()
+    run_demo(Console(file=buffer, width=200, color_system=None))
+    text = buffer.getvalue()
+    assert level_bars(5).plain + " 5" in text or level_bars(0).plain + " 0" in text
+    assert "▁" not in text  # the offline demo's old, different bar set
+    assert [level_bars(level).plain for level in range(6)] == [
+        "✕····", "▃····", "▃▄···", "▃▄▅··", "▃▄▅▆·", "▃▄▅▆▇"]

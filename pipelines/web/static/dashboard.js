@@ -25,7 +25,12 @@
   // Stacked shares of participant-seconds per level over time (level 0 at the bottom).
   function stacked(container, points, from, to) {
     container.textContent = "";
-    if (!points.length) { container.innerHTML = '<p class="muted">No data in this range.</p>'; return; }
+    if (!points.length) {
+      // A minute is counted once it has closed, about a minute after it ends.
+      container.innerHTML = '<p class="muted">No closed minutes in this range yet: each minute ' +
+        "appears about a minute after it ends.</p>";
+      return;
+    }
     const W = Math.max(container.clientWidth, 300), H = 200, pad = 16;
     const svg = el("svg", { viewBox: `0 0 ${W} ${H + pad}`, role: "img", "aria-label": "levels over time" }, container);
     const x = (t) => ((t - from) / (to - from)) * W;
@@ -83,9 +88,10 @@
     if (level === 0) { const x = document.createElement("span"); x.className = "x"; x.textContent = "✕"; span.appendChild(x); }
     return span;
   }
-  function cell(row, className, content) {
+  function cell(row, className, content, label) {
     const td = document.createElement("td");
     td.className = className;
+    td.dataset.label = label; // phones show each row as a card of labelled cells
     if (content instanceof Node) td.appendChild(content); else td.textContent = text(content);
     row.appendChild(td);
     return td;
@@ -94,16 +100,17 @@
     const tr = document.createElement("tr");
     tr.dataset.participant = v.participantSid;
     tr.dataset.level = v.level;
-    cell(tr, "sid", v.participantSid);
-    cell(tr, "", barsNode(v.level));
-    cell(tr, `num lv${v.level}t`, v.level);
-    cell(tr, "limit", v.limitedBy || "");
+    cell(tr, "sid", v.participantSid, "participant");
+    cell(tr, "", barsNode(v.level), "signal");
+    cell(tr, `num lv${v.level}t`, v.level, "level");
+    cell(tr, "limit", v.limitedBy || "", "limited by");
     for (const media of ["audio", "video"]) {
       for (const dir of ["send", "recv"]) {
         const m = v[media] || {};
         const level = m[dir];
-        if (level === null || level === undefined) { cell(tr, "comp muted", "–"); continue; }
-        const td = cell(tr, `comp lv${level}t`, `${level} `);
+        const label = `${media} ${dir}`;
+        if (level === null || level === undefined) { cell(tr, "comp muted", "–", label); continue; }
+        const td = cell(tr, `comp lv${level}t`, `${level} `, label);
         const metric = m[`${dir}LimitedBy`];
         if (metric && level < 5) { const small = document.createElement("small"); small.textContent = metric; td.appendChild(small); }
       }
@@ -163,10 +170,40 @@
 
   function regionPage(data) {
     const chart = document.getElementById("distribution");
-    const s = data.summary;
+    let s = data.summary;
     const draw = () => stacked(chart, s.distribution, s.from, s.to);
     draw();
     window.addEventListener("resize", draw);
+    refreshing(data, (fresh) => { s = fresh.summary; draw(); });
+  }
+
+  // The overview and region pages re-read themselves (same address, same cookie) and swap
+  // in the server-rendered parts marked data-live: one renderer, on the server.
+  const REFRESH_MS = 10000;
+  function refreshing(data, onData) {
+    const badge = document.getElementById("live");
+    if (!data.refresh || !badge) return;
+    const tick = async () => {
+      try {
+        const response = await fetch(location.href, { credentials: "same-origin" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+        for (const node of document.querySelectorAll("[data-live]")) {
+          const fresh = doc.getElementById(node.id);
+          if (fresh) node.replaceWith(document.adoptNode(fresh));
+        }
+        const embedded = doc.getElementById("page-data");
+        if (embedded && onData) onData(JSON.parse(embedded.textContent));
+        badge.textContent = `live · ${new Date().toISOString().slice(11, 19)} UTC`;
+        badge.className = "live on";
+      } catch (err) {
+        badge.textContent = "reconnecting…";
+        badge.className = "live off";
+      }
+      setTimeout(tick, REFRESH_MS);
+    };
+    badge.className = "live on";
+    setTimeout(tick, REFRESH_MS);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -175,5 +212,6 @@
     const data = JSON.parse(node.textContent);
     if (data.page === "room") roomPage(data);
     if (data.page === "region") regionPage(data);
+    if (data.page === "overview") refreshing(data, null);
   });
 })();
