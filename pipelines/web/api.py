@@ -142,10 +142,13 @@ async def feed(request: Request) -> Response:
 def resume_point(request: Request, max_range_h: float) -> datetime | None:
     """``Last-Event-ID`` (an event time in ms, as the feed sends) -> resume after it.
 
+    The ``lastEventId`` query parameter says the same for a client that opens a new
+    ``EventSource`` itself (it cannot set the header; the browser's own retries do).
     Anything else, or a point older than the longest range a query may ask, is ignored and
     the client just gets the snapshot.
     """
-    raw = request.headers.get("last-event-id", "").strip()
+    raw = (request.headers.get("last-event-id")
+           or request.query_params.get("lastEventId", "")).strip()
     if not raw.isdigit() or len(raw) > 16:
         return None
     since = datetime.fromtimestamp(int(raw) / 1000, UTC)
