@@ -50,6 +50,15 @@ def test_a_participant_token_reads_its_room_only_and_operator_tokens_keep_workin
     # the browser's EventSource: the access token in the query, for the feed of its own room
     assert status(f"{server.url}/api/rooms/RM-A/feed?access_token={token()}") == 200
     assert status(f"{server.url}/api/rooms/RM-B/feed?access_token={token()}") == 403
+    # another origin (the app's) may read the feed with an access token (CORS, no cookies)
+    with httpx.stream("GET", f"{server.url}/api/rooms/RM-A/feed?access_token={token()}",
+                      headers={"Origin": "https://app.example"}, timeout=30) as response:
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in response.headers
+    with httpx.stream("GET", f"{server.url}/api/rooms/RM-A/feed", timeout=30,
+                      headers={"Origin": "https://app.example",
+                               "Authorization": f"Bearer {OPERATOR}"}) as response:
+        assert "access-control-allow-origin" not in response.headers  # dashboards: same origin
     # an operator token is never taken from a URL; in a header it still reads everything
     assert status(f"{server.url}/api/rooms/RM-A/feed?access_token={OPERATOR}") == 401
     assert status(f"{server.url}/api/rooms/RM-B/participants",
