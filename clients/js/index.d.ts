@@ -91,6 +91,8 @@ export declare class Room extends EventEmitter {
   readonly participants: Map<string, RemoteParticipant>;
   readonly networkQualityConfiguration: Required<NetworkQualityConfiguration>;
   setNetworkQualityConfiguration(configuration: NetworkQualityConfiguration): this;
+  /** A fresh access token (same room and participant) for the next posts and feed reconnects. */
+  updateToken(token: string): this;
   disconnect(): this;
   on(event: "participantConnected" | "participantDisconnected", listener: (participant: RemoteParticipant) => void): this;
   on(event: "reconnecting" | "reconnected", listener: () => void): this;

@@ -291,3 +291,28 @@ describe("publishing", () => {
     assert.equal(sample.outbound[0].kind, "video");
   });
 });
+
+describe("tokens", () => {
+  it("updateToken: later posts and feed reconnects carry the new token; another room's is refused", async () => {
+    const tokens = [];
+    const fakeFetch = async (url, init) => {
+      tokens.push(init.headers.Authorization);
+      return { status: 200, json: async () => ({}) };
+    };
+    const pc = new FakePeerConnection();
+    const { room, source } = await join({ peerConnections: [pc], publish: true, fetch: fakeFetch, intervalMs: 5, batchIntervalMs: 5 });
+    const fresh = fakeToken("RM1", "PA1").replace("c2ln", "bmV3");
+    room.updateToken(fresh);
+    assert.throws(() => room.updateToken(fakeToken("RM2", "PA1")), /for PA1 in RM2, not PA1 in RM1/);
+    for (let i = 0; i < 100 && !tokens.includes(`Bearer ${fresh}`); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(tokens.includes(`Bearer ${fresh}`));
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      source.fail();
+      mock.timers.tick(1000);
+    } finally {
+      mock.timers.reset();
+    }
+    assert.equal(FakeEventSource.last.params().get("access_token"), fresh);
+  });
+});

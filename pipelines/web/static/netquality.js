@@ -789,7 +789,7 @@
         }
         if (this._pcs.length) this._stateTimer = setInterval(this._onPeerState, STATE_POLL_MS);
         if (this._pcs.length && this._options.publish !== false) {
-          this._publisher = start({
+          this._publishOptions = {
             peerConnections: this._pcs,
             endpoint: this._options.ingestUrl || `${this._base}/ingest/v1/samples`,
             token: this._options.token,
@@ -800,7 +800,8 @@
             batchIntervalMs: this._options.batchIntervalMs || 1000,
             fetch: this._options.fetch,
             onError: this._options.onError,
-          });
+          };
+          this._publisher = start(this._publishOptions);
         }
         this._connectFeed();
         this._checkConnection();
@@ -824,6 +825,20 @@
           }
         }
         this.emit("disconnected", this);
+        return this;
+      }
+
+      /**
+       * A fresh access token for a call that outlives the first one (mint it before the old one
+       * expires): the next posts and the next feed reconnect use it. Same room and participant only.
+       */
+      updateToken(token) {
+        const claims = tokenClaims(token);
+        if (claims.roomSid !== this.sid || claims.participantSid !== this.localParticipant.sid) {
+          throw new Error(`updateToken: the token is for ${claims.participantSid} in ${claims.roomSid}, not ${this.localParticipant.sid} in ${this.sid}`);
+        }
+        this._options.token = token;
+        if (this._publishOptions) this._publishOptions.token = token;
         return this;
       }
 
