@@ -40,6 +40,8 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check pipelines tests benchmarks migrations setup.py tools
 	@# Known vulnerabilities: red only when some are found; says NOT CHECKED when it cannot look.
 	$(VENV)/bin/python tools/audit.py
+	@# The JS client (clients/js): its unit tests and the freshness of its committed builds.
+	node --test clients/js/test/
 	NETQUALITY_PURE_PYTHON=1 $(VENV)/bin/python -m pytest -q $(ENGINE_TESTS)
 	$(VENV)/bin/python -m pytest -n $(TEST_PROCESSES) --dist worksteal $(ARGS)
 

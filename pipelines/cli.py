@@ -576,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--driver", choices=["auto", "adbc", "rows"], default="auto",
                         help="auto: ADBC (columnar) when installed, else psycopg rows")
     report.set_defaults(handler=_cmd_report)
+    from pipelines.access.command import add_token_parser
+
+    add_token_parser(sub)
     return parser
 
 

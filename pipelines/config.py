@@ -199,6 +199,20 @@ class Settings:
             "NETQUALITY_WEB_TOKENS_FILE", "File of token=scope lines (alternative to the above)"
         ),
     )
+    access_keys: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_env(
+            "NETQUALITY_ACCESS_KEYS",
+            "Access-token keys kid=secret;... (first signs, all verify; secret)",
+        ),
+    )
+    access_keys_file: Path | None = field(
+        default=None,
+        metadata=_env(
+            "NETQUALITY_ACCESS_KEYS_FILE", "File of kid=secret lines (alternative to the above)"
+        ),
+    )
     web_max_range_h: float = field(
         default=168.0,
         metadata=_env("NETQUALITY_WEB_MAX_RANGE_H", "Longest time range one query may ask (hours)"),
@@ -357,6 +371,7 @@ REDACTED_ENV = SECRET_ENV | {
     "NETQUALITY_WEB_TOKENS",
     "NETQUALITY_INGEST_TOKENS",
     "NETQUALITY_ALERT_WEBHOOK_SECRET",
+    "NETQUALITY_ACCESS_KEYS",
 }
 """Everything ``repr`` masks: the secrets above plus the services' tokens and webhook key
 (those have their own ``*_FILE`` settings)."""

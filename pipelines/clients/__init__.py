@@ -5,7 +5,8 @@ The public API for services that collect stats (an SFU, a signalling server):
 - :class:`StatsPublisher`: validated, keyed, batched publishing with delivery reports;
 - :class:`GetStatsSampler` and :func:`sample_from_report`: a W3C ``RTCStatsReport`` snapshot
   to a ``netquality.stats.v1`` sample (the same adapter ``netquality score`` uses);
-- :func:`pack_envelopes` / :func:`partition_for`: the ``netquality.stats.batch.v1`` encoding.
+- :func:`pack_envelopes` / :func:`partition_for`: the ``netquality.stats.batch.v1`` encoding;
+- :class:`RoomLevels`: a room's levels for room services, current levels first, then changes.
 """
 
 from pipelines.adapters.getstats import (
@@ -32,6 +33,7 @@ from pipelines.clients.publisher import (
     StatsPublisher,
     validate_sample,
 )
+from pipelines.clients.room import LevelChange, RoomFeedError, RoomLevels
 
 __all__ = [
     "BATCH_SCHEMA",
@@ -41,8 +43,11 @@ __all__ = [
     "Envelope",
     "GetStatsSampler",
     "InvalidSampleError",
+    "LevelChange",
     "PublishReport",
     "Rejection",
+    "RoomFeedError",
+    "RoomLevels",
     "StatsPublisher",
     "encode_envelope",
     "map_connection_state",

@@ -35,14 +35,23 @@ def load_tokens(settings: Settings) -> list[str]:
     return tokens
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The credentials of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
+
+
 class BearerTokens:
     """Checks ``Authorization: Bearer <token>`` headers against the configured tokens."""
 
-    def __init__(self, tokens: list[str]) -> None:
-        if not tokens:
+    def __init__(self, tokens: list[str], *, allow_none: bool = False) -> None:
+        if not tokens and not allow_none:
             raise NoTokensError(
-                "no ingest tokens configured: set NETQUALITY_INGEST_TOKENS (comma-separated) "
-                "or NETQUALITY_INGEST_TOKENS_FILE (one per line)"
+                "no ingest tokens configured: set NETQUALITY_INGEST_TOKENS (comma-separated), "
+                "NETQUALITY_INGEST_TOKENS_FILE (one per line) or NETQUALITY_ACCESS_KEYS "
+                "(participants' access tokens)"
             )
         self._tokens = [t.encode("utf-8") for t in tokens]
 

@@ -9,7 +9,10 @@ Answers of ``POST /v1/samples`` (body: one sample, an array, or a batch envelope
 - 200: every sample was accepted, i.e. the broker acknowledged it;
 - 207 Multi-Status: some samples were accepted, some refused; ``results`` says which;
 - 422: nothing was accepted because the body or every sample is invalid;
-- 401 (missing or wrong bearer token), 413 (body over ``NETQUALITY_INGEST_MAX_REQUEST_BYTES``
+- 401 (missing or wrong bearer token, or an invalid or expired access token);
+- 403 (a participant's access token, :mod:`pipelines.access`, and a sample of another room or
+  participant: nothing of the request is published, since a client that sends someone else's
+  samples is either broken or lying), 413 (body over ``NETQUALITY_INGEST_MAX_REQUEST_BYTES``
   or more than ``NETQUALITY_INGEST_MAX_SAMPLES`` samples), 415 (not ``application/json``);
 - 503 with ``Retry-After``: the broker did not acknowledge; the unacknowledged samples carry
   code ``unavailable`` and may be sent again (the worker drops duplicates by ``seq``).
@@ -32,9 +35,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pipelines.access import (
+    AccessToken,
+    AccessTokenError,
+    SigningKeys,
+    load_signing_keys,
+    looks_like_access_token,
+    verify_access_token,
+)
 from pipelines.config import Settings
 from pipelines.contracts import encode, make_dead_letter
-from pipelines.ingest.auth import BearerTokens, load_tokens
+from pipelines.ingest.auth import BearerTokens, bearer_token, load_tokens
 from pipelines.ingest.batch import BodyError, SampleResult, check_samples, split_body
 from pipelines.security import aiokafka_client_config
 
@@ -53,6 +64,8 @@ class IngestCounts:
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     unauthorized: int = 0
+    forbidden: int = 0
+    """Requests with a participant's access token carrying samples of someone else (403)."""
     dead_letters: int = 0
     failed: int = 0
     """Valid samples the broker did not acknowledge (answered 503)."""
@@ -63,6 +76,7 @@ class IngestCounts:
             "accepted": self.accepted,
             "rejected": dict(self.rejected),
             "unauthorized": self.unauthorized,
+            "forbidden": self.forbidden,
             "deadLetters": self.dead_letters,
             "failed": self.failed,
         }
@@ -77,9 +91,16 @@ class IngestService:
         *,
         tokens: list[str] | None = None,
         producer_config: dict[str, Any] | None = None,
+        access_keys: SigningKeys | None = None,
     ) -> None:
         self.settings = settings
-        self._tokens = BearerTokens(load_tokens(settings) if tokens is None else tokens)
+        self._access_keys = access_keys or load_signing_keys(
+            settings.access_keys, settings.access_keys_file
+        )
+        self._tokens = BearerTokens(
+            load_tokens(settings) if tokens is None else tokens,
+            allow_none=self._access_keys is not None,
+        )
         self._producer_config = dict(producer_config or {})
         self._producer: Any = None  # aiokafka.AIOKafkaProducer once started
         self.counts = IngestCounts()
@@ -146,7 +167,17 @@ class IngestService:
         if request.method == "OPTIONS":
             return self._preflight(request, cors)
         self.counts.requests += 1
-        if not self._tokens.allows(request.headers.get("authorization")):
+        authorization = request.headers.get("authorization")
+        access: AccessToken | None = None
+        presented = bearer_token(authorization)
+        if self._access_keys is not None and looks_like_access_token(presented):
+            try:
+                access = verify_access_token(self._access_keys, presented or "")
+            except AccessTokenError as exc:
+                self.counts.unauthorized += 1
+                return _error(401, "unauthorized", str(exc),
+                              {**cors, "WWW-Authenticate": 'Bearer realm="netquality"'})
+        elif not self._tokens.allows(authorization):
             self.counts.unauthorized += 1
             return _error(401, "unauthorized", "a valid `Authorization: Bearer <token>` is "
                           "required", {**cors, "WWW-Authenticate": 'Bearer realm="netquality"'})
@@ -167,6 +198,11 @@ class IngestService:
         except ClientDisconnect:
             return Response(status_code=400)
         results = check_samples(elements)
+        if access is not None:
+            foreign = _foreign(results, access)
+            if foreign is not None:
+                self.counts.forbidden += 1
+                return _error(403, "forbidden", foreign, cors)
         return await self._publish(results, cors)
 
     async def _read_body(self, request: Request) -> bytes:
@@ -280,6 +316,21 @@ class IngestService:
                 "Access-Control-Max-Age": "600",
             },
         )
+
+
+def _foreign(results: list[SampleResult], access: AccessToken) -> str | None:
+    """Why a participant's token may not post these samples, or None when all are its own."""
+    for r in results:
+        sample = r.sample
+        if sample is None:
+            continue
+        if sample.room_sid != access.room_sid:
+            return (f"sample {r.index} is for room {sample.room_sid}; this access token is "
+                    f"for room {access.room_sid}")
+        if sample.participant_sid != access.participant_sid:
+            return (f"sample {r.index} is for participant {sample.participant_sid}; this "
+                    f"access token is for {access.participant_sid}")
+    return None
 
 
 def _result(r: SampleResult, failure: str | None) -> dict[str, Any]:

@@ -92,7 +92,7 @@ async def feed(request: Request) -> Response:
     """
     web = request.app.state.web
     room_sid = _sid(request, "roomSid")
-    await web.guard.room(request, room_sid)
+    grant, _ = await web.guard.room(request, room_sid)
     try:
         verbosity = parse_verbosity(request.query_params.get("verbosity"))
     except ParamError as exc:
@@ -136,16 +136,32 @@ async def feed(request: Request) -> Response:
             hub.unsubscribe(subscription)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    if grant.participant is not None:  # the browser client, maybe on the app's own origin
+        headers.update(browser_cors(request, web.settings.ingest_cors_origins))
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def browser_cors(request: Request, allowed_origins: str) -> dict[str, str]:
+    """CORS for the browser client's feed: the origins that may post to the ingest may also
+    read their room's feed. Never with credentials: the access token is in the URL, and the
+    dashboards' cookie is not for other origins."""
+    origin = request.headers.get("origin")
+    allowed = {o.strip() for o in allowed_origins.split(",") if o.strip()}
+    if not origin or not ("*" in allowed or origin in allowed):
+        return {}
+    return {"Access-Control-Allow-Origin": "*" if "*" in allowed else origin, "Vary": "Origin"}
 
 
 def resume_point(request: Request, max_range_h: float) -> datetime | None:
     """``Last-Event-ID`` (an event time in ms, as the feed sends) -> resume after it.
 
+    The ``lastEventId`` query parameter says the same for a client that opens a new
+    ``EventSource`` itself (it cannot set the header; the browser's own retries do).
     Anything else, or a point older than the longest range a query may ask, is ignored and
     the client just gets the snapshot.
     """
-    raw = request.headers.get("last-event-id", "").strip()
+    raw = (request.headers.get("last-event-id")
+           or request.query_params.get("lastEventId", "")).strip()
     if not raw.isdigit() or len(raw) > 16:
         return None
     since = datetime.fromtimestamp(int(raw) / 1000, UTC)

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pipelines.access import load_signing_keys
 from pipelines.config import Settings
 from pipelines.observability import METRICS
 from pipelines.security import aiokafka_client_config
@@ -102,7 +103,8 @@ def create_app(
         # A live feed: the same short fetch wait as the worker (pipelines/streaming/fetchwait.py).
         {**aiokafka_client_config(settings), "fetch_max_wait_ms": settings.fetch_max_wait_ms},
     )
-    state = WebState(settings, queries, hub, Guard(registry, queries))
+    access_keys = load_signing_keys(settings.access_keys, settings.access_keys_file)
+    state = WebState(settings, queries, hub, Guard(registry, queries, access_keys))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

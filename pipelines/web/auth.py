@@ -32,6 +32,8 @@ class Grant:
     everything: bool = False
     rooms: frozenset[str] = field(default_factory=frozenset)
     regions: frozenset[str] = field(default_factory=frozenset)
+    participant: str | None = None
+    """Set for a participant's access token (:mod:`pipelines.access`): one room, one participant."""
 
     def covers_region(self, region: str) -> bool:
         return self.everything or region in self.regions

@@ -128,7 +128,12 @@ def openapi_document() -> dict[str, Any]:
                 "heartbeats. Event ids are event times (ms). Verbosity as Twilio's: 1 the "
                 "level, 2 plus component levels, 3 plus detailed stats.",
                 "parameters": [_ROOM, {"name": "verbosity", "in": "query", "required": False,
-                                       "schema": {"enum": ["1", "2", "3"], "default": "1"}}],
+                                       "schema": {"enum": ["1", "2", "3"], "default": "1"}},
+                               {"name": "lastEventId", "in": "query", "required": False,
+                                "description": "Resume after this event id, as the "
+                                "Last-Event-ID header (for a client opening a new EventSource)",
+                                "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}}],
+                "security": [*secured, {"accessToken": []}],
                 "responses": {"200": {"description": "An event stream",
                                       "content": {"text/event-stream": {
                                           "schema": {"type": "string"}}}},
@@ -148,6 +153,10 @@ def openapi_document() -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "nq_token",
                            "description": "Set by the dashboards from ?token= (HttpOnly)"},
+                "accessToken": {"type": "apiKey", "in": "query", "name": "access_token",
+                                "description": "A participant's access token (a JWT minted by "
+                                "`netquality token`), for an EventSource that cannot send "
+                                "headers; operator tokens are never read from a URL"},
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {

@@ -20,8 +20,10 @@ from pipelines.config import Settings
 def ingest_parts(
     settings: Settings,
 ) -> tuple[list[BaseRoute], list[AbstractAsyncContextManager[object]]]:
-    """The ingest routes under ``/ingest`` and its producer's lifetime; none without tokens."""
-    if not (settings.ingest_tokens or settings.ingest_tokens_file):
+    """The ingest routes under ``/ingest`` and its producer's lifetime; none without ingest
+    tokens or access-token keys."""
+    if not (settings.ingest_tokens or settings.ingest_tokens_file or settings.access_keys
+            or settings.access_keys_file):
         return [], []
     from pipelines.ingest import IngestService  # noqa: PLC0415
 
@@ -46,6 +48,7 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
     """Resolve endpoints (embedded servers when unset), migrate an embedded db, serve."""
     import uvicorn  # noqa: PLC0415
 
+    from pipelines.access import SigningKeysError  # noqa: PLC0415
     from pipelines.observability import configure_logging, serve_metrics  # noqa: PLC0415
     from pipelines.runtime import Runtime  # noqa: PLC0415
     from pipelines.storage import migrate  # noqa: PLC0415
@@ -64,7 +67,7 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
         try:
             routes, services = ingest_parts(resolved)
             app = create_app(resolved, extra_routes=routes, services=services)
-        except TokenConfigError as exc:
+        except (TokenConfigError, SigningKeysError) as exc:
             raise SystemExit(f"netquality web: {exc}") from None
         logging.getLogger("netquality.web").info(
             "dashboards at http://%s:%d/", resolved.web_host, resolved.web_port

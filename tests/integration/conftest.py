@@ -309,14 +309,17 @@ def row_count():
 class WebServerThread:
     """``create_app(settings)`` served by a real uvicorn on a free loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, ingest: bool = False) -> None:
         import socket
 
         import uvicorn
 
         from pipelines.web import create_app
+        from pipelines.web.server import ingest_parts
 
-        self.app = create_app(settings)
+        # ingest=True: also the HTTP ingest under /ingest, as `netquality web` mounts it.
+        routes, services = ingest_parts(settings) if ingest else ([], [])
+        self.app = create_app(settings, extra_routes=routes, services=services)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -358,8 +361,8 @@ class WebServerThread:
 def web_servers() -> Iterator[Callable[[Settings], WebServerThread]]:
     started: list[WebServerThread] = []
 
-    def start(settings: Settings) -> WebServerThread:
-        server = WebServerThread(settings)
+    def start(settings: Settings, *, ingest: bool = False) -> WebServerThread:
+        server = WebServerThread(settings, ingest=ingest)
         started.append(server)
         return server
 
