@@ -1,0 +1,190 @@
+"""``netquality lab``: a real browser call under a network profile, scored end to end.
+
+Order: read the profile (bad input stops here with one line); write the camera clip to a
+temporary directory; start the pipeline (:mod:`.pipeline`) and the levels reader; open the
+call (:mod:`.call`); walk the profile, recording every getStats into the run's rtcstats dump;
+stop the browsers; wait for the pipeline's levels to reach the last sample; then print the
+timeline and write ``report.json``, ``chart.png`` and ``<profile>.rtcstats`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from pipelines.config import Settings
+from pipelines.lab.call import CallSetup, LabCall, LabError, Tick, labels, open_call, run_profile
+from pipelines.lab.clip import write_clip
+from pipelines.lab.impairment import ImpairmentError
+from pipelines.lab.pipeline import LevelsReader, open_pipeline
+from pipelines.lab.profile import SCENARIOS, Profile, ProfileError, load_profile
+from pipelines.lab.record import RtcstatsWriter, open_dump
+from pipelines.lab.report import (
+    dump_samples,
+    report_json,
+    rescore,
+    table,
+    timeline,
+    write_chart,
+    write_json,
+)
+
+SETTLE_TIMEOUT_S = 30.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile", default="uplink-loss",
+        help=f"a scenario ({', '.join(SCENARIOS)}), trace:<family/name> (a capacity trace of "
+        "pipelines/simulate/traces as A's uplink rate) or a JSON timeline file "
+        "(docs/lab.md); default uplink-loss")
+    parser.add_argument("--duration", type=float, help="seconds (default: the profile's)")
+    parser.add_argument("--participants", type=int, default=2, help="2 to 6 (default 2)")
+    parser.add_argument("--video", default="640x360@15",
+                        help="camera clip WIDTHxHEIGHT@FPS (default 640x360@15)")
+    parser.add_argument("--out", type=Path,
+                        help="output directory (default var/lab/<profile>-<time>)")
+    parser.add_argument("--ingest-url",
+                        help="publish to this running ingest (token from "
+                        "NETQUALITY_INGEST_TOKENS) instead of starting a worker and an ingest")
+    parser.add_argument("--region", default="lab", help="region of the call (default lab)")
+    parser.add_argument("--quiet", action="store_true", help="no per-second progress")
+
+
+def _video(spec: str) -> dict[str, int]:
+    try:
+        size, _, fps = spec.partition("@")
+        width, height = (int(v) for v in size.lower().split("x"))
+        video = {"width": width, "height": height, "frameRate": int(fps or 15)}
+    except ValueError:
+        raise ProfileError(f"--video {spec!r}: expected WIDTHxHEIGHT@FPS, e.g. 640x360@15"
+                           ) from None
+    if not (64 <= width <= 1920 and 64 <= height <= 1080 and 1 <= video["frameRate"] <= 30):
+        raise ProfileError(f"--video {spec!r}: 64x64 to 1920x1080 at 1 to 30 fps")
+    if width % 2 or height % 2:
+        raise ProfileError(f"--video {spec!r}: width and height must be even (4:2:0)")
+    return video
+
+
+class _Recorder:
+    """The run's dump, opened at t = 0 so its header can say when the profile started."""
+
+    def __init__(self, path: Path, profile: Profile, setup: CallSetup) -> None:
+        self.path = path
+        self.profile = profile
+        self.setup = setup
+        self.start_ms = 0
+        self.handle: IO[str] | None = None
+        self.writer: RtcstatsWriter | None = None
+        self.posts: dict[str, Any] = {}
+
+    def start(self, start_ms: int) -> None:
+        self.start_ms = start_ms
+        self.handle, self.writer = open_dump(self.path, {"lab": {
+            "profile": self.profile.as_json(), "startMs": start_ms,
+            "video": self.setup.video, "participants": list(self.setup.sids),
+        }})
+
+    def write(self, drained: dict[str, dict[str, Any]]) -> None:
+        assert self.writer is not None
+        for who, part in drained.items():
+            for method, pc_id, payload, ts in part["records"]:
+                self.writer.record(method, pc_id, payload, ts)
+            self.posts[who] = {k: part[k] for k in ("posts", "failed", "errors")}
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        profile = load_profile(args.profile, args.duration)
+        video = _video(args.video)
+        who = labels(args.participants)
+    except (ProfileError, ImpairmentError, LabError) as exc:
+        print(f"netquality lab: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    settings = Settings.from_env()
+    out = (args.out or Path(settings.state_dir) / "lab" /
+           f"{profile.name}-{time.strftime('%Y%m%d-%H%M%S')}").absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(args, settings, profile, video, who, out)
+    except (LabError, RuntimeError) as exc:
+        print(f"netquality lab: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
+         video: dict[str, int], who: list[str], out: Path) -> int:
+    run_id = secrets.token_hex(3)
+    room = f"RM-lab-{profile.name}-{run_id}"
+    sids = {label: f"PA-lab-{label}-{run_id}" for label in who}
+    dump = out / f"{profile.name}.rtcstats"
+    print(f"netquality lab: profile {profile.name} ({profile.note or 'custom'}), "
+          f"{profile.duration_s:g} s, participants {', '.join(who)}; output {out}",
+          file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="netquality-lab-") as tmp, \
+            open_pipeline(settings, out / "logs", args.ingest_url) as pipeline:
+        clip = write_clip(Path(tmp) / "camera.y4m", video["width"], video["height"],
+                          video["frameRate"])
+        setup = CallSetup(pipeline.ingest_url, pipeline.token, room, args.region, sids, clip,
+                          video)
+        reader = LevelsReader(pipeline.settings, room)
+        reader.start()
+        reader.ready.wait(30)
+        recorder = _Recorder(dump, profile, setup)
+        link_counts: dict[str, Any] = {}
+
+        def on_tick(tick: Tick, call: LabCall) -> None:
+            pipeline.check()
+            recorder.write(call.drain())
+            if not args.quiet:
+                latest = {e.participant_sid: e.level for e in reader.snapshot()}
+                levels = " ".join(f"{label}={latest.get(sid, '-')}" for label, sid in sids.items())
+                print(f"  t={tick.t_s:5.1f}s  {tick.step.label:34.34}  levels {levels}",
+                      file=sys.stderr)
+
+        try:
+            with open_call(setup) as call:
+                run_profile(call, profile, recorder.start, on_tick)
+                recorder.write(call.stop())
+                link_counts = call.link_counts()
+        finally:
+            recorder.close()
+        last_ms = recorder.start_ms + int(profile.duration_s * 1000) - 2000
+        reader.settle(set(sids.values()), last_ms, SETTLE_TIMEOUT_S)
+        reader.close()
+        events = reader.snapshot()
+    samples = dump_samples(dump)
+    sample_sids = {label: f"{dump.name}-{label}" for label in who}
+    rows = timeline(profile, recorder.start_ms, sids, events, samples, sample_sids)
+    rescored = timeline(profile, recorder.start_ms, sample_sids, rescore(samples), samples,
+                        sample_sids)
+    print(table(rows))
+    document = report_json(profile, rows, sids=sids, extra={
+        "room": room, "startMs": recorder.start_ms, "video": video, "dump": dump.name,
+        "links": link_counts, "posts": recorder.posts,
+        "rescoredLevels": [{"t": r.t_s, **r.levels} for r in rescored],
+    })
+    write_json(out / "report.json", document)
+    write_chart(out / "chart.png", profile, rows, f"netquality lab: {profile.name}")
+    mismatched = sum(1 for a, b in zip(rows, rescored, strict=True) if a.levels != b.levels)
+    print(f"\nwrote {out / 'report.json'}, {out / 'chart.png'} and {dump} "
+          f"(re-score: netquality score --format rtcstats {dump}); "
+          f"{mismatched} of {len(rows)} seconds differ between the pipeline and the offline "
+          "re-score of the dump", file=sys.stderr)
+    with contextlib.suppress(Exception):
+        failed = sum(p.get("failed", 0) for p in recorder.posts.values())
+        if failed:
+            print(f"warning: {failed} sample posts were refused", file=sys.stderr)
+    return 0
