@@ -168,7 +168,7 @@ class LabCall:
 def open_call(setup: CallSetup, *, chromium: str | None = None) -> Iterator[LabCall]:
     """Browsers up, pages loaded, media started, everyone connected through the relays."""
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 (the lab extra)
     except ImportError:
         raise LabError("netquality lab drives Chromium with Playwright: "
                        "pip install 'netquality[lab]' (never `playwright install`: it uses "

@@ -118,11 +118,11 @@ SCENARIOS: dict[str, Profile] = {
 
 def trace_profile(trace_name: str, duration_s: float = 60, scale: float = 1.0) -> Profile:
     """A shipped capacity trace (``pipelines/simulate/traces``) as A's uplink rate, 1 Hz."""
-    from pipelines.simulate.traces import load_traces
+    from pipelines.simulate.traces import load_traces  # noqa: PLC0415 (reads files once)
 
     traces = load_traces()
     if trace_name not in traces:
-        close = [n for n in sorted(traces) if trace_name.split("/")[-1] in n][:5]
+        close = [n for n in sorted(traces) if trace_name.rsplit("/", 1)[-1] in n][:5]
         raise ProfileError(f"no trace {trace_name!r}" + (f"; did you mean {close}?" if close
                                                          else "; see pipelines/simulate/traces"))
     trace = traces[trace_name]

@@ -50,7 +50,7 @@ def _round(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value) and value != 0:
         digits = 4 - int(math.floor(math.log10(abs(value)))) - 1
         rounded = round(value, digits)
-        return int(rounded) if rounded == int(rounded) and abs(rounded) < 2**53 else rounded
+        return round(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
     return value
 
 

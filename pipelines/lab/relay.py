@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +28,10 @@ class _Side:
     transport: asyncio.DatagramTransport | None = None
     peer: Address | None = None
     port: int = 0
-    received: int = field(default=0)
+    received: int = 0
+    outbox: deque[tuple[float, bytes]] = field(default_factory=deque)
+    """Packets on their way to this side's browser, in departure order."""
+    timer: asyncio.TimerHandle | None = None
 
 
 class _SideProtocol(asyncio.DatagramProtocol):
@@ -76,15 +80,21 @@ class PairRelay:
         if leaves is None:
             return
         other = self.sides["b" if name == "a" else "a"]
-        if leaves <= now:
-            self._send(other, data)
-        else:
-            self.loop.call_at(leaves, self._send, other, data)
+        other.outbox.append((leaves, data))
+        if other.timer is None:
+            self._deliver(other)
 
-    @staticmethod
-    def _send(side: _Side, data: bytes) -> None:
-        if side.transport is not None and side.peer is not None:
-            side.transport.sendto(data, side.peer)
+    def _deliver(self, side: _Side) -> None:
+        """Send what is due, in order, and wake up for the next one. One timer per side,
+        because the loop's timer heap does not keep equal deadlines in order."""
+        side.timer = None
+        now = self.loop.time()
+        while side.outbox and side.outbox[0][0] <= now:
+            _, data = side.outbox.popleft()
+            if side.transport is not None and side.peer is not None:
+                side.transport.sendto(data, side.peer)
+        if side.outbox:
+            side.timer = self.loop.call_at(side.outbox[0][0], self._deliver, side)
 
 
 class RelayThread:

@@ -85,9 +85,10 @@ def level_at(events: Sequence[LevelEvent], sid: str, at_ms: int) -> LevelEvent |
     """The participant's level event in force at ``at_ms`` (events are changes)."""
     current = None
     for e in events:
-        if e.participant_sid == sid and e.timestamp <= at_ms:
-            if current is None or e.timestamp >= current.timestamp:
-                current = e
+        if e.participant_sid == sid and e.timestamp <= at_ms and (
+            current is None or e.timestamp >= current.timestamp
+        ):
+            current = e
     return current
 
 
@@ -160,11 +161,12 @@ def write_json(path: Path, document: Mapping[str, Any]) -> None:
 
 
 def write_chart(path: Path, profile: Profile, rows: Sequence[Second], title: str) -> None:
-    """Levels over time per participant, send-side estimate and loss below, impaired spans shaded."""
-    import matplotlib
+    """Levels per participant above, send-side estimate and video rate below; impaired spans
+    shaded. Matplotlib loads here: only a finished run draws."""
+    import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415
 
     labels = list(rows[0].levels) if rows else []
     ts = [r.t_s for r in rows]
