@@ -48,7 +48,7 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
 
 def _round(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value) and value != 0:
-        digits = 4 - int(math.floor(math.log10(abs(value)))) - 1
+        digits = 3 - math.floor(math.log10(abs(value)))
         rounded = round(value, digits)
         return round(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
     return value
