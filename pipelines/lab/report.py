@@ -199,3 +199,19 @@ def write_chart(path: Path, profile: Profile, rows: Sequence[Second], title: str
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def rows_from_report(document: Mapping[str, Any]) -> list[Second]:
+    """The timeline of a written ``report.json`` back as rows (for checks after a run)."""
+    rows = []
+    for entry in document["timeline"]:
+        parts = entry["participants"]
+        rows.append(Second(
+            entry["t"], entry["applied"],
+            {who: p["level"] for who, p in parts.items()},
+            {who: p["limitedBy"] for who, p in parts.items()},
+            {who: Observed(p["fractionLost"], p["rttMs"], p["availableOutgoingKbps"],
+                           p["videoSendKbps"], p["connectionState"])
+             for who, p in parts.items()},
+        ))
+    return rows
