@@ -10,7 +10,6 @@ timeline and write ``report.json``, ``chart.png`` and ``<profile>.rtcstats`` to 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import secrets
 import sys
@@ -37,6 +36,21 @@ from pipelines.lab.report import (
 )
 
 SETTLE_TIMEOUT_S = 30.0
+
+
+def host_udp_drops() -> int | None:
+    """The kernel's count of UDP datagrams dropped for full receive buffers, host-wide.
+
+    Not this run's alone, but a rise during a run says the host (not the profile) lost
+    packets, which a reader of the report should know."""
+    try:
+        lines = Path("/proc/net/snmp").read_text().splitlines()
+    except OSError:
+        return None
+    rows = [line.split() for line in lines if line.startswith("Udp:")]
+    if len(rows) < 2 or "RcvbufErrors" not in rows[0]:
+        return None
+    return int(rows[1][rows[0].index("RcvbufErrors")])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +158,7 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
         reader.ready.wait(30)
         recorder = _Recorder(dump, profile, setup)
         link_counts: dict[str, Any] = {}
+        drops_before = host_udp_drops()
 
         def on_tick(tick: Tick, call: LabCall) -> None:
             pipeline.check()
@@ -161,6 +176,7 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
                 link_counts = call.link_counts()
         finally:
             recorder.close()
+        drops_after = host_udp_drops()
         last_ms = recorder.start_ms + int(profile.duration_s * 1000) - 2000
         reader.settle(set(sids.values()), last_ms, SETTLE_TIMEOUT_S)
         reader.close()
@@ -174,6 +190,9 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
     document = report_json(profile, rows, sids=sids, extra={
         "room": room, "startMs": recorder.start_ms, "video": video, "dump": dump.name,
         "links": link_counts, "posts": recorder.posts,
+        "hostUdpReceiveBufferDrops": (drops_after - drops_before
+                                      if drops_before is not None and drops_after is not None
+                                      else None),
         "rescoredLevels": [{"t": r.t_s, **r.levels} for r in rescored],
     })
     write_json(out / "report.json", document)
@@ -183,8 +202,11 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
           f"(re-score: netquality score --format rtcstats {dump}); "
           f"{mismatched} of {len(rows)} seconds differ between the pipeline and the offline "
           "re-score of the dump", file=sys.stderr)
-    with contextlib.suppress(Exception):
-        failed = sum(p.get("failed", 0) for p in recorder.posts.values())
-        if failed:
-            print(f"warning: {failed} sample posts were refused", file=sys.stderr)
+    failed = sum(p.get("failed", 0) for p in recorder.posts.values())
+    if failed:
+        print(f"warning: {failed} sample posts were refused", file=sys.stderr)
+    if document["hostUdpReceiveBufferDrops"]:
+        print(f"warning: the host dropped {document['hostUdpReceiveBufferDrops']} UDP datagrams "
+              "for full receive buffers during the run (CPU contention?): that loss was not "
+              "in the profile", file=sys.stderr)
     return 0

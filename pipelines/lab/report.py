@@ -192,9 +192,12 @@ def write_chart(path: Path, profile: Profile, rows: Sequence[Second], title: str
     top.set_ylabel("network quality level")
     top.legend(loc="lower left", fontsize=8)
     top.set_title(title, fontsize=10)
+    sent = [r.observed[w].video_kbps or 0 for r in rows for w in labels]
+    if sent and max(sent) > 0:
+        bottom.set_ylim(0, 1.6 * max(sent))  # an idle estimate of 15 Mbit/s would flatten all
     bottom.set_ylabel("kbit/s")
     bottom.set_xlabel("seconds into the call")
-    bottom.legend(loc="upper left", fontsize=7, ncol=2)
+    bottom.legend(loc="upper right", fontsize=7, ncol=2, framealpha=0.9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
