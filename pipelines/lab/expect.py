@@ -27,6 +27,8 @@ class Band:
     low: int
     high: int
     why: str
+    today: str = ""
+    """Non-empty when today's engine is known to miss this band: what it does instead."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Band:
@@ -34,7 +36,8 @@ class Band:
         if check not in ("all", "reaches"):
             raise ValueError(f"band check must be 'all' or 'reaches', got {check!r}")
         return cls(str(data["who"]), int(data["from"]), int(data["to"]), check,
-                   int(data["min"]), int(data["max"]), str(data.get("why", "")))
+                   int(data["min"]), int(data["max"]), str(data.get("why", "")),
+                   str(data.get("today", "")))
 
     def describe(self) -> str:
         within = f"{self.low}" if self.low == self.high else f"{self.low}..{self.high}"

@@ -4,8 +4,10 @@ read back from the levels topic, checked against the same bands as the recorded 
 (tests/fixtures/lab/expected.json). Kept short for CI: one scenario, 40 s of call.
 
 The outage scenario is the one run live: it exercises the whole path (ICE through the relay,
-the connection state, the level's fall to 0 and its return) and its bands hold on today's
-engine, so this test guards the plumbing while issue 22 recalibrates the scores.
+the connection state, the level's fall to 0 and its return). A band that today's engine is
+known to miss (its ``today`` note; the offline corpus test runs it as a strict xfail) is left
+out here, where a live run could not fail strictly: this test guards the plumbing while
+issue 22 recalibrates the scores.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def test_a_live_outage_reads_zero_and_comes_back(worker_settings, tmp_path):
     links = report["links"]
     assert links["A.up"]["outage_drops"] > 0 and links["A.down"]["outage_drops"] > 0
     assert links["B.up"]["outage_drops"] == 0 and links["B.up"]["delivered"] > 1000
-    assert failures(rows, BANDS[SCENARIO]) == [], done.stdout
+    bands = [b for b in BANDS[SCENARIO] if not b.today]
+    assert len(bands) >= 2
+    assert failures(rows, bands) == [], done.stdout
     # The run's dump replays offline (what `netquality score --format rtcstats` reads).
     samples = dump_samples(out / f"{SCENARIO}.rtcstats")
     assert {s.participant_sid for s in samples} == {f"{SCENARIO}.rtcstats-A",
