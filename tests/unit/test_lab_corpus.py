@@ -75,9 +75,9 @@ def test_uplink_loss_shows_in_the_far_ends_reports():
 
 
 def test_delay_shows_as_rtt():
-    """+200 ms each way on A: RTT ~400 ms plus loopback and 10 ms jitter; 380..480 ms."""
+    """+200 ms each way on A: RTT ~400 ms plus loopback, jitter and CPU stalls; median 380..500."""
     for who in "AB":
-        assert 380 <= statistics.median(observed("delay", who, "rtt_ms", 25, 44)) <= 480
+        assert 380 <= statistics.median(observed("delay", who, "rtt_ms", 25, 44)) <= 500
 
 
 def test_a_rate_cap_shows_in_the_send_side_estimate():
