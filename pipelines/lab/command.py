@@ -158,6 +158,7 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
         reader.ready.wait(30)
         recorder = _Recorder(dump, profile, setup)
         link_counts: dict[str, Any] = {}
+        first_pc: dict[str, str] = {label: label for label in who}
         drops_before = host_udp_drops()
 
         def on_tick(tick: Tick, call: LabCall) -> None:
@@ -174,6 +175,7 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
                 run_profile(call, profile, recorder.start, on_tick)
                 recorder.write(call.stop())
                 link_counts = call.link_counts()
+                first_pc = {label: ids[0] for label, ids in call.pc_ids.items()}
         finally:
             recorder.close()
         drops_after = host_udp_drops()
@@ -182,7 +184,9 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
         reader.close()
         events = reader.snapshot()
     samples = dump_samples(dump)
-    sample_sids = {label: f"{dump.name}-{label}" for label in who}
+    # The dump has one participant per peer connection (the rtcstats convention): with more
+    # than two parties, the getStats columns and the re-score show each one's first connection.
+    sample_sids = {label: f"{dump.name}-{first_pc[label]}" for label in who}
     rows = timeline(profile, recorder.start_ms, sids, events, samples, sample_sids)
     rescored = timeline(profile, recorder.start_ms, sample_sids, rescore(samples), samples,
                         sample_sids)
