@@ -74,7 +74,7 @@ class Impairment:
             raise ImpairmentError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
         try:
             return cls(**data)
-        except TypeError as exc:
+        except (TypeError, ImpairmentError) as exc:
             raise ImpairmentError(f"{where}: {exc}") from None
 
     def as_json(self) -> dict[str, Any]:

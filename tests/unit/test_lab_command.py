@@ -1,0 +1,32 @@
+"""``netquality lab`` refuses bad input with one line and no traceback, before starting anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cli import main
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--profile", "no-such-profile"], "unknown profile 'no-such-profile'"),
+    (["--profile", "trace:norway-3g/nope"], "no trace"),
+    (["--participants", "9"], "2 to 6 participants"),
+    (["--video", "big"], "expected WIDTHxHEIGHT@FPS"),
+    (["--video", "641x360@15"], "must be even"),
+])
+def test_bad_input_is_one_line(argv, says, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NETQUALITY_STATE_DIR", str(tmp_path))
+    assert main(["lab", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("netquality lab: ") and says in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_a_bad_json_timeline_says_where(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NETQUALITY_STATE_DIR", str(tmp_path / "state"))
+    profile = tmp_path / "p.json"
+    profile.write_text('{"duration_s": 30, "steps": [{"at": 0, "A": {"up": {"loss": 3}}}]}')
+    assert main(["lab", "--profile", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert "step 1 A.up" in err and "loss must be within 0..1" in err
