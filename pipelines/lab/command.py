@@ -128,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     settings = Settings.from_env()
+    if args.ingest_url and not settings.kafka_bootstrap_servers:
+        print("netquality lab: --ingest-url needs KAFKA_BOOTSTRAP_SERVERS: the broker of that "
+              "pipeline, to read its levels back", file=sys.stderr)
+        return 2
     out = (args.out or Path(settings.state_dir) / "lab" /
            f"{profile.name}-{time.strftime('%Y%m%d-%H%M%S')}").absolute()
     out.mkdir(parents=True, exist_ok=True)

@@ -54,11 +54,10 @@ def open_pipeline(settings: Settings, log_dir: Path,
         stack.callback(runtime.close)
         resolved = runtime.start()
         if ingest_url is not None:
-            tokens = (resolved.ingest_tokens or "").split(",")
-            token = tokens[0].split("=")[0].strip() if tokens and tokens[0] else ""
+            token = _first_token(resolved)
             if not token:
-                raise RuntimeError("--ingest-url needs NETQUALITY_INGEST_TOKENS (a token the "
-                                   "ingest accepts)")
+                raise RuntimeError("--ingest-url needs a token the ingest accepts in "
+                                   "NETQUALITY_INGEST_TOKENS or NETQUALITY_INGEST_TOKENS_FILE")
             yield Pipeline(resolved, ingest_url.rstrip("/") + "/", token, log_dir)
             return
         ensure_topics(resolved)
@@ -82,6 +81,19 @@ def open_pipeline(settings: Settings, log_dir: Path,
                 raise RuntimeError(f"the ingest did not open port {port}; see {log_dir}")
             time.sleep(0.2)
         yield pipeline
+
+
+def _first_token(settings: Settings) -> str:
+    """The first ingest token configured, as the ingest reads them (comma-separated, or one
+    per line in the file)."""
+    tokens = [t.strip() for t in (settings.ingest_tokens or "").split(",") if t.strip()]
+    if not tokens and settings.ingest_tokens_file is not None:
+        try:
+            lines = Path(settings.ingest_tokens_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise RuntimeError(f"cannot read NETQUALITY_INGEST_TOKENS_FILE: {exc}") from None
+        tokens = [t.strip() for t in lines if t.strip() and not t.startswith("#")]
+    return tokens[0] if tokens else ""
 
 
 class LevelsReader(threading.Thread):

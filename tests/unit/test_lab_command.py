@@ -30,3 +30,12 @@ def test_a_bad_json_timeline_says_where(capsys, tmp_path, monkeypatch):
     assert main(["lab", "--profile", str(profile)]) == 2
     err = capsys.readouterr().err
     assert "step 1 A.up" in err and "loss must be within 0..1" in err
+
+
+def test_a_configured_ingest_needs_its_broker(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NETQUALITY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    assert main(["lab", "--profile", "clean", "--ingest-url", "http://127.0.0.1:9/"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("netquality lab: --ingest-url needs KAFKA_BOOTSTRAP_SERVERS")
+    assert err.count("\n") == 1 and not any((tmp_path / "state").glob("*"))
