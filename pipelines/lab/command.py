@@ -140,6 +140,15 @@ def run(args: argparse.Namespace) -> int:
     except (LabError, RuntimeError) as exc:
         print(f"netquality lab: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"netquality lab: interrupted; partial output in {out}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if type(exc).__module__.startswith("playwright"):  # the browser died or refused
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"netquality lab: Chromium: {first}", file=sys.stderr)
+            return 1
+        raise
 
 
 def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
