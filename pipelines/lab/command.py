@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"netquality lab: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # reconnect chatter is not news here
     settings = Settings.from_env()
     if args.ingest_url and not settings.kafka_bootstrap_servers:
         print("netquality lab: --ingest-url needs KAFKA_BOOTSTRAP_SERVERS: the broker of that "
@@ -189,12 +190,12 @@ def _run(args: argparse.Namespace, settings: Settings, profile: Profile,
                 recorder.write(call.stop())
                 link_counts = call.link_counts()
                 first_pc = {label: ids[0] for label, ids in call.pc_ids.items()}
+            drops_after = host_udp_drops()
+            last_ms = recorder.start_ms + int(profile.duration_s * 1000) - 2000
+            reader.settle(set(sids.values()), last_ms, SETTLE_TIMEOUT_S)
         finally:
             recorder.close()
-        drops_after = host_udp_drops()
-        last_ms = recorder.start_ms + int(profile.duration_s * 1000) - 2000
-        reader.settle(set(sids.values()), last_ms, SETTLE_TIMEOUT_S)
-        reader.close()
+            reader.close()  # before the broker stops, or it complains until it does
         events = reader.snapshot()
     samples = dump_samples(dump)
     # The dump has one participant per peer connection (the rtcstats convention): with more
