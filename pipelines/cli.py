@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
         "HTTP ingest into the pipeline. Prints each participant's level beside the impairment "
         "and writes report.json, chart.png and an rtcstats dump. See docs/lab.md.",
     )
-    from pipelines.lab.command import add_arguments as _lab_arguments
+    from pipelines.lab.options import add_arguments as _lab_arguments
 
     _lab_arguments(lab)
     lab.set_defaults(handler=_cmd_lab)

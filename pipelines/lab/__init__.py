@@ -4,5 +4,5 @@
 ``profile`` says what to apply when; ``sdp`` splices the relay into ICE; ``clip`` makes the
 camera clip; ``call`` drives the browsers; ``pipeline`` starts (or finds) the pipeline and
 reads the levels back; ``record`` writes the rtcstats dump; ``report`` the timeline, JSON and
-chart; ``expect`` checks a timeline against level bands; ``command`` is ``netquality lab``.
+chart; ``expect`` checks a timeline against level bands; ``options`` and ``command`` are ``netquality lab``.
 """

@@ -23,7 +23,7 @@ from pipelines.lab.call import CallSetup, LabCall, LabError, Tick, labels, open_
 from pipelines.lab.clip import write_clip
 from pipelines.lab.impairment import ImpairmentError
 from pipelines.lab.pipeline import LevelsReader, open_pipeline
-from pipelines.lab.profile import SCENARIOS, Profile, ProfileError, load_profile
+from pipelines.lab.profile import Profile, ProfileError, load_profile
 from pipelines.lab.record import RtcstatsWriter, open_dump
 from pipelines.lab.report import (
     dump_samples,
@@ -51,25 +51,6 @@ def host_udp_drops() -> int | None:
     if len(rows) < 2 or "RcvbufErrors" not in rows[0]:
         return None
     return int(rows[1][rows[0].index("RcvbufErrors")])
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--profile", default="uplink-loss",
-        help=f"a scenario ({', '.join(SCENARIOS)}), trace:<family/name> (a capacity trace of "
-        "pipelines/simulate/traces as A's uplink rate) or a JSON timeline file "
-        "(docs/lab.md); default uplink-loss")
-    parser.add_argument("--duration", type=float, help="seconds (default: the profile's)")
-    parser.add_argument("--participants", type=int, default=2, help="2 to 6 (default 2)")
-    parser.add_argument("--video", default="640x360@15",
-                        help="camera clip WIDTHxHEIGHT@FPS (default 640x360@15)")
-    parser.add_argument("--out", type=Path,
-                        help="output directory (default var/lab/<profile>-<time>)")
-    parser.add_argument("--ingest-url",
-                        help="publish to this running ingest (token from "
-                        "NETQUALITY_INGEST_TOKENS) instead of starting a worker and an ingest")
-    parser.add_argument("--region", default="lab", help="region of the call (default lab)")
-    parser.add_argument("--quiet", action="store_true", help="no per-second progress")
 
 
 def _video(spec: str) -> dict[str, int]:
