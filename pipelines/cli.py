@@ -341,6 +341,12 @@ def _version() -> str:
         return "(not installed)"
 
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from pipelines.lab.command import run
+
+    return run(args)
+
+
 def _add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
 
@@ -486,6 +492,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     _simulate_arguments(simulate)
     simulate.set_defaults(handler=_cmd_simulate)
+
+    lab = sub.add_parser(
+        "lab",
+        help="real headless Chromium calls through a network impairment relay, scored live",
+        description="Two or more headless Chromium participants call each other through a "
+        "userspace UDP relay that applies a network profile (loss, delay, jitter, rate caps, "
+        "outages per direction); their real getStats go through the browser script and the "
+        "HTTP ingest into the pipeline. Prints each participant's level beside the impairment "
+        "and writes report.json, chart.png and an rtcstats dump. See docs/lab.md.",
+    )
+    from pipelines.lab.options import add_arguments as _lab_arguments
+
+    _lab_arguments(lab)
+    lab.set_defaults(handler=_cmd_lab)
 
     from pipelines.bench import add_arguments as add_bench_arguments
 
