@@ -227,7 +227,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     _loss("video loss", _video, 8, (1, 2), (1, 2), (5, 5), (4, 4)),
     _loss("video loss", _video, 10, (1, 2), (1, 2), (2, 2), (4, 4)),
     _loss("video loss", _video, 15, (1, 1), (1, 2), (2, 2), (2, 2)),
-    # Delay ladders (audio; table 7.3, 7.4): we side with Twilio's full-RTT latency.
+    # Delay ladders (audio; table 7.3, 7.4): we side with LiveKit and the E-model's one-way
+    # delay (RTT/2) over twilio-voice's full RTT (docs/levels.md).
     *(
         Scenario(f"RTT {rtt} ms", "delay", steady(_audio, Conditions(rtt=rtt / 1000, jitter=0.0)),
                  band, "level", "mos.ts effective latency; LiveKit scorer.go:81-90",
@@ -235,11 +236,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         for rtt, band, lk, tw in (
             (50, (5, 5), (5, 5), (5, 5)),
             (200, (5, 5), (5, 5), (5, 5)),
-            (300, (4, 5), (5, 5), (4, 4)),
-            (400, (4, 4), (5, 5), (3, 3)),
-            (600, (3, 3), (5, 5), (1, 1)),
-            (800, (2, 3), (3, 4), (1, 1)),
-            (1000, (1, 2), (3, 4), (1, 1)),
+            (300, (5, 5), (5, 5), (4, 4)),
+            (400, (4, 5), (5, 5), (3, 3)),
+            (600, (4, 5), (5, 5), (1, 1)),
+            (800, (3, 4), (3, 4), (1, 1)),
+            (1000, (2, 3), (3, 4), (1, 1)),
         )
     ),
     *(

@@ -19,7 +19,7 @@ def loss_effect(fraction_lost: float, weight: float) -> float:
 
 def delay_effect(rtt_s: float, jitter_s: float, th: Thresholds) -> float:
     """Points the delay takes off a packet score: the simplified E-model delay impairment Id on
-    the effective latency RTT + 2 x jitter + 10 ms (PingPlotter, twilio-voice.js mos.ts)."""
+    the effective one-way delay RTT/2 + 2 x jitter + 10 ms (see ``Thresholds``)."""
     delay_ms = rtt_s * th.delay_rtt_share * 1000.0 + jitter_s * 2000.0 + th.delay_codec_ms
     if delay_ms <= th.delay_knee_ms:
         return delay_ms * th.delay_slope_low

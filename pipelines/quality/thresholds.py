@@ -52,14 +52,15 @@ class Thresholds:
     loss_half_life_s: float = 2.0
     loss_confidence_z: float = 1.0
 
-    # Latency: effective latency d = RTT + 2 x jitter + 10 ms (ms), the simplified E-model of
-    # PingPlotter that twilio-voice.js mos.ts uses (Twilio is the product this API copies);
-    # score = 100 - d/40 up to 160 ms, then 100 - (d-120)/10. LiveKit's calculatePacketScore
-    # takes the same curve on RTT/2 (scorer.go:81-90), which keeps 800 ms RTT "excellent"
-    # as far as delay goes; G.114 calls > 400 ms one-way (~800 ms RTT) unacceptable for
-    # conversation. We side with Twilio: RTT 200 ms is 5, 400 ms is 4, 600 ms is 3, 800 ms
-    # is 2 (research table in docs/levels.md).
-    delay_rtt_share: float = 1.0
+    # Latency: effective one-way delay d = RTT/2 + 2 x jitter + 10 ms (ms); score = 100 - d/40
+    # up to 160 ms, then 100 - (d-120)/10: the simplified E-model delay impairment Id as
+    # LiveKit's calculatePacketScore applies it (scorer.go:81-90, on RTT/2 + 2 x jitter),
+    # plus the 10 ms codec allowance of PingPlotter / twilio-voice.js mos.ts. twilio-voice
+    # feeds the whole RTT instead, which makes a 400 ms RTT "average"; the E-model's Ta is
+    # the one-way mouth-to-ear delay (G.107), and G.114 calls up to 400 ms one-way
+    # acceptable, so we side with LiveKit: RTT 400 ms is 5, 800 ms 4, 1000 ms 3. The lab's
+    # +200 ms-each-way call (RTT 405-731 ms measured) reads 4-5 this way and 1-3 Twilio's.
+    delay_rtt_share: float = 0.5
     delay_codec_ms: float = 10.0
     delay_knee_ms: float = 160.0
     delay_slope_low: float = 1 / 40
