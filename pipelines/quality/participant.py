@@ -189,10 +189,11 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
 
         ws_audio_send = ws_audio_recv = ws_video_send = ws_video_recv = None
         keep = exp(dt_s * th.loss_decay_per_s)  # the loss pool's old part, once per sample
+        window_ms = dt_ms if has_window else 0
         if a_send is not None and audio_send is not None:
             ws_audio_send = _send(
-                a_send, audio_send, True, available_out, cp_rtt, 0.0, f_a_send, dt_s, keep, now,
-                th,
+                a_send, audio_send, True, available_out, cp_rtt, 0.0, f_a_send, dt_s, window_ms,
+                keep, now, th,
             )
         if a_recv is not None and audio_recv is not None:
             ws_audio_recv = _recv(
@@ -202,7 +203,7 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
         if v_send is not None and video_send is not None:
             ws_video_send = _send(
                 v_send, video_send, False, available_out, cp_rtt, audio_demand, f_v_send, dt_s,
-                keep, now, th,
+                window_ms, keep, now, th,
             )  # fmt: skip
         if v_recv is not None and video_recv is not None:
             ws_video_recv = _recv(
@@ -249,7 +250,7 @@ def _component(present: bool, send: bool, now_ms: int) -> ComponentState | None:
     None when its last track went."""
     if not present:
         return None
-    return ComponentState(ramp_since=now_ms, ramp_rise_at=now_ms) if send else ComponentState()
+    return ComponentState(ramp_ms=0) if send else ComponentState()
 
 
 def _flow(cs: ComponentState, moved: int, has_window: bool, window_start: int) -> int:
@@ -321,19 +322,20 @@ def _pooled_loss(
     estimate, proven lower bound), both -1.0 while the pool holds fewer than
     ``loss_min_packets`` packets.
     """
-    n: float = cs.pool_packets
-    k: float = cs.pool_lost
-    n *= keep
+    tenths: int = cs.pool_packets
+    thousandths: int = cs.pool_lost
+    n = tenths * 0.1 * keep
     if flow == _FLOWING and packets > 0:
         n += packets
-    cs.pool_packets = n
-    if k > 0.0 or lost > 0:
-        k *= keep
+    cs.pool_packets = int(n * 10.0 + 0.5)
+    k = 0.0
+    if thousandths > 0 or lost > 0:
+        k = thousandths * 0.001 * keep
         if flow == _FLOWING and packets > 0:
             k += lost
         if k < n * 0.0005:  # below 0.05 % the bound is 0: forget it, skip the arithmetic
             k = 0.0
-        cs.pool_lost = k
+        cs.pool_lost = int(k * 1000.0 + 0.5)
     if n < th.loss_min_packets:
         return -1.0, -1.0
     if k == 0.0:
@@ -359,6 +361,7 @@ def _send(
     audio_demand: float,
     flow: int,
     dt_s: float,
+    window_ms: int,
     keep: float,
     now_ms: int,
     th: Thresholds,
@@ -396,26 +399,34 @@ def _send(
     prefix = "audio.send." if audio else "video.send."
     return _score_and_smooth(
         cs, prefix, actual, available, capacity, demand, fraction, proven, lost, loss_packets,
-        rtt, jitter, weight, _ramping(cs, available, now_ms, th), flow, now_ms, th,
+        rtt, jitter, weight, _ramping(cs, available, window_ms, th), flow, now_ms, th,
     )  # fmt: skip
 
 
-def _ramping(cs: ComponentState, available: float | None, now_ms: int, th: Thresholds) -> bool:
+def _ramping(cs: ComponentState, available: float | None, dt_ms: int, th: Thresholds) -> bool:
     """Whether the call-start ramp-up of the bandwidth estimate still goes on (see
     ``Thresholds.ramp_max_s``); once it stops, it is over for good."""
-    if cs.ramp_since <= 0:
+    ramp_ms: int = cs.ramp_ms
+    if ramp_ms < 0:
         return False
-    if available is not None and now_ms - cs.ramp_since <= th.ramp_max_s * 1000.0:
-        if available > cs.ramp_peak * (1.0 + th.ramp_rise):
-            cs.ramp_peak = int(available)
-            cs.ramp_rise_at = now_ms
-        if (
-            available >= cs.ramp_peak * (1.0 - th.ramp_drop)
-            and now_ms - cs.ramp_rise_at <= th.ramp_plateau_s * 1000.0
-        ):
+    ramp_ms += dt_ms
+    if available is not None and ramp_ms <= th.ramp_max_s * 1000.0:
+        peak: int = cs.ramp_peak
+        flat_ms: int = cs.ramp_flat_ms + dt_ms
+        if available > peak * (1.0 + th.ramp_rise):
+            peak = cs.ramp_peak = int(available)
+            flat_ms = 0
+        if available >= peak * (1.0 - th.ramp_drop) and flat_ms <= th.ramp_plateau_s * 1000.0:
+            cs.ramp_ms = ramp_ms
+            cs.ramp_flat_ms = flat_ms
             return True
-    cs.ramp_since = cs.ramp_peak = cs.ramp_rise_at = 0
+    _end_ramp(cs)
     return False
+
+
+def _end_ramp(cs: ComponentState) -> None:
+    cs.ramp_ms = -1
+    cs.ramp_peak = cs.ramp_flat_ms = 0
 
 
 def _recv(
@@ -510,7 +521,7 @@ def _score_and_smooth(
         bandwidth = bandwidth_score(capacity, demand, th)
         if ramping and score < f5:
             ramping = False  # loss or delay trouble: the estimate's low value may be real
-            cs.ramp_since = cs.ramp_peak = cs.ramp_rise_at = 0
+            _end_ramp(cs)
         if bandwidth < score and not ramping:
             score, metric = bandwidth, _BANDWIDTH
     window = (actual, available, demand, fraction, rtt, jitter, bandwidth, loss, latency)

@@ -33,23 +33,25 @@ class ComponentState(msgspec.Struct, array_like=True, gc=False):
     """Smoothed measured rate (bits/s), -1 before the first window."""
     # Fields below came with the evidence rules (docs/levels.md); last, so that states written
     # before them still decode (with these defaults).
-    pool_packets: float = 0.0
-    """Packets behind the loss estimate: each window's count added, older ones decaying with
-    ``Thresholds.loss_half_life_s``, so loss is judged over enough packets, not one window."""
-    pool_lost: float = 0.0
-    """Lost packets in the same decaying pool."""
+    pool_packets: int = 0
+    """Packets (in tenths) behind the loss estimate: each window's count added, older ones
+    decaying with ``Thresholds.loss_half_life_s``, so loss is judged over enough packets, not
+    one window. Whole numbers encode in 3 bytes where a float takes 9."""
+    pool_lost: int = 0
+    """Lost packets (in thousandths) in the same decaying pool."""
     quiet_since: int = -1
     """Sample time (ms) since when the component's unmuted tracks moved no packets, -1 while
     they move: quiet windows prove nothing about loss or bitrate, and a long quiet is a stall."""
     held: int = -1
     """While stalled (quiet for longer than ``Thresholds.stall_after_s``) the level reads 0 and
     the smoothed level waits here, to come back when packets flow again; -1 otherwise."""
-    ramp_since: int = 0
-    """Send components: sample time (ms) the call-start ramp-up began, 0 once it is over."""
+    ramp_ms: int = -1
+    """Send components: how long (ms) the call-start ramp-up of the bandwidth estimate has
+    lasted, -1 once it is over (or for a receiving component)."""
     ramp_peak: int = 0
     """Highest available outgoing bitrate (bits/s) seen during the ramp-up."""
-    ramp_rise_at: int = 0
-    """Sample time (ms) the estimate last rose by ``Thresholds.ramp_rise`` during the ramp-up."""
+    ramp_flat_ms: int = 0
+    """How long (ms) the estimate has not risen by ``Thresholds.ramp_rise`` during the ramp-up."""
 
 
 class ParticipantState(msgspec.Struct, array_like=True):
