@@ -125,8 +125,12 @@ def sample_from_report(
     seq: int,
     connection_state: ConnectionState = "connected",
     timestamp: int | None = None,
+    muted_tracks: frozenset[str] = frozenset(),
 ) -> StatsSample:
     """Build one ``StatsSample`` from one getStats snapshot plus the participant's identity.
+
+    ``muted_tracks``: ids of the local MediaStreamTracks the app has muted or disabled (not
+    in getStats); their outbound tracks say ``muted``, so their silence is not a stall.
 
     ``connection_state`` is already in our vocabulary (use :func:`map_connection_state` on W3C
     values: "disconnected" means different things in the two). ``timestamp`` defaults to the
@@ -149,7 +153,7 @@ def sample_from_report(
         seq=seq,
         connection_state=connection_state,
         candidate_pair=candidate_pair_from_report(stats),
-        outbound=_cap(outbound_tracks(stats), key=lambda t: t.bytes_sent),
+        outbound=_cap(outbound_tracks(stats, muted_tracks), key=lambda t: t.bytes_sent),
         inbound=_cap(inbound_tracks(stats), key=lambda t: t.bytes_received),
     )
 
@@ -241,7 +245,9 @@ def _pair_bytes(pair: Stats) -> int:
 # --- tracks ---------------------------------------------------------------------------------
 
 
-def outbound_tracks(report: Report) -> list[OutboundTrack]:
+def outbound_tracks(
+    report: Report, muted_tracks: frozenset[str] = frozenset()
+) -> list[OutboundTrack]:
     """One entry per sending RTP stream (simulcast layers stay separate, named by ``rid``).
 
     Skipped: streams without ``bytesSent``/``packetsSent``, layers switched off
@@ -270,6 +276,7 @@ def outbound_tracks(report: Report) -> list[OutboundTrack]:
         if _is_repair_stream(report, s, repair):
             continue
         sender_track = _linked(report, s, "trackId")
+        muted = bool(muted_tracks) and _track_identifier(report, s) in muted_tracks
         tracks.append(
             OutboundTrack(
                 track_sid=names[sid],
@@ -282,6 +289,7 @@ def outbound_tracks(report: Report) -> list[OutboundTrack]:
                 frames_per_second=_fps(_first(s, sender_track, key="framesPerSecond")),
                 quality_limitation_reason=_quality_reason(s.get("qualityLimitationReason")),
                 remote=remotes.remote_for(sid, s),
+                muted=True if muted else None,
             )
         )
         track_bases.append(bases[sid])

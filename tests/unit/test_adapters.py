@@ -436,3 +436,18 @@ def test_map_connection_state(w3c: str, ours: str) -> None:
 def test_map_connection_state_rejects_unknown_values() -> None:
     with pytest.raises(ValueError, match="unknown W3C connection state"):
         map_connection_state("reconnecting")
+
+
+def test_muted_local_tracks_are_marked_on_their_outbound_streams() -> None:
+    """The app's mute state is not in getStats: the caller names the muted tracks' ids, and
+    their outbound streams say ``muted`` (so that their silence is not a stall)."""
+    objects = _snapshot("first.json")
+    sources = [s for s in objects if s.get("type") == "media-source"]
+    audio_source = next(s for s in sources if s["kind"] == "audio")
+    sample = sample_from_report(
+        objects, **IDENTITY, muted_tracks=frozenset({audio_source["trackIdentifier"]})
+    )
+    muted = [t for t in sample.outbound if t.muted]
+    assert muted and all(t.kind == "audio" for t in muted)
+    assert any(t.muted is None for t in sample.outbound)
+    assert all(t.muted is None for t in sample_from_report(objects, **IDENTITY).outbound)

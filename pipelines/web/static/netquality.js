@@ -275,7 +275,7 @@
       return Object.entries(report).filter(([, s]) => typeOf(s) === type && s.isRemote !== true);
     }
 
-    function outboundTracks(report) {
+    function outboundTracks(report, mutedTracks = null) {
       const streams = streamsOf(report, "outboundrtp");
       const bases = trackBases(report, streams);
       const names = trackNames(streams, bases);
@@ -303,6 +303,7 @@
             framesPerSecond: fps(first("framesPerSecond", s, senderTrack)),
             qualityLimitationReason: qualityReason(s.qualityLimitationReason),
             remote: remoteFor(sid, s),
+            muted: mutedTracks && mutedTracks.has(trackIdentifier(report, s)) ? true : null,
           }),
         );
         trackBaseList.push(bases[sid]);
@@ -363,8 +364,12 @@
       return mapped;
     }
 
-    /** One netquality.stats.v1 sample from one getStats report (same as sample_from_report). */
-    function sampleFromReport(raw, { roomSid, participantSid, region, seq, connectionState = "connected", timestamp = null }) {
+    /**
+     * One netquality.stats.v1 sample from one getStats report (same as sample_from_report).
+     * mutedTracks: ids of the local MediaStreamTracks the app has muted or disabled; their
+     * outbound tracks say muted, so that their silence is not read as a stall.
+     */
+    function sampleFromReport(raw, { roomSid, participantSid, region, seq, connectionState = "connected", timestamp = null, mutedTracks = null }) {
       const report = normalizeReport(raw);
       let ts = timestamp;
       if (!has(ts)) {
@@ -380,7 +385,7 @@
         seq,
         connectionState,
         candidatePair: candidatePairFromReport(report),
-        outbound: outboundTracks(report),
+        outbound: outboundTracks(report, mutedTracks),
         inbound: inboundTracks(report),
       });
     }
@@ -420,6 +425,20 @@
      * often samples are posted), maxBatch (100), maxQueue (600: oldest samples dropped beyond),
      * maxBackoffMs (60000), fetch (injectable), onResult(status, body) and onError(error).
      */
+    /** Ids of the tracks this participant sends but has muted (enabled = false) or that the
+     * browser mutes (no source data): not stalls. */
+    function mutedLocalTracks(pcs) {
+      const ids = new Set();
+      for (const pc of pcs) {
+        if (typeof pc.getSenders !== "function") continue;
+        for (const sender of pc.getSenders()) {
+          const track = sender && sender.track;
+          if (track && (track.enabled === false || track.muted === true)) ids.add(track.id);
+        }
+      }
+      return ids;
+    }
+
     function start(options) {
       const pcs = options.peerConnections || [options.peerConnection];
       for (const key of ["endpoint", "token", "roomSid", "participantSid", "region"]) {
@@ -447,6 +466,7 @@
             seq: state.seq,
             connectionState: worstState(pcs),
             timestamp: Date.now(),
+            mutedTracks: mutedLocalTracks(pcs),
           });
           state.queue.push(sample);
           if (state.queue.length > maxQueue) state.dropped += state.queue.splice(0, state.queue.length - maxQueue).length;
