@@ -180,7 +180,8 @@ def fitted_range(now: datetime, first: datetime | None, longest: timedelta) -> T
     ``longest``, so a young system's minutes fill the chart instead of its last few pixels."""
     start = now - longest
     if first is not None and first > start:
-        start = min(first.replace(second=0, microsecond=0), now - SHORTEST_FITTED)
+        # To the whole minute, but never past ``longest`` (data from 59 min 31 s ago).
+        start = max(min(first.replace(second=0, microsecond=0), now - SHORTEST_FITTED), start)
     return TimeRange(start, now)
 
 
