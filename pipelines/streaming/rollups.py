@@ -36,12 +36,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import faust
 import msgspec
 
 from pipelines.config import Settings
+from pipelines.quality.event_time import EventTimeBounds, Verdict, describe
 from pipelines.quality.rollups import (
     DEFAULT_ALLOWED_LATENESS_MS,
     MinuteRollup,
@@ -55,9 +57,9 @@ from pipelines.quality.rollups import (
     load_room,
 )
 from pipelines.quality.rollups_due import RoomRollupsDue, load_room_due
-from pipelines.quality.room_level import decode_room_level
+from pipelines.quality.room_level import RoomLevel, decode_room_level
 from pipelines.streaming.bundles import bundled
-from pipelines.streaming.clock import StreamClock
+from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit, event_time_bounds
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
 from pipelines.streaming.levels import (
     ROOM_STATES_KEPT,
@@ -89,6 +91,7 @@ class RollupsProcessor:
         producer: BatchProducer,
         partitions: int,
         partition_of: PartitionOf | None = None,
+        bounds: EventTimeBounds = DEFAULT_BOUNDS,
     ) -> None:
         self.rooms = rooms
         self.regions = regions
@@ -99,7 +102,10 @@ class RollupsProcessor:
             partition_of = PartitionOf(partitions)
         self.partition_of = partition_of
         self.clock = StreamClock()
-        """Event time of the level stream (see the module docstring)."""
+        """Stream time of the level stream (see the module docstring)."""
+        self.bounds = bounds
+        self.out_of_bounds: Counter[str] = Counter()
+        """Level events dropped by their time: ``late`` and ``ahead`` (see :func:`admit`)."""
         self.lock = asyncio.Lock()
         self.emitted = 0
         self.skipped = 0
@@ -112,6 +118,17 @@ class RollupsProcessor:
         seen = self.missed.seen(_ALL, room.room_sid)
         if seen and room.advance(seen):
             log.error("rollups: room %s had minutes to close at a sweep it missed", room.room_sid)
+
+    def _count(self, verdict: Verdict, level: RoomLevel) -> None:
+        """Count a level event dropped by its time; log the first of each kind and then
+        every power of two (one wrong clock sends an event per level change)."""
+        n = self.out_of_bounds[verdict] = self.out_of_bounds[verdict] + 1
+        if n & (n - 1) == 0:
+            log.warning(
+                "rollups: dropped %d level event(s) %s, the last %s (client time %d, stream"
+                " time %s): is that client's clock wrong?", n, describe(verdict, self.bounds),
+                level.event_id, level.timestamp, level.stream_time,
+            )  # fmt: skip
 
     def forget_cache(self) -> None:
         """After a rebalance the tables are the truth: drop decoded copies (and their sweeps)."""
@@ -130,7 +147,10 @@ class RollupsProcessor:
                     self.skipped += 1
                     log.warning("rollups: skipping undecodable level event: %s", exc)
                     continue
-                self.clock.observe(level.timestamp, time.time())
+                verdict = admit(self.clock, level, self.bounds, time.time())
+                if verdict != "accepted":
+                    self._count(verdict, level)
+                    continue
                 room = self.rooms.get(level.room_sid)
                 if room is None:
                     room = RoomRollups.for_event(level)
@@ -239,6 +259,7 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
         BatchProducer(app_producer(app)),
         settings.partitions,
         levels.room_partition_of,
+        event_time_bounds(settings),
     )
     batch_agent(app, by_room, "rollups-rooms", processor.rooms_batch)
     batch_agent(app, by_region, "rollups-regions", processor.regions_batch)
