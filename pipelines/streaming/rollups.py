@@ -37,6 +37,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -60,7 +61,13 @@ from pipelines.quality.rollups_due import RoomRollupsDue, load_room_due
 from pipelines.quality.room_level import RoomLevel, decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit, event_time_bounds
-from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
+from pipelines.streaming.declare import (
+    batch_agent,
+    before_stop,
+    raw_topic,
+    records_of,
+    table_states,
+)
 from pipelines.streaming.levels import (
     ROOM_STATES_KEPT,
     LevelsProcessor,
@@ -190,6 +197,47 @@ class RollupsProcessor:
             await self._publish(out, to_regions=True)
             await self.rooms.flush_batched(self.producer)
 
+    async def flush_open_minutes(self, owns_region: Callable[[str], bool]) -> int:
+        """On a graceful stop: publish every room's open minute as it stands at the stream
+        clock (``RoomRollups.open_minutes``): what the timer would close if the minute ended
+        now (level events come only on changes, so the newest one read is no measure of how
+        long anyone stayed); returns how many room minutes.
+
+        The states are not changed, so a restart closes these minutes as usual and their full
+        versions replace them (the sink upserts by minute). A region this worker holds gets
+        its partial minute from a copy of its state (the copy is dropped, for the same
+        reason); the room minutes of a region held elsewhere go to that region's stage.
+        """
+        until = self.clock.now(time.time())
+        if not until:
+            return 0
+        async with self.lock:
+            rooms: list[MinuteRollup] = []
+            for room_sid, _ in list(self.rooms.scan()):
+                rooms.extend(self.rooms[room_sid].open_minutes(until))
+            copies: dict[str, RegionRollups] = {}
+            regions: list[MinuteRollup] = []
+            here: list[MinuteRollup] = []
+            elsewhere: list[MinuteRollup] = []
+            for minute in rooms:
+                region = copies.get(minute.region)
+                if region is None and owns_region(minute.region):
+                    held = self.regions.get(minute.region)
+                    region = copies[minute.region] = (
+                        RegionRollups(minute.region) if held is None
+                        else load_region(dump_region(held))
+                    )  # fmt: skip
+                if region is None:
+                    elsewhere.append(minute)
+                else:
+                    here.append(minute)
+                    regions.extend(region.apply(minute))
+            await self._publish(here, to_regions=False)
+            await self._publish(elsewhere, to_regions=True)
+            await self._publish(latest_of_each_minute(regions), to_regions=False)
+        log.info("rollups: flushed %d open room minute(s) at stop", len(rooms))
+        return len(rooms)
+
     async def regions_batch(self, events: list[faust.EventT]) -> None:
         """Sum room minutes into their regions; publish the region minutes that changed."""
         out: list[MinuteRollup] = []
@@ -273,5 +321,17 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         processor.forget_cache()
 
+    region_topic = by_region.get_topic_name()
+
+    def owns_region(region: str) -> bool:
+        partition = levels.room_partition_of(region)
+        return any(tp.topic == region_topic and tp.partition == partition
+                   for tp in app.consumer.assignment())  # fmt: skip
+
+    async def flush_open_minutes() -> None:
+        if app.tables.recovery.completed.is_set():
+            await processor.flush_open_minutes(owns_region)
+
+    before_stop(app).append(flush_open_minutes)
     del advance, on_revoked
     return processor
