@@ -18,10 +18,14 @@ restores the tables from their changelogs, so an open alert stays open (never re
 still resolves.
 
 "Sustained for 15 s" must be noticed when nothing arrives: a timer advances every room and
-region to its partition's :class:`StreamClock` (event time while events flow, the wall clock
-once they stop). Only recently written rooms stay decoded (:data:`ROOM_STATES_KEPT`); the
-timer reads the others' bytes through ``pipelines.quality.alerting_due`` and decodes only the
-rooms with something due, and a room decoded again catches up with the sweeps it missed
+region to its partition's :class:`StreamClock` (the stream times the levels agent stamps
+while events flow, the wall clock once they stop). As in the rollups, an event whose own
+(client) time is too far from that clock is dropped and counted
+(:func:`~pipelines.streaming.clock.admit`), and a new room starts at the stream's watermark,
+so no alert opens in the past or the future of the stream. Only recently written rooms stay
+decoded (:data:`ROOM_STATES_KEPT`); the timer reads the others' bytes through
+``pipelines.quality.alerting_due`` and decodes only the rooms with something due, and a room
+decoded again catches up with the sweeps it missed
 (:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
 what it would be with every room decoded.
 """
@@ -40,6 +44,7 @@ import msgspec
 
 from pipelines.config import Settings
 from pipelines.contracts import AlertEvent, encode
+from pipelines.observability import METRICS
 from pipelines.quality.alerting import (
     AlertRules,
     RegionAlerts,
@@ -273,6 +278,7 @@ class AlertsProcessor:
         """Count a level event dropped by its time; log the first of each kind and then
         every power of two (one wrong clock sends an event per level change)."""
         n = self.counts.out_of_bounds[verdict] = self.counts.out_of_bounds[verdict] + 1
+        METRICS.out_of_bounds.labels(stage="alerts", verdict=verdict).inc()
         if n & (n - 1) == 0:
             log.warning(
                 "alerts: dropped %d level event(s) %s, the last %s (client time %d, stream"

@@ -14,10 +14,15 @@ Two keyed stages, each with its state in a changelog-backed table:
 Outputs go through :class:`BatchProducer` (one record batch per partition) and the states
 through :meth:`ChangelogStates.flush_batched`, after the outputs are acknowledged.
 
-Minutes close on *event time*: a :class:`StreamClock` over the level events' own timestamps,
-less the allowed lateness. While events flow it is where the stream is, so replaying old data
-closes its minutes in order instead of dropping it as late; when they stop it moves on with
-the wall clock, minute by minute, so the last minutes of a call close too. A timer applies it
+Minutes close on *event time*: a :class:`StreamClock` over the stream times the levels agent
+stamps on its events (when the sample behind each reached the stream; a client's own clock may
+be years off), less the allowed lateness. While events flow it is where the stream is, so
+replaying old data closes its minutes in order instead of dropping it as late; when they stop
+it moves on with the wall clock, minute by minute, so the last minutes of a call close too.
+An event whose own time is too far behind or ahead of that clock is dropped and counted
+(:func:`~pipelines.streaming.clock.admit`, ``pipelines.quality.event_time``), so one wrong
+clock cannot fill years of minutes. On a graceful stop the open minutes are written as they
+stand (:meth:`RollupsProcessor.flush_open_minutes`). A timer applies it
 to every room, since a quiet room's own events would never close a minute. Presence ends at a
 participant's ``departed`` event, which the levels agent emits on leaving or expiry, so a
 quiet room emits a bounded number of minutes; once its closed minutes are past correction
@@ -44,6 +49,7 @@ import faust
 import msgspec
 
 from pipelines.config import Settings
+from pipelines.observability import METRICS
 from pipelines.quality.event_time import EventTimeBounds, Verdict, describe
 from pipelines.quality.rollups import (
     DEFAULT_ALLOWED_LATENESS_MS,
@@ -130,6 +136,7 @@ class RollupsProcessor:
         """Count a level event dropped by its time; log the first of each kind and then
         every power of two (one wrong clock sends an event per level change)."""
         n = self.out_of_bounds[verdict] = self.out_of_bounds[verdict] + 1
+        METRICS.out_of_bounds.labels(stage="rollups", verdict=verdict).inc()
         if n & (n - 1) == 0:
             log.warning(
                 "rollups: dropped %d level event(s) %s, the last %s (client time %d, stream"
