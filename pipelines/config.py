@@ -121,6 +121,32 @@ class Settings:
             "Silence after which a participant's state is expired with a final event",
         ),
     )
+    event_time_behind_s: float = field(
+        default=300.0,
+        metadata=_env(
+            "NETQUALITY_EVENT_TIME_BEHIND_S",
+            "Rollups and alerts drop (count as late) a level event older than the stream "
+            "clock by more than this",
+        ),
+    )
+    """A client clock behind the stream by more than this is wrong, not late: NTP keeps
+    devices within a second or two. 5 minutes covers a client that queued its stats while
+    offline and the stages' own reordering (seconds), and exceeds what a room can still
+    correct anyway (2 closed minutes plus 5 s of lateness, ``pipelines.quality.rollups``). It
+    bounds what one wrong clock can do: a room opened by a late event fills at most 5 minutes
+    before the clock (a 2023 clock filled every minute since 2023), and it stays below the
+    10 minutes a region keeps room minutes for, so room and region totals agree."""
+    event_time_ahead_s: float = field(
+        default=60.0,
+        metadata=_env(
+            "NETQUALITY_EVENT_TIME_AHEAD_S",
+            "Rollups and alerts drop a level event newer than the stream clock by more than this",
+        ),
+    )
+    """Stats are measured before they are sent, so an event is normally behind the stream
+    clock; only a client clock running fast puts it ahead. A minute allows clocks a PC's
+    weekly time sync leaves behind (drift of a few seconds a day); further ahead, a room
+    would close its minutes (and time its alerts) before the other participants' events."""
     web_port: int = field(
         default=8000, metadata=_env("NETQUALITY_WEB_PORT", "Port of the web API and dashboards")
     )

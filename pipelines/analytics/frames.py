@@ -114,3 +114,21 @@ def hour_day_matrix(hourly: pl.DataFrame) -> pl.DataFrame:
         if str(hour) not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(str(hour)))
     return wide.select(["day", *(str(h) for h in range(24))]).sort("day")
+
+
+def below_five_note(totals: pl.DataFrame, metrics: pl.DataFrame) -> str | None:
+    """What to say about the time below level 5 when no limiting metric explains it.
+
+    From the numbers, never assumed: "every participant was at level 5" only when all the
+    participant-time was at level 5 (a room averaging 4.00 was once described so because no
+    limiting metric had been recorded). ``None`` when the metrics table has rows to show.
+    """
+    if not metrics.is_empty():
+        return None
+    total = float(totals["participant_seconds"].sum()) if totals.height else 0.0
+    below = sum(float(totals[c].sum()) for c in SECONDS_AT_LEVEL[:5]) if totals.height else 0.0
+    if total <= 0:
+        return "no data"
+    if below <= 0:
+        return "nothing: every participant was at level 5"
+    return f"no cause recorded for {below / 60:.1f} participant-min below level 5"

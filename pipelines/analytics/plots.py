@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import polars as pl
 
@@ -34,10 +35,17 @@ _SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 
 def time_at_level(bucketed: pl.DataFrame, path: Path, title: str, bucket: str = "hour") -> Path:
+    """The chart of :func:`time_at_level_figure`, written to ``path``."""
+    return _save(time_at_level_figure(bucketed, title, bucket), path)
+
+
+def time_at_level_figure(bucketed: pl.DataFrame, title: str, bucket: str = "hour") -> plt.Figure:
     """Participants at each level over time, stacked (all scopes summed).
 
     Plotted as participant-seconds / bucket length: the average number of participants at
-    each level, which reads the same whatever the bucket size.
+    each level, which reads the same whatever the bucket size. Each bucket is a bar exactly
+    as wide as the bucket, starting at its start (one 1-minute bucket once came out as a
+    45-minute block), and the title and axis name the bucket actually used.
     """
     summed = (
         bucketed.group_by("bucket").agg([pl.col(c).sum() for c in frames.SECONDS_AT_LEVEL])
@@ -51,23 +59,30 @@ def time_at_level(bucketed: pl.DataFrame, path: Path, title: str, bucket: str = 
         summed = pl.DataFrame(every).join(summed, on="bucket", how="left").fill_null(0.0)
     fig, ax = plt.subplots(figsize=SIZE, dpi=DPI)
     times = summed["bucket"].to_list()
-    width = _SECONDS[bucket]  # participant-seconds per bucket -> participants present on average
-    series = [(summed[c] / width).to_list() for c in frames.SECONDS_AT_LEVEL]
-    labels = [f"level {level}" for level in frames.LEVELS]
-    if len(times) > 1:
-        ax.stackplot(times, series, labels=labels, colors=LEVEL_COLOURS, step="post")
-    else:  # one bucket: a stacked bar reads better than a zero-width area
-        bottom = 0.0
-        for values, label, colour in zip(series, labels, LEVEL_COLOURS, strict=True):
-            value = values[0] if values else 0.0
-            ax.bar(times or [0], [value], bottom=bottom, label=label, color=colour, width=0.03)
-            bottom += value
+    seconds = _SECONDS[bucket]  # participant-seconds per bucket -> participants on average
+    width = bar_width_days(bucket)
+    bottom = [0.0] * len(times)
+    for level, column in zip(frames.LEVELS, frames.SECONDS_AT_LEVEL, strict=True):
+        values = (summed[column] / seconds).to_list()
+        ax.bar(times, values, bottom=bottom, width=width, align="edge", linewidth=0,
+               label=f"level {level}", color=LEVEL_COLOURS[level])  # fmt: skip
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    if times:
+        ax.set_xlim(mdates.date2num(times[0]), mdates.date2num(times[-1]) + width)
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.xaxis_date()
     ax.set_title(title)
     ax.set_ylabel(f"participants (average per {bucket})")
     ax.legend(loc="upper left", fontsize="small", ncols=6)
     ax.grid(axis="y", alpha=0.3)
     fig.autofmt_xdate()
-    return _save(fig, path)
+    return fig
+
+
+def bar_width_days(bucket: str) -> float:
+    """A bucket's length in matplotlib's date unit (days)."""
+    return _SECONDS[bucket] / 86400
 
 
 def hour_of_day_heatmap(hourly: pl.DataFrame, path: Path, title: str) -> Path:
@@ -89,8 +104,11 @@ def hour_of_day_heatmap(hourly: pl.DataFrame, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def limiting_metrics(metrics: pl.DataFrame, path: Path, title: str) -> Path:
-    """Per region, the share of below-5 time each metric held the level down (stacked bars)."""
+def limiting_metrics(
+    metrics: pl.DataFrame, path: Path, title: str, empty_note: str = "no data"
+) -> Path:
+    """Per region, the share of below-5 time each metric held the level down (stacked bars);
+    ``empty_note`` where there is none (``frames.below_five_note`` says which case it is)."""
     regions = sorted(set(metrics["region"].to_list())) if metrics.height else []
     fig, ax = plt.subplots(figsize=(10, max(2.5, 0.5 * len(regions) + 1.5)), dpi=DPI)
     left = [0.0] * len(regions)
@@ -112,7 +130,7 @@ def limiting_metrics(metrics: pl.DataFrame, path: Path, title: str) -> Path:
     if regions:
         ax.legend(loc="lower right", fontsize="small")
     else:
-        ax.text(50, 0.5, "no participant-time below level 5", ha="center", va="center")
+        ax.text(50, 0.5, empty_note, ha="center", va="center")
     return _save(fig, path)
 
 

@@ -59,6 +59,11 @@ class Report:
         return "all regions"
 
     @property
+    def time_at_level_title(self) -> str:
+        """The chart's title, naming the bucket the table really has (minute, hour or day)."""
+        return f"Time at level, {self.title} (average participants per {self.bucket}, UTC)"
+
+    @property
     def slug(self) -> str:
         name = self.room or self.region or "all"
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
@@ -183,12 +188,13 @@ def print_summary(report: Report, console: Console) -> None:
             _pct(row["share_good"]),
             *(_pct(s) for s in shares if per_level),
         )
+    _no_data(totals)
     console.print(totals)
 
     worst_tables = (("worst_regions", ["region"]), ("worst_rooms", ["room_sid", "region"]))
     for name, scope_keys in worst_tables:
         worst = report.tables.get(name)
-        if worst is None or worst.is_empty():
+        if worst is None:
             continue
         table = Table(title=name.replace("_", " ").capitalize(), title_justify="left")
         for column in ["#", *scope_keys, "participant-h", "avg level", "poor (0-2)"]:
@@ -199,6 +205,7 @@ def print_summary(report: Report, console: Console) -> None:
                 _num(row["participant_seconds"] / 3600, 1), _num(row["avg_level"]),
                 _pct(row["share_poor"]),
             )
+        _no_data(table, "no data (or under a participant-minute each)")
         console.print(table)
 
     metrics = report.tables["limiting_metrics"]
@@ -208,8 +215,9 @@ def print_summary(report: Report, console: Console) -> None:
     for row in metrics.sort(["region", "seconds"], descending=[False, True]).iter_rows(named=True):
         table.add_row(row["region"], row["metric"], _num(row["seconds"] / 60, 1),
                       _pct(row["share"]), str(row["events"]))
-    if metrics.is_empty():
-        table.add_row("-", "nothing: every participant was at level 5", "", "", "")
+    note = frames.below_five_note(report.tables["totals"], metrics)
+    if note is not None:
+        table.add_row("-", note, "", "", "")
     console.print(table)
 
     stability = report.tables["stability"]
@@ -221,6 +229,7 @@ def print_summary(report: Report, console: Console) -> None:
         table.add_row(*(str(row[k]) for k in keys), str(row["participants"]),
                       _num(row["present_seconds"] / 3600, 1), str(row["changes"]),
                       _num(row["changes_per_participant_hour"]))
+    _no_data(table)
     console.print(table)
 
     trend = report.tables["week_over_week"]
@@ -232,7 +241,14 @@ def print_summary(report: Report, console: Console) -> None:
                       _num(row["participant_seconds"] / 3600, 1), _num(row["avg_level"]),
                       _signed(row["avg_level_change"]), _pct(row["share_poor"]),
                       _signed(row["share_poor_change"], pct=True))
+    _no_data(table)
     console.print(table)
+
+
+def _no_data(table: Table, says: str = "no data") -> None:
+    """An empty table says so instead of printing nothing under its title."""
+    if not table.row_count:
+        table.add_row(says, *([""] * (len(table.columns) - 1)))
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -245,8 +261,8 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
     t = report.tables
     return [
         plots.time_at_level(
-            t["time_at_level"], out_dir / "time_at_level.png",
-            f"Time at level, {report.title} (per {report.bucket}, UTC)", report.bucket,
+            t["time_at_level"], out_dir / "time_at_level.png", report.time_at_level_title,
+            report.bucket,
         ),
         plots.hour_of_day_heatmap(
             t["time_at_level"], out_dir / "hour_of_day.png",
@@ -255,6 +271,7 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
         plots.limiting_metrics(
             t["limiting_metrics"], out_dir / "limiting_metrics.png",
             f"What held levels below 5, {report.title}",
+            frames.below_five_note(t["totals"], t["limiting_metrics"]) or "",
         ),
     ]
 
@@ -281,6 +298,8 @@ def _html_table(frame: pl.DataFrame, limit: int = 50) -> str:
             return f"{value:%Y-%m-%d %H:%M}"
         return "" if value is None else html.escape(str(value))
 
+    if frame.is_empty():
+        return "<p>no data</p>"
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
@@ -301,8 +320,12 @@ def write_html(report: Report, out_dir: Path, charts: list[Path]) -> Path:
         f'{base64.b64encode(p.read_bytes()).decode()}"></figure>'
         for p in charts
     )
+    def heading(name: str) -> str:
+        words = name.replace("_", " ")
+        return f"{words} (per {report.bucket})" if name == "time_at_level" else words
+
     sections = "".join(
-        f"<h2>{html.escape(name.replace('_', ' '))}</h2>{_html_table(frame)}"
+        f"<h2>{html.escape(heading(name))}</h2>{_html_table(frame)}"
         for name, frame in report.tables.items()
     )
     page = f"""<!doctype html>

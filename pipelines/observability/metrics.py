@@ -69,6 +69,13 @@ class Metrics:
             ["service", "kind"],
             registry=r,
         )
+        self.out_of_bounds = Counter(
+            "netquality_events_out_of_bounds_total",
+            "Level events a room stage dropped because their time was too far from the stream "
+            "clock (a wrong client clock), by stage and verdict (late, ahead)",
+            ["stage", "verdict"],
+            registry=r,
+        )
         self.intake_gaps = Counter(
             "netquality_intake_gaps_total",
             "Input records a Faust stream skipped: read again after a seek (outcome=reread), "

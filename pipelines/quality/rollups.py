@@ -259,8 +259,33 @@ class RoomRollups(msgspec.Struct, array_like=True):
         """
         return not self.timelines and not self.closed
 
-    def minute(self, minute: int) -> MinuteRollup | None:
+    def open_minutes(self, until_ms: int) -> list[MinuteRollup]:
+        """The minutes not closed yet, as they stand at ``until_ms`` (presence counted up to
+        it, revision 0); the state is left as it is.
+
+        For a graceful stop: without it, the minute in progress (half of a 94 s demo) would
+        never be written. If the stream goes on later, the minute closes as usual and its
+        full version replaces this one under the same key.
+        """
+        earliest = min((s[0].timestamp for s in self.timelines.values() if s), default=None)
+        if earliest is None:
+            return []
+        m = minute_of(earliest)
+        first_open = self.first_open_minute
+        if first_open is not None:
+            m = max(m, first_open)
+        stop = minute_of(until_ms) + MINUTE_MS
+        out: list[MinuteRollup] = []
+        while m < until_ms:
+            partial = self.minute(m, until_ms)
+            if partial is not None:
+                out.append(partial)
+            m = self._next_active_minute(m + MINUTE_MS, stop)
+        return out
+
+    def minute(self, minute: int, until_ms: int | None = None) -> MinuteRollup | None:
         """Aggregate of ``minute`` from the steps held now (revision 0); ``None`` when empty.
+        With ``until_ms``, only the part of the minute before it (a minute still open).
 
         Exact only for minutes at or after :attr:`horizon_minute` (older steps are pruned).
         """
@@ -269,6 +294,8 @@ class RoomRollups(msgspec.Struct, array_like=True):
         min_level: int | None = None
         changes = 0
         end = minute + MINUTE_MS
+        if until_ms is not None:
+            end = min(end, until_ms)
         for steps in self.timelines.values():
             present = False
             start = max(bisect_left(steps, minute, key=_step_time) - 1, 0)

@@ -33,13 +33,18 @@ class RoomLevel(msgspec.Struct, rename="camel", omit_defaults=True, frozen=True,
     level: Level
     limited_by: str | None = None
     departed: bool = False
+    stream_time: TimestampMs | None = None
+    """When the stream received the sample behind this event (its produce time, ms), as the
+    levels agent read it; ``timestamp`` is the client's clock. The room stages judge the one
+    against the other (``pipelines.quality.event_time``); ``None`` in records written before
+    it was stamped (and in tests that write level events themselves)."""
 
     @classmethod
-    def of(cls, event: LevelEvent) -> RoomLevel:
+    def of(cls, event: LevelEvent, stream_time: int | None = None) -> RoomLevel:
         """The room stages' view of a level event."""
         return cls(
             event.event_id, event.room_sid, event.participant_sid, event.region,
-            event.timestamp, event.level, event.limited_by, event.departed,
+            event.timestamp, event.level, event.limited_by, event.departed, stream_time,
         )  # fmt: skip
 
 
@@ -48,9 +53,9 @@ _decoder = msgspec.json.Decoder(RoomLevel)
 _intern = sys.intern
 
 
-def encode_room_level(event: LevelEvent) -> bytes:
+def encode_room_level(event: LevelEvent, stream_time: int | None = None) -> bytes:
     """JSON of the event's :class:`RoomLevel` for a by-room topic."""
-    return _encoder.encode(RoomLevel.of(event))
+    return _encoder.encode(RoomLevel.of(event, stream_time))
 
 
 def decode_room_level(data: bytes) -> RoomLevel:
@@ -66,4 +71,5 @@ def decode_room_level(data: bytes) -> RoomLevel:
     return RoomLevel(
         r.event_id, _intern(r.room_sid), _intern(r.participant_sid), _intern(r.region),
         r.timestamp, r.level, None if limited_by is None else _intern(limited_by), r.departed,
+        r.stream_time,
     )  # fmt: skip

@@ -18,10 +18,14 @@ restores the tables from their changelogs, so an open alert stays open (never re
 still resolves.
 
 "Sustained for 15 s" must be noticed when nothing arrives: a timer advances every room and
-region to its partition's :class:`StreamClock` (event time while events flow, the wall clock
-once they stop). Only recently written rooms stay decoded (:data:`ROOM_STATES_KEPT`); the
-timer reads the others' bytes through ``pipelines.quality.alerting_due`` and decodes only the
-rooms with something due, and a room decoded again catches up with the sweeps it missed
+region to its partition's :class:`StreamClock` (the stream times the levels agent stamps
+while events flow, the wall clock once they stop). As in the rollups, an event whose own
+(client) time is too far from that clock is dropped and counted
+(:func:`~pipelines.streaming.clock.admit`), and a new room starts at the stream's watermark,
+so no alert opens in the past or the future of the stream. Only recently written rooms stay
+decoded (:data:`ROOM_STATES_KEPT`); the timer reads the others' bytes through
+``pipelines.quality.alerting_due`` and decodes only the rooms with something due, and a room
+decoded again catches up with the sweeps it missed
 (:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
 what it would be with every room decoded.
 """
@@ -31,7 +35,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -39,6 +44,7 @@ import msgspec
 
 from pipelines.config import Settings
 from pipelines.contracts import AlertEvent, encode
+from pipelines.observability import METRICS
 from pipelines.quality.alerting import (
     AlertRules,
     RegionAlerts,
@@ -52,9 +58,10 @@ from pipelines.quality.alerting import (
     load_room_alerts,
 )
 from pipelines.quality.alerting_due import RoomAlertsDue, load_room_due
-from pipelines.quality.room_level import decode_room_level
+from pipelines.quality.event_time import EventTimeBounds, Verdict, describe
+from pipelines.quality.room_level import RoomLevel, decode_room_level
 from pipelines.streaming.bundles import bundled
-from pipelines.streaming.clock import StreamClock
+from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit, event_time_bounds
 from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
 from pipelines.streaming.levels import (
     ROOM_STATES_KEPT,
@@ -97,6 +104,8 @@ class AlertCounts:
     updated: int = 0
     resolved: int = 0
     skipped: int = 0
+    out_of_bounds: Counter[str] = field(default_factory=Counter)
+    """Level events dropped by their time: ``late`` and ``ahead`` (see :func:`admit`)."""
 
 
 class AlertsProcessor:
@@ -112,8 +121,10 @@ class AlertsProcessor:
         producer: BatchProducer,
         partitions: int,
         partition_of: PartitionOf | None = None,
+        bounds: EventTimeBounds = DEFAULT_BOUNDS,
     ) -> None:
         self.rules = rules
+        self.bounds = bounds
         if partition_of is None:
             partition_of = PartitionOf(partitions)
         self.partition_of = partition_of
@@ -160,10 +171,17 @@ class AlertsProcessor:
                         log.warning("alerts: skipping undecodable level event: %s", exc)
                         continue
                     self.counts.level_events += 1
-                    clock.observe(level.timestamp, time.time())
+                    wall = time.time()
+                    verdict = admit(clock, level, self.bounds, wall)
+                    if verdict != "accepted":
+                        self._count(verdict, level)
+                        continue
                     room = self.rooms.get(level.room_sid)
                     if room is None:
-                        room = RoomAlerts(level.room_sid, level.region)
+                        # A new room starts at the stream's watermark, so an event before it
+                        # is applied at it: no alert opens before the room was seen.
+                        at = self._watermark(clock, wall)
+                        room = RoomAlerts(level.room_sid, level.region, at)
                         self.missed.created(self._partition(level.room_sid), level.room_sid)
                     out, summary = room.apply(level, self.rules)
                     alerts.extend(out)
@@ -252,6 +270,22 @@ class AlertsProcessor:
         work.sort()
         return work, nows
 
+    def _watermark(self, clock: StreamClock, wall: float) -> int:
+        """Stream time less the allowed lateness: where a partition's rooms have got to."""
+        return max(0, clock.now(wall) - int(self.rules.allowed_lateness_s * 1000))
+
+    def _count(self, verdict: Verdict, level: RoomLevel) -> None:
+        """Count a level event dropped by its time; log the first of each kind and then
+        every power of two (one wrong clock sends an event per level change)."""
+        n = self.counts.out_of_bounds[verdict] = self.counts.out_of_bounds[verdict] + 1
+        METRICS.out_of_bounds.labels(stage="alerts", verdict=verdict).inc()
+        if n & (n - 1) == 0:
+            log.warning(
+                "alerts: dropped %d level event(s) %s, the last %s (client time %d, stream"
+                " time %s): is that client's clock wrong?", n, describe(verdict, self.bounds),
+                level.event_id, level.timestamp, level.stream_time,
+            )  # fmt: skip
+
     def _partition(self, key: str) -> int:
         return self.partition_of(key)
 
@@ -318,7 +352,7 @@ def attach_alerts(app: faust.App, settings: Settings, levels: LevelsProcessor) -
     processor = AlertsProcessor(
         rules, room_states, region_states, by_region.get_topic_name(),
         topic(settings.topic_alerts).get_topic_name(), BatchProducer(app_producer(app)),
-        settings.partitions, levels.room_partition_of,
+        settings.partitions, levels.room_partition_of, event_time_bounds(settings),
     )  # fmt: skip
     batch_agent(app, by_room, "alerts-rooms", processor.rooms_batch)
     batch_agent(app, by_region, "alerts-regions", processor.regions_batch)

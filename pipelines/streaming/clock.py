@@ -1,6 +1,11 @@
-"""Stream time for judging silence: where the stream is, not where the wall clock is."""
+"""Stream time for judging silence and event times: where the stream is, not where the wall
+clock (or a client's clock) is."""
 
 from __future__ import annotations
+
+from pipelines.config import Settings
+from pipelines.quality.event_time import EventTimeBounds, Verdict, judge_event_time
+from pipelines.quality.room_level import RoomLevel
 
 
 class StreamClock:
@@ -29,3 +34,27 @@ class StreamClock:
             return 0
         idle_s = max(0.0, wall_s - self.read_at_s)
         return self.produced_ms + int(idle_s * 1000)
+
+
+def admit(clock: StreamClock, level: RoomLevel, bounds: EventTimeBounds, wall_s: float) -> Verdict:
+    """A room stage's verdict on one level event (``pipelines.quality.event_time``).
+
+    The clock follows the stream time the levels agent stamped on the event, never the
+    client's clock, so a wrong clock cannot move it; a record without a stamp (written
+    before stamping existed) moves it by its own time and is accepted, as it was then.
+    """
+    stamped = level.stream_time
+    if stamped is None:
+        clock.observe(level.timestamp, wall_s)
+        return "accepted"
+    clock.observe(stamped, wall_s)
+    return judge_event_time(level.timestamp, clock.now(wall_s), bounds)
+
+
+def event_time_bounds(settings: Settings) -> EventTimeBounds:
+    """The room stages' bounds on event time, from the settings."""
+    return EventTimeBounds.of_seconds(settings.event_time_behind_s, settings.event_time_ahead_s)
+
+
+DEFAULT_BOUNDS = event_time_bounds(Settings())
+"""The settings' defaults (``pipelines.config``), for stages built without settings."""

@@ -28,6 +28,20 @@ from pipelines.streaming.states import ChangelogStates
 log = logging.getLogger(__name__)
 
 
+StopHook = Callable[[], Awaitable[None]]
+
+
+def before_stop(app: faust.App) -> list[StopHook]:
+    """What the stages want done on a graceful stop while the consumer, tables and producer
+    still run (``pipelines.worker.QuietWorker`` awaits each, in order, before the app stops).
+    Faust's own ``on_before_shutdown`` comes after the tables have stopped."""
+    hooks: list[StopHook] | None = getattr(app, "_netquality_before_stop", None)
+    if hooks is None:
+        hooks = []
+        app._netquality_before_stop = hooks  # type: ignore[attr-defined]
+    return hooks
+
+
 def batch_agent(
     app: faust.App,
     topic: faust.TopicT,

@@ -287,7 +287,13 @@ class LevelsProcessor:
             self.counts.samples += len(samples)
             METRICS.samples.inc(len(samples))
             out = self.engine.feed_batch(samples, received_at=produced)
-            pending.extend(await self._publish(out))
+            # Each participant's clock against the stream's, from its latest sample here: an
+            # event's stream time is its own time less that offset (see RoomLevel.stream_time).
+            pairs = zip(samples, produced, strict=True)
+            offset = {s.participant_sid: s.timestamp - at for s, at in pairs}
+            pending.extend(
+                await self._publish(out, lambda e: e.timestamp - offset[e.participant_sid])
+            )
             if pending:
                 await asyncio.gather(*pending)
             METRICS.batch_seconds.labels(service="worker").observe(time.perf_counter() - began)
@@ -310,16 +316,19 @@ class LevelsProcessor:
             return
         async with self.lock:
             out = self.engine.sweep(now)
-            pending = await self._publish(out)
+            pending = await self._publish(out, lambda e: now)
             if pending:
                 await asyncio.gather(*pending)
         await self.flush()
 
-    async def _publish(self, events: list[Any]) -> list[Awaitable[Any]]:
+    async def _publish(
+        self, events: list[Any], stream_time: Callable[[Any], int]
+    ) -> list[Awaitable[Any]]:
         """Each event to the levels topic and the compacted current-levels topic (plus a
         tombstone for a departure), in the participant's partition, and bundled by room
         partition to the :attr:`room_topics` (as :class:`RoomLevel` records, the part the room
-        stages read); returns the acks."""
+        stages read, stamped with ``stream_time(event)``: when the stream received the sample
+        behind it, which the room stages judge the client's time against); returns the acks."""
         if not events:
             return []
         levels = self.levels_topic.get_topic_name()
@@ -336,7 +345,9 @@ class LevelsProcessor:
             records.append((current, partition, key, value))
             if event.departed:
                 records.append((current, partition, key, None))
-            by_room.append((room_partition_of(event.room_sid), encode_room_level(event)))
+            by_room.append(
+                (room_partition_of(event.room_sid), encode_room_level(event, stream_time(event)))
+            )
         for topic in self.room_topics:
             records.extend(bundled(topic, by_room))
         self.counts.events += len(events)

@@ -14,10 +14,15 @@ Two keyed stages, each with its state in a changelog-backed table:
 Outputs go through :class:`BatchProducer` (one record batch per partition) and the states
 through :meth:`ChangelogStates.flush_batched`, after the outputs are acknowledged.
 
-Minutes close on *event time*: a :class:`StreamClock` over the level events' own timestamps,
-less the allowed lateness. While events flow it is where the stream is, so replaying old data
-closes its minutes in order instead of dropping it as late; when they stop it moves on with
-the wall clock, minute by minute, so the last minutes of a call close too. A timer applies it
+Minutes close on *event time*: a :class:`StreamClock` over the stream times the levels agent
+stamps on its events (when the sample behind each reached the stream; a client's own clock may
+be years off), less the allowed lateness. While events flow it is where the stream is, so
+replaying old data closes its minutes in order instead of dropping it as late; when they stop
+it moves on with the wall clock, minute by minute, so the last minutes of a call close too.
+An event whose own time is too far behind or ahead of that clock is dropped and counted
+(:func:`~pipelines.streaming.clock.admit`, ``pipelines.quality.event_time``), so one wrong
+clock cannot fill years of minutes. On a graceful stop the open minutes are written as they
+stand (:meth:`RollupsProcessor.flush_open_minutes`). A timer applies it
 to every room, since a quiet room's own events would never close a minute. Presence ends at a
 participant's ``departed`` event, which the levels agent emits on leaving or expiry, so a
 quiet room emits a bounded number of minutes; once its closed minutes are past correction
@@ -36,12 +41,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import faust
 import msgspec
 
 from pipelines.config import Settings
+from pipelines.observability import METRICS
+from pipelines.quality.event_time import EventTimeBounds, Verdict, describe
 from pipelines.quality.rollups import (
     DEFAULT_ALLOWED_LATENESS_MS,
     MinuteRollup,
@@ -55,10 +64,16 @@ from pipelines.quality.rollups import (
     load_room,
 )
 from pipelines.quality.rollups_due import RoomRollupsDue, load_room_due
-from pipelines.quality.room_level import decode_room_level
+from pipelines.quality.room_level import RoomLevel, decode_room_level
 from pipelines.streaming.bundles import bundled
-from pipelines.streaming.clock import StreamClock
-from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
+from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit, event_time_bounds
+from pipelines.streaming.declare import (
+    batch_agent,
+    before_stop,
+    raw_topic,
+    records_of,
+    table_states,
+)
 from pipelines.streaming.levels import (
     ROOM_STATES_KEPT,
     LevelsProcessor,
@@ -89,6 +104,7 @@ class RollupsProcessor:
         producer: BatchProducer,
         partitions: int,
         partition_of: PartitionOf | None = None,
+        bounds: EventTimeBounds = DEFAULT_BOUNDS,
     ) -> None:
         self.rooms = rooms
         self.regions = regions
@@ -99,7 +115,10 @@ class RollupsProcessor:
             partition_of = PartitionOf(partitions)
         self.partition_of = partition_of
         self.clock = StreamClock()
-        """Event time of the level stream (see the module docstring)."""
+        """Stream time of the level stream (see the module docstring)."""
+        self.bounds = bounds
+        self.out_of_bounds: Counter[str] = Counter()
+        """Level events dropped by their time: ``late`` and ``ahead`` (see :func:`admit`)."""
         self.lock = asyncio.Lock()
         self.emitted = 0
         self.skipped = 0
@@ -112,6 +131,18 @@ class RollupsProcessor:
         seen = self.missed.seen(_ALL, room.room_sid)
         if seen and room.advance(seen):
             log.error("rollups: room %s had minutes to close at a sweep it missed", room.room_sid)
+
+    def _count(self, verdict: Verdict, level: RoomLevel) -> None:
+        """Count a level event dropped by its time; log the first of each kind and then
+        every power of two (one wrong clock sends an event per level change)."""
+        n = self.out_of_bounds[verdict] = self.out_of_bounds[verdict] + 1
+        METRICS.out_of_bounds.labels(stage="rollups", verdict=verdict).inc()
+        if n & (n - 1) == 0:
+            log.warning(
+                "rollups: dropped %d level event(s) %s, the last %s (client time %d, stream"
+                " time %s): is that client's clock wrong?", n, describe(verdict, self.bounds),
+                level.event_id, level.timestamp, level.stream_time,
+            )  # fmt: skip
 
     def forget_cache(self) -> None:
         """After a rebalance the tables are the truth: drop decoded copies (and their sweeps)."""
@@ -130,7 +161,10 @@ class RollupsProcessor:
                     self.skipped += 1
                     log.warning("rollups: skipping undecodable level event: %s", exc)
                     continue
-                self.clock.observe(level.timestamp, time.time())
+                verdict = admit(self.clock, level, self.bounds, time.time())
+                if verdict != "accepted":
+                    self._count(verdict, level)
+                    continue
                 room = self.rooms.get(level.room_sid)
                 if room is None:
                     room = RoomRollups.for_event(level)
@@ -169,6 +203,47 @@ class RollupsProcessor:
             self.missed.swept(_ALL, watermark)  # after the decoding above: see _catch_up
             await self._publish(out, to_regions=True)
             await self.rooms.flush_batched(self.producer)
+
+    async def flush_open_minutes(self, owns_region: Callable[[str], bool]) -> int:
+        """On a graceful stop: publish every room's open minute as it stands at the stream
+        clock (``RoomRollups.open_minutes``): what the timer would close if the minute ended
+        now (level events come only on changes, so the newest one read is no measure of how
+        long anyone stayed); returns how many room minutes.
+
+        The states are not changed, so a restart closes these minutes as usual and their full
+        versions replace them (the sink upserts by minute). A region this worker holds gets
+        its partial minute from a copy of its state (the copy is dropped, for the same
+        reason); the room minutes of a region held elsewhere go to that region's stage.
+        """
+        until = self.clock.now(time.time())
+        if not until:
+            return 0
+        async with self.lock:
+            rooms: list[MinuteRollup] = []
+            for room_sid, _ in list(self.rooms.scan()):
+                rooms.extend(self.rooms[room_sid].open_minutes(until))
+            copies: dict[str, RegionRollups] = {}
+            regions: list[MinuteRollup] = []
+            here: list[MinuteRollup] = []
+            elsewhere: list[MinuteRollup] = []
+            for minute in rooms:
+                region = copies.get(minute.region)
+                if region is None and owns_region(minute.region):
+                    held = self.regions.get(minute.region)
+                    region = copies[minute.region] = (
+                        RegionRollups(minute.region) if held is None
+                        else load_region(dump_region(held))
+                    )  # fmt: skip
+                if region is None:
+                    elsewhere.append(minute)
+                else:
+                    here.append(minute)
+                    regions.extend(region.apply(minute))
+            await self._publish(here, to_regions=False)
+            await self._publish(elsewhere, to_regions=True)
+            await self._publish(latest_of_each_minute(regions), to_regions=False)
+        log.info("rollups: flushed %d open room minute(s) at stop", len(rooms))
+        return len(rooms)
 
     async def regions_batch(self, events: list[faust.EventT]) -> None:
         """Sum room minutes into their regions; publish the region minutes that changed."""
@@ -239,6 +314,7 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
         BatchProducer(app_producer(app)),
         settings.partitions,
         levels.room_partition_of,
+        event_time_bounds(settings),
     )
     batch_agent(app, by_room, "rollups-rooms", processor.rooms_batch)
     batch_agent(app, by_region, "rollups-regions", processor.regions_batch)
@@ -252,5 +328,17 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         processor.forget_cache()
 
+    region_topic = by_region.get_topic_name()
+
+    def owns_region(region: str) -> bool:
+        partition = levels.room_partition_of(region)
+        return any(tp.topic == region_topic and tp.partition == partition
+                   for tp in app.consumer.assignment())  # fmt: skip
+
+    async def flush_open_minutes() -> None:
+        if app.tables.recovery.completed.is_set():
+            await processor.flush_open_minutes(owns_region)
+
+    before_stop(app).append(flush_open_minutes)
     del advance, on_revoked
     return processor

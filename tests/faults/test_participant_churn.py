@@ -62,7 +62,9 @@ def test_churn_of_participant_ids_keeps_worker_memory_bounded(
 ):
     ids, duration = scale(5_000, 50_000), scale(20.0, 200.0)
     port = free_port()
-    settings = worker_settings.with_overrides(participant_ttl_s=TTL_S, metrics_port=port)
+    # Event time runs ahead of the stream on purpose here: let the room stages take it.
+    settings = worker_settings.with_overrides(participant_ttl_s=TTL_S, metrics_port=port,
+                                              event_time_ahead_s=7200.0)  # fmt: skip
     worker = start_process("worker", settings, tmp_path, "worker")
     waves = int(duration)
     per_wave = ids // waves

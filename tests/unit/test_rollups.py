@@ -537,3 +537,35 @@ def test_region_is_the_sum_of_its_rooms(raw):
     check_against_reference(latest, events)
     keys = [(r.minute, r.revision) for r in region_out]
     assert len(keys) == len(set(keys))
+
+
+# -- the open minutes at a graceful stop ----------------------------------------------------------
+
+
+def test_open_minutes_count_presence_up_to_the_stop_and_change_nothing():
+    """A 94 s call stopped at 10:01:34: the closed minute plus 34 s of the open one."""
+    state = room()
+    run(state, [event("PA1", at(0), 5), event("PA2", at(0, 10), 4)])
+    closed = state.advance(at(1, 29))
+    assert [r.minute for r in closed] == [at(0)]
+    before = msgspec.msgpack.encode(state)
+    (partial,) = state.open_minutes(at(1, 34))
+    assert partial.key == ("room", "RM1", at(1))
+    assert partial.seconds_at_level == secs(l5=34, l4=34)
+    assert (partial.participants_seen, partial.min_level, partial.revision) == (2, 4, 0)
+    assert sum(closed[0].seconds_at_level) + partial.seconds == 94 + 84
+    assert msgspec.msgpack.encode(state) == before  # a restart closes the minute as usual
+    (full,) = state.advance(at(2))
+    assert full.key == partial.key and full.seconds == 120  # and replaces the partial row
+
+
+def test_open_minutes_of_a_room_never_closed_and_of_an_empty_one():
+    state = room()
+    run(state, [event("PA1", at(0, 20), 3), event("PA1", at(0, 50), 2)])
+    (only,) = state.open_minutes(at(0, 55))
+    assert only.seconds_at_level == secs(l3=30, l2=5)
+    assert only.changes == 2
+    gone = room()
+    run(gone, [event("PA1", at(0), 3), event("PA1", at(0, 5), 0, departed=True)])
+    gone.advance(at(3))
+    assert gone.open_minutes(at(3, 30)) == []
