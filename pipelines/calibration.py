@@ -88,12 +88,14 @@ def _timeline(
 
 
 def _audio(**kw: object) -> ScriptedParticipant:
-    return ScriptedParticipant("PA-audio", subscribe_audio=1, **kw)  # type: ignore[arg-type]
+    return ScriptedParticipant(  # type: ignore[arg-type]
+        "PA-audio", subscribe_audio=1, exact_loss=True, **kw
+    )
 
 
 def _video(**kw: object) -> ScriptedParticipant:
     return ScriptedParticipant(  # type: ignore[arg-type]
-        "PA-video", publish_video=True, publish_audio=False, **kw
+        "PA-video", publish_video=True, publish_audio=False, exact_loss=True, **kw
     )
 
 
@@ -190,6 +192,11 @@ def _ramp(start: float = 300_000.0, rate: float = 1.08, top: float = 4e6) -> lis
 
 def _flap(loss: float, every: int, seconds: int) -> list[Conditions]:
     return [Conditions(loss=loss if (i // every) % 2 else 0.0) for i in range(seconds)]
+
+
+def _stop_camera(i: int, p: ScriptedParticipant) -> None:
+    if i == 5:
+        p.video_stopped = True
 
 
 def _add_video_subscription(i: int, p: ScriptedParticipant) -> None:
@@ -310,9 +317,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              changes(_video, _flap(0.08, 1, 40), after=10), (0, 1), "changes",
              "loss judged per 1 s window flapped with every window", {}),
     # Stalls, mute, no tracks, reconnecting (table 7.9).
-    Scenario("camera unmuted but sends nothing, audio flows", "stall",
-             lowest(lambda: _audio(publish_video=True),
-                    [Conditions()] * 5 + [Conditions(uplink=32_000.0)] * 8), (0, 0),
+    Scenario("camera stops (published, unmuted), audio flows", "stall",
+             lowest(lambda: _audio(publish_video=True), [Conditions()] * 13,
+                    between=_stop_camera), (0, 0),
              "lowest level", "LiveKit dry window POOR then LOST (scorer.go:416-423)",
              {LK: (0, 2)}),
     Scenario("downlink dead, sending goes on", "stall",
@@ -323,7 +330,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              lowest(lambda: _video(video_muted=True), [Conditions()] * 15), (5, 5),
              "lowest level", "LiveKit: muted scores 100 (scorer.go:268-278)", {LK: (5, 5)}),
     Scenario("nothing published or subscribed", "stall",
-             lowest(lambda: ScriptedParticipant("PA-idle", publish_audio=False),
+             lowest(lambda: ScriptedParticipant("PA-idle", publish_audio=False, exact_loss=True),
                     [Conditions(uplink=1_000, loss=0.3, rtt=2.0)] * 10), (5, 5),
              "lowest level", "Twilio docs: always 5", {LK: (5, 5), JI: (5, 5), TW: (5, 5)}),
     Scenario("reconnecting", "stall",

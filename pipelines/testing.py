@@ -44,8 +44,13 @@ class _Counters:
     owed: float = 0.0
     """Loss not yet whole packets: 9 % of 50 packets a second is 4 or 5, 4.5 on average."""
 
-    def lose(self, packets: int, loss: float) -> int:
-        """Packets lost this interval, so that the long-run share is exactly ``loss``."""
+    def lose(self, packets: int, loss: float, exact: bool) -> int:
+        """Packets lost this interval: rounded per interval (more loss is never fewer lost
+        packets in any interval, which the engine's property tests rely on), or, ``exact``,
+        carried over so that the long-run share is exactly ``loss`` (the calibration's
+        ladders: 9 % of 50 packets is 4.5, not round(4.5) = 4)."""
+        if not exact:
+            return round(packets * loss)
         self.owed += packets * loss
         lost = int(self.owed + 1e-9)
         self.owed -= lost
@@ -68,8 +73,13 @@ class ScriptedParticipant:
     subscribed_video_bitrate: float = 1_000_000.0
     audio_packet_rate: float = AUDIO_PACKET_RATE
     """Opus sends 50 packets/s while talking; with DTX in silence, a few per second."""
+    exact_loss: bool = False
+    """Carry fractional lost packets between intervals (see ``_Counters.lose``)."""
     video_muted: bool = False
     """The app muted its camera: the video track stays published, says so, and sends nothing."""
+    video_stopped: bool = False
+    """The camera delivers nothing: the video track stays published and unmuted, yet sends
+    nothing (a stalled sender)."""
     start_ms: int = 1_763_900_000_000
     interval_ms: int = 1_000
     seq: int = 0
@@ -91,7 +101,8 @@ class ScriptedParticipant:
                 self._outbound("MTa-" + self.participant_sid, "audio", sent, AUDIO_BITRATE, c, dt)
             )
         if self.publish_video:
-            sent = 0.0 if self.video_muted else min(self.video_bitrate, budget)
+            stopped = self.video_muted or self.video_stopped
+            sent = 0.0 if stopped else min(self.video_bitrate, budget)
             track = self._outbound(
                 "MTv-" + self.participant_sid, "video", sent, self.video_bitrate, c, dt
             )
@@ -132,9 +143,9 @@ class ScriptedParticipant:
         packets = _packets(kind, bps, dt, self.audio_packet_rate)
         counters.bytes += int(bps * dt / 8)
         counters.packets += packets
-        counters.lost += counters.lose(packets, c.loss)
+        counters.lost += counters.lose(packets, c.loss, self.exact_loss)
         muted = kind == "video" and self.video_muted
-        limited = bps < target * 0.95 and not muted
+        limited = bps < target * 0.95 and not muted and not self.video_stopped
         return OutboundTrack(
             track_sid=sid,
             kind=kind,  # type: ignore[arg-type]
@@ -159,7 +170,7 @@ class ScriptedParticipant:
     ) -> InboundTrack:
         counters = self._in.setdefault(sid, _Counters())
         packets = _packets(kind, bps, dt, self.audio_packet_rate)
-        lost = counters.lose(packets, c.loss)
+        lost = counters.lose(packets, c.loss, self.exact_loss)
         counters.bytes += int(bps * dt / 8)
         counters.packets += packets - lost
         counters.lost += lost

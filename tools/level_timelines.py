@@ -8,6 +8,7 @@ second by second, with the impairment that was applied shaded behind it. Usage:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,15 @@ class Panel:
     script: list[Conditions]
     trouble: tuple[int, int]
     """Seconds [from, to) during which the impairment was applied (shaded)."""
+    between: Callable[[int, ScriptedParticipant], None] | None = None
+    """Changes the participant itself before second i (a camera that stops)."""
+
+
+def _camera_off(start: int, end: int) -> Callable[[int, ScriptedParticipant], None]:
+    def change(i: int, p: ScriptedParticipant) -> None:
+        p.video_stopped = start <= i < end
+
+    return change
 
 
 def panels() -> list[Panel]:
@@ -48,8 +58,8 @@ def panels() -> list[Panel]:
         Panel("call start: estimate ramps 300 kbit/s -> 2.5 Mbit/s (720p)",
               ScriptedParticipant("PA", publish_video=True, video_bitrate=2_500_000), ramp,
               (0, 30)),
-        Panel("camera sends nothing for 10 s (audio flows)", video(),
-              [CLEAN] * 10 + [Conditions(uplink=32_000)] * 10 + [CLEAN] * 30, (10, 20)),
+        Panel("camera delivers nothing for 10 s (published, unmuted; audio flows)", video(),
+              [CLEAN] * 50, (10, 20), between=_camera_off(10, 20)),
         Panel("5 s of 12 % loss, 5 s clean, repeated", video(),
               [Conditions(loss=0.12 if (i // 5) % 2 else 0.0) for i in range(50)], (5, 50)),
     ]  # fmt: skip
@@ -58,7 +68,9 @@ def panels() -> list[Panel]:
 def timeline(panel: Panel) -> list[int]:
     engine = Engine()
     levels = []
-    for c in panel.script:
+    for i, c in enumerate(panel.script):
+        if panel.between is not None:
+            panel.between(i, panel.participant)
         engine.feed(panel.participant.step(c))
         levels.append(engine.states[panel.participant.participant_sid].level)
     return levels

@@ -25,9 +25,15 @@ class GetStatsSampler:
     seq: int = 0
 
     def sample(
-        self, report: Any, *, w3c_state: str = "connected", timestamp: int | None = None
+        self,
+        report: Any,
+        *,
+        w3c_state: str = "connected",
+        timestamp: int | None = None,
+        muted_tracks: frozenset[str] = frozenset(),
     ) -> StatsSample:
-        """The next sample; ``w3c_state`` is ``RTCPeerConnection.connectionState`` as is."""
+        """The next sample; ``w3c_state`` is ``RTCPeerConnection.connectionState`` as is;
+        ``muted_tracks``: ids of the local tracks the app muted (their silence is no stall)."""
         self.seq += 1
         return sample_from_report(
             report,
@@ -37,4 +43,5 @@ class GetStatsSampler:
             seq=self.seq,
             connection_state=map_connection_state(w3c_state),
             timestamp=timestamp,
+            muted_tracks=muted_tracks,
         )

@@ -38,6 +38,7 @@ class Liveness(msgspec.Struct, array_like=True, gc=False):
     video_recv: Raw
     interval: int = 0
     idle: Raw = Raw(b"\x90")
+    paused: Raw = Raw(b"\x90")
 
 
 if Liveness.__struct_fields__ != ParticipantState.__struct_fields__:

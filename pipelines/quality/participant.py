@@ -69,11 +69,11 @@ _LOSS: Final = "fractionLost"
 _LATENCY: Final = "latency"
 _STALLED: Final = "stalled"
 # How a window's packets flowed, for one component (see _flow). Final: compiled, a constant.
-_IDLE: Final[list[str]] = []
-"""Scratch list for the tracks idle in the window being folded (one sample at a time)."""
 _FLOWING: Final = 0
 _QUIET: Final = 1
 _RESUMED: Final = 2
+_NO_EVIDENCE: Final = -2
+"""``quiet_since`` of a component whose tracks are all muted (or have no delta)."""
 
 # Samples are read with one ``astuple`` call (see window.py): this relies on the field order.
 _SAMPLE_FIELDS = ("schema", "room_sid", "participant_sid", "region", "timestamp", "seq",
@@ -127,17 +127,19 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
         st.interval = dt_ms if st.interval <= 0 else (3 * st.interval + dt_ms) // 4
     dt_s = dt_ms / 1000.0
 
-    idle_before = st.idle
-    idle = _IDLE
-    idle.clear()
+    idle_before, paused_before = st.idle, st.paused
+    idle: list[str] = []
+    paused: list[str] = []
     st.outbound, audio_send, video_send = fold_outbound(
-        outbound, st.outbound, has_window, th, idle_before, idle
+        outbound, st.outbound, has_window, th, idle_before, paused_before, idle, paused
     )
     st.inbound, audio_recv, video_recv = fold_inbound(
-        inbound, st.inbound, has_window, idle_before, idle
+        inbound, st.inbound, has_window, idle_before, paused_before, idle, paused
     )
     if idle or idle_before:
         st.idle = tuple(idle)
+    if paused or paused_before:
+        st.paused = tuple(paused)
     st.seq = seq
     st.timestamp = now
     st.stale = False
@@ -168,13 +170,13 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
         # from the level it held, not from 0.
         a_send, a_recv, v_send, v_recv = st.audio_send, st.audio_recv, st.video_send, st.video_recv
         if (a_send is None) != (audio_send is None):
-            a_send = st.audio_send = _component(audio_send is not None, True, now)
+            a_send = st.audio_send = _component(audio_send is not None, True)
         if (a_recv is None) != (audio_recv is None):
-            a_recv = st.audio_recv = _component(audio_recv is not None, False, now)
+            a_recv = st.audio_recv = _component(audio_recv is not None, False)
         if (v_send is None) != (video_send is None):
-            v_send = st.video_send = _component(video_send is not None, True, now)
+            v_send = st.video_send = _component(video_send is not None, True)
         if (v_recv is None) != (video_recv is None):
-            v_recv = st.video_recv = _component(video_recv is not None, False, now)
+            v_recv = st.video_recv = _component(video_recv is not None, False)
         f_a_send = f_a_recv = f_v_send = f_v_recv = _FLOWING
         if a_send is not None and audio_send is not None:
             f_a_send = _flow(a_send, audio_send[10], has_window, window_start)
@@ -188,7 +190,9 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
             _stalls(st, now, th.silence_limit_ms(st.interval, dt_ms, th.stall_after_s))
 
         ws_audio_send = ws_audio_recv = ws_video_send = ws_video_recv = None
-        keep = exp(dt_s * th.loss_decay_per_s)  # the loss pool's old part, once per sample
+        # The loss pool's old part, once per sample; a gap (or a clock that stepped back)
+        # empties it, as the counters re-baseline.
+        keep = exp(dt_s * th.loss_decay_per_s) if has_window else 0.0
         window_ms = dt_ms if has_window else 0
         if a_send is not None and audio_send is not None:
             ws_audio_send = _send(
@@ -245,9 +249,10 @@ def expire(st: ParticipantState, at_ms: int) -> LevelEvent:
     return _event(st, st.seq, at_ms, before, None, departed=True, suffix="expired")
 
 
-def _component(present: bool, send: bool, now_ms: int) -> ComponentState | None:
-    """A new component when its first track appears (send: its call-start ramp-up begins),
-    None when its last track went."""
+def _component(present: bool, send: bool) -> ComponentState | None:
+    """A new component when its first track appears (send: the ramp-up grace begins, at call
+    start or when a camera is turned on mid-call: the estimate ramps up either way), None
+    when its last track went."""
     if not present:
         return None
     return ComponentState(ramp_ms=0) if send else ComponentState()
@@ -256,19 +261,27 @@ def _component(present: bool, send: bool, now_ms: int) -> ComponentState | None:
 def _flow(cs: ComponentState, moved: int, has_window: bool, window_start: int) -> int:
     """How the component's packets flowed this window; keeps ``cs.quiet_since``.
 
-    Quiet: unmuted tracks had a delta but moved no packets. Resumed: the first window that is
-    not quiet after a quiet spell (a stall may end). Without a window or with only muted
-    tracks there is no evidence either way.
+    Quiet: unmuted tracks had a delta but moved no packets (``quiet_since`` is when that
+    began). Resumed: the first window that is not quiet after a quiet spell (a stall may
+    end). Without a window (a gap, the first sample) nothing changes. With only muted tracks,
+    or no track with a delta, there is no evidence: ``quiet_since`` is -2 and the component
+    takes no part in stall decisions (a muted camera never stalls, nor hides a dead link).
     """
     quiet_since = cs.quiet_since
-    if has_window and moved == 0:
+    if not has_window:
+        return _QUIET if quiet_since >= 0 else _FLOWING
+    if moved < 0:
+        if quiet_since != _NO_EVIDENCE:
+            cs.quiet_since = _NO_EVIDENCE
+        return _RESUMED if quiet_since >= 0 else _FLOWING
+    if moved == 0:
         if quiet_since < 0:
             cs.quiet_since = window_start
         return _QUIET
-    if quiet_since < 0:
+    if quiet_since == -1:
         return _FLOWING
     cs.quiet_since = -1
-    return _RESUMED
+    return _RESUMED if quiet_since >= 0 else _FLOWING
 
 
 def _stalls(st: ParticipantState, now_ms: int, stall_ms: float) -> None:
@@ -276,29 +289,44 @@ def _stalls(st: ParticipantState, now_ms: int, stall_ms: float) -> None:
 
     Sending stalls when its unmuted tracks moved nothing past the limit: a network outage
     does not do that (the sender keeps sending into it; the lab sees bytesSent climb), the
-    participant's media has stopped. Receiving stalls only when every subscribed kind is
-    quiet: one quiet remote video is a remote pausing or an SFU layer switch. Everything
-    quiet at once is a suspended connection (an SFU leg parked while a P2P leg carries the
-    call, as in the bundled Jitsi dump; an app pausing all media), not a stall.
+    participant's media has stopped. Receiving stalls only when every subscribed kind with
+    unmuted tracks is quiet: one quiet remote video is a remote pausing or an SFU layer
+    switch. Both directions going quiet together (within one stall period) is a suspended
+    connection, not a stall: an SFU leg parked while a P2P leg carries the call (the bundled
+    Jitsi dump), or an app pausing all media. A component already stalled stays stalled.
     """
     a_send, a_recv, v_send, v_recv = st.audio_send, st.audio_recv, st.video_send, st.video_recv
-    suspended = True
-    for cs in (a_send, a_recv, v_send, v_recv):
-        if cs is not None and cs.quiet_since < 0:
-            suspended = False
-    if suspended:  # a stall is counted from the end of a suspension, not from its start
-        for cs in (a_send, a_recv, v_send, v_recv):
-            if cs is not None:
-                cs.quiet_since = now_ms
+    send_seen = recv_seen = False
+    all_quiet = True
+    first_quiet, last_quiet = now_ms, 0
+    for i, cs in enumerate((a_send, v_send, a_recv, v_recv)):
+        if cs is None or cs.quiet_since == _NO_EVIDENCE:
+            continue
+        if i < 2:
+            send_seen = True
+        else:
+            recv_seen = True
+        since = cs.quiet_since
+        if since < 0:
+            all_quiet = False
+        else:
+            first_quiet = since if since < first_quiet else first_quiet
+            last_quiet = since if since > last_quiet else last_quiet
+    if send_seen and recv_seen and all_quiet and last_quiet - first_quiet < stall_ms:
+        for cs in (a_send, v_send, a_recv, v_recv):
+            if cs is not None and cs.quiet_since >= 0:
+                cs.quiet_since = now_ms  # a stall is counted from the end of a suspension
                 _stall(cs, False)
         return
-    recv_quiet = a_recv is not None or v_recv is not None
+    recv_quiet = recv_seen
     for cs in (a_recv, v_recv):
-        if cs is not None and not (cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms):
+        if cs is not None and cs.quiet_since != _NO_EVIDENCE and not (
+            cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms
+        ):
             recv_quiet = False
     for cs in (a_recv, v_recv):
         if cs is not None:
-            _stall(cs, recv_quiet)
+            _stall(cs, recv_quiet and cs.quiet_since != _NO_EVIDENCE)
     for cs in (a_send, v_send):
         if cs is not None:
             _stall(cs, cs.quiet_since >= 0 and now_ms - cs.quiet_since >= stall_ms)
@@ -390,9 +418,12 @@ def _send(
     elif limited and actual is not None:
         capacity = actual
     fraction, proven = _pooled_loss(cs, lost, loss_packets, flow, keep, th)
-    if fraction < 0.0 and w_fraction >= 0.0 and deltas:
-        # No track reports packetsLost: the receiver's own fractionLost is all there is.
-        fraction = proven = w_fraction
+    sent = w[10]
+    if fraction < 0.0 and w_fraction >= 0.0 and sent >= th.loss_min_packets:
+        # No track reports packetsLost: the receiver's fractionLost is all there is, judged
+        # over the packets this window sent (it proves no more than they do).
+        fraction = w_fraction
+        proven = lower_loss_bound(w_fraction * sent, sent, th.loss_confidence_z)
     if rtt < 0.0 and cp_rtt is not None:
         rtt = cp_rtt
     weight = th.loss_weight_audio if audio else th.loss_weight_video
@@ -511,8 +542,8 @@ def _score_and_smooth(
     if rtt >= 0.0 or jitter >= 0.0:
         delayed = delay_effect(0.0 if rtt < 0.0 else rtt, 0.0 if jitter < 0.0 else jitter, th)
         latency = 100.0 - delayed if delayed < 100.0 else 0.0
-    score = 100.0 - lost_effect - delayed
-    score = score if score > 0.0 else 0.0
+    packet = 100.0 - lost_effect - delayed
+    score = packet if packet > 0.0 else 0.0
     metric = ""
     if score < 100.0:
         metric = _LOSS if lost_effect >= delayed else _LATENCY
@@ -540,7 +571,8 @@ def _score_and_smooth(
         return window
     latest = _latest_loss(w_lost, w_packets, th) if flow == _FLOWING else 0.0
     if latest > proven:  # better news must hold in the latest window too, not just the pool
-        score -= loss_effect(latest, loss_weight) - lost_effect
+        packet -= loss_effect(latest, loss_weight) - lost_effect
+        score = packet if packet < score else score
     if th.level_of(score - th.upgrade_margin) <= level:
         cs.up_since = -1
         return window

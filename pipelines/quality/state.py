@@ -79,8 +79,11 @@ class ParticipantState(msgspec.Struct, array_like=True):
     """Learned sampling interval (ms, EWMA of accepted windows); 0 until known. Last field so
     states written before it existed still decode."""
     idle: tuple[str, ...] = ()
-    """Tracks (either direction) that moved no packets in the last window: the next window of
-    such a track is a restart and adds no loss. Last field, for the same reason."""
+    """Tracks (either direction) that moved no packets in the last window. Last field, for
+    the same reason."""
+    paused: tuple[str, ...] = ()
+    """Tracks that moved no packets in the last two windows: a pause. The first window in
+    which such a track moves again is a restart and adds no loss. Last field, likewise."""
 
 
 _state_encoder = msgspec.msgpack.Encoder()

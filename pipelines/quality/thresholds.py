@@ -25,8 +25,9 @@ class Thresholds:
     # Score -> level cut points for levels 5, 4, 3, 2 (below the last: level 1).
     # LiveKit calls a score > 80 EXCELLENT and <= 40 POOR (scorer.go scoreToConnectionQuality,
     # "R-factor ... roughly based on ITU-T E-model tutorial"). We keep 80 for 5 and spread
-    # 4..2 evenly below it, so that Opus at 1 % loss is 5, at 4 % is 4, at 9 % is 2, and loss
-    # >= 10 % is 1 (Jitsi: loss >= 10 % is poor whatever the bitrate).
+    # 4..2 evenly below it, so that (with the evidence rule below, at steady packet rates)
+    # Opus at 1 % loss is 5, at 4 % is 4, at 9 % is 2, at 12 % is 1, and video at 10 % is 1
+    # (Jitsi: loss >= 10 % is poor whatever the bitrate). docs/levels.md has the ladders.
     level_floors: tuple[float, float, float, float] = (80.0, 64.0, 48.0, 24.0)
 
     # Loss score = 100 - weight * loss%. LiveKit uses ~8 for Opus without RED (1 % -> 92,
@@ -40,7 +41,7 @@ class Thresholds:
     # LiveKit discounts low packet rates for the same reason (getPacketLossWeight).
     loss_min_packets: int = 10
     # Evidence before verdict: loss is judged over a pool of packets, each window's counts
-    # added and older ones halving every loss_half_life_s (~3 s of traffic: 150 Opus packets,
+    # added and older ones halving every loss_half_life_s (~3.4 s of traffic: 170 Opus packets,
     # 300+ video packets), not over one window of a dozen packets; LiveKit likewise weighs
     # loss by packet count over its 5 s scoring window. The level then uses the one-sided
     # lower confidence bound (Wilson score, z = loss_confidence_z) of that pool's loss rate,
@@ -59,7 +60,7 @@ class Thresholds:
     # feeds the whole RTT instead, which makes a 400 ms RTT "average"; the E-model's Ta is
     # the one-way mouth-to-ear delay (G.107), and G.114 calls up to 400 ms one-way
     # acceptable, so we side with LiveKit: RTT 400 ms is 5, 800 ms 4, 1000 ms 3. The lab's
-    # +200 ms-each-way call (RTT 405-731 ms measured) reads 4-5 this way and 1-3 Twilio's.
+    # +200 ms-each-way call (RTT 405-731 ms measured) reads 3-4 this way and 1-3 Twilio's.
     delay_rtt_share: float = 0.5
     delay_codec_ms: float = 10.0
     delay_knee_ms: float = 160.0
@@ -69,8 +70,9 @@ class Thresholds:
     # Delay and loss impairments add up into one packet score, 100 - delay effect - loss
     # effect (the E-model's R = R0 - Id - Ie; LiveKit's calculatePacketScore; twilio-voice.js
     # mos.ts), while bandwidth against demand stays a judgement of its own: the component is
-    # the worse of the two. 2 % audio loss with 400 ms RTT and 30 ms jitter is 100 - 14 - 16
-    # = 70: level 4 ("good"), where the worst-of-three rule said 5.
+    # the worse of the two. 2 % audio loss with 400 ms RTT and 30 ms jitter is 100 - 15 - 9
+    # = 76 (the pool proves 1.2 % of the 2 %): level 4 ("good"), where the worst-of-three
+    # rule said 5.
 
     # Bandwidth score = 100 x capacity / demand (capped at 100): the share of the wanted
     # bitrate the network carries, as Jitsi's ConnectionQuality scores video by the share of

@@ -67,13 +67,17 @@ def fold_outbound(
     has_window: bool,
     th: Thresholds,
     idle_before: tuple[str, ...],
+    paused_before: tuple[str, ...],
     idle_now: list[str],
+    paused_now: list[str],
 ) -> tuple[dict[str, TrackCounters], SendWindow | None, SendWindow | None]:
     """Fold outbound tracks into (new counters, audio send window, video send window).
 
-    ``idle_before``: tracks that moved no packets in the previous window; the first window
-    in which such a track moves again adds no loss (its loss counter jumps at a restart).
-    The tracks idle in this window are appended to ``idle_now``.
+    ``idle_before``: tracks that moved no packets in the previous window; ``paused_before``:
+    in the previous two. The first window in which a paused track moves again adds no loss
+    (its loss counter jumps at a restart); one quiet window is not a pause (a low-rate
+    stream under heavy loss has those, and its loss must count). The tracks idle in this
+    window are appended to ``idle_now``, those idle in this and the previous to ``paused_now``.
     """
     counters: dict[str, TrackCounters] = {}
     # Audio (a_) and video (v_) accumulators; *_present says the component exists.
@@ -121,7 +125,9 @@ def fold_outbound(
                 d_packets = packets_sent - prev[1]
                 if d_packets == 0:
                     idle_now.append(sid)
-                elif lost >= prev[2] >= 0 and (not idle_before or sid not in idle_before):
+                    if idle_before and sid in idle_before:
+                        paused_now.append(sid)
+                elif lost >= prev[2] >= 0 and (not paused_before or sid not in paused_before):
                     d_lost = lost - prev[2]
                     d_loss_packets = d_packets
         limited = reason == "bandwidth"
@@ -177,7 +183,9 @@ def fold_inbound(
     previous: dict[str, TrackCounters],
     has_window: bool,
     idle_before: tuple[str, ...],
+    paused_before: tuple[str, ...],
     idle_now: list[str],
+    paused_now: list[str],
 ) -> tuple[dict[str, TrackCounters], RecvWindow | None, RecvWindow | None]:
     """Fold inbound tracks into (new counters, audio recv window, video recv window); idle
     tracks as in :func:`fold_outbound` (a resumed stream's first window: 7 packets received
@@ -210,9 +218,11 @@ def fold_inbound(
                 d_bytes = received - prev[0]
                 d_packets = packets - prev[1]
                 d_lost = lost - prev[2]
-                if d_packets == 0:
+                if d_packets + d_lost == 0:  # nothing arrived nor went missing: idle
                     idle_now.append(sid)
-                elif idle_before and sid in idle_before:
+                    if idle_before and sid in idle_before:
+                        paused_now.append(sid)
+                elif paused_before and sid in paused_before:
                     d_lost = -1  # a restart: no loss from this window (see above)
         if kind == "audio":
             a_present = True
@@ -228,8 +238,8 @@ def fold_inbound(
                 if d_lost >= 0:
                     a_lost += d_lost
                     a_loss_packets += d_packets + d_lost
-                if not muted:
-                    a_moved = d_packets if a_moved < 0 else a_moved + d_packets
+                if not muted:  # every packet the sender put on the wire, received or lost
+                    a_moved = d_packets + d_lost if a_moved < 0 else a_moved + d_packets + d_lost
         else:
             v_present = True
             if jitter is not None and jitter > v_jitter:
@@ -244,8 +254,8 @@ def fold_inbound(
                 if d_lost >= 0:
                     v_lost += d_lost
                     v_loss_packets += d_packets + d_lost
-                if not muted:
-                    v_moved = d_packets if v_moved < 0 else v_moved + d_packets
+                if not muted:  # every packet the sender put on the wire, received or lost
+                    v_moved = d_packets + d_lost if v_moved < 0 else v_moved + d_packets + d_lost
     audio = video = None
     if a_present:
         audio = (a_deltas, a_bytes, a_lost, a_loss_packets, a_expected, a_expected_all, a_jitter,

@@ -61,8 +61,13 @@ def test_level_is_always_between_zero_and_five(script):
     for c, state in script:
         for event in engine.feed(p.step(replace(c, state=state))):
             assert 0 <= event.level <= 5
-            for comp in (event.audio.send, event.audio.recv, event.video.send, event.video.recv):
-                assert comp is None or 1 <= comp <= 5
+            comps = (event.audio.send, event.audio.recv, event.video.send, event.video.recv)
+            for comp in comps:
+                assert comp is None or 0 <= comp <= 5
+            if 0 in comps:  # only a stall makes a component 0, and it names itself
+                assert event.level == 0
+                assert event.limited_by.endswith(".stalled") or event.limited_by in (
+                    "connectionState", "staleness")
 
 
 @settings(max_examples=100, deadline=None)
@@ -135,3 +140,65 @@ def test_alternating_clean_and_lossy_each_second_does_not_change_level_each_seco
     moves = [b > a for a, b in pairwise(trace) if a != b]
     assert len(moves) <= 4
     assert sum(1 for x, y in pairwise(moves) if x != y) <= 1
+
+
+@settings(max_examples=60)
+@given(
+    loss=st.floats(0.0, 0.9),
+    extra=st.floats(0.0, 0.1),
+    rate=st.sampled_from([3.0, 8.0, 50.0]),
+)
+def test_more_loss_on_a_low_rate_subscription_never_reads_higher(loss, extra, rate):
+    """Per component, on a subscribe-only participant (nothing else pulls the level down):
+    sparse streams have quiet windows and late-counted loss, and neither may hide loss."""
+
+    def recv_levels(fraction: float) -> list[int]:
+        p = ScriptedParticipant("P", publish_audio=False, subscribe_audio=1,
+                                audio_packet_rate=rate)  # fmt: skip
+        engine = Engine()
+        out = []
+        for _ in range(25):
+            engine.feed(p.step(Conditions(loss=fraction)))
+            out.append(engine.states["P"].audio_recv.level)
+        return out
+
+    for better, worse in zip(recv_levels(loss), recv_levels(min(loss + extra, 1.0)), strict=True):
+        assert worse <= better
+
+
+def test_a_stall_stays_when_the_rest_goes_quiet_too():
+    """A camera that stopped, then a downlink that died 15 s later, is not a suspension."""
+    p = ScriptedParticipant("P", publish_video=True, subscribe_audio=1)
+    engine = Engine()
+    levels = []
+    for i in range(45):
+        p.video_stopped = i >= 10
+        engine.feed(p.step(Conditions(downlink=0.0) if i >= 25 else Conditions()))
+        levels.append(engine.states["P"].level)
+    assert levels[9] == 5
+    assert all(level == 0 for level in levels[16:])
+
+
+def test_a_gap_in_the_stats_neither_ends_a_stall_nor_breaks_the_loss_pool():
+    p = ScriptedParticipant("P", publish_video=True, subscribe_audio=1)
+    engine = Engine()
+    for i in range(20):
+        p.video_stopped = i >= 5
+        engine.feed(p.step())
+    assert engine.states["P"].level == 0
+    p.interval_ms = 15_000  # one long gap: no window, no evidence either way
+    engine.feed(p.step())
+    p.interval_ms = 1_000
+    engine.feed(p.step())
+    assert engine.states["P"].level == 0
+
+
+def test_a_client_clock_that_steps_back_an_hour_is_scored_without_error():
+    p = ScriptedParticipant("P", publish_video=True, subscribe_audio=1)
+    engine = Engine()
+    for _ in range(5):
+        engine.feed(p.step(Conditions(loss=0.05)))
+    p.start_ms -= 3_600_000
+    events = engine.feed(p.step(Conditions(loss=0.05)))
+    assert all(0 <= e.level <= 5 for e in events)
+    assert engine.states["P"].audio_send.pool_packets >= 0

@@ -79,3 +79,15 @@ def test_getstats_sampler_counts_seq_and_maps_w3c_states():
     assert (first.seq, second.seq) == (1, 2)
     assert (first.connection_state, second.connection_state) == ("connected", "reconnecting")
     assert first.timestamp == 1000
+
+
+def test_getstats_sampler_passes_the_muted_tracks_on():
+    report = {
+        "T": {"id": "T", "type": "transport", "timestamp": 1000.0},
+        "S": {"id": "S", "type": "media-source", "kind": "video", "trackIdentifier": "cam"},
+        "O": {"id": "O", "type": "outbound-rtp", "kind": "video", "ssrc": 1, "bytesSent": 900,
+              "packetsSent": 3, "mediaSourceId": "S"},
+    }  # fmt: skip
+    sampler = GetStatsSampler("RM", "PA", "eu1")
+    assert sampler.sample(report).outbound[0].muted is None
+    assert sampler.sample(report, muted_tracks=frozenset({"cam"})).outbound[0].muted is True
