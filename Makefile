@@ -30,18 +30,21 @@ native: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/netquality demo $(ARGS)
 
-# Browser tests drive Debian's headless Chromium; install it when missing (needs root or sudo).
+# Browser tests drive Debian's headless Chromium, and the JS client's tests run under Node.js;
+# install whichever is missing (needs root or sudo).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq \
+			$$(command -v chromium >/dev/null 2>&1 || echo chromium) \
+			$$(command -v node >/dev/null 2>&1 || echo nodejs) >/dev/null; }
 
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check pipelines tests benchmarks migrations setup.py tools
 	@# Known vulnerabilities: red only when some are found; says NOT CHECKED when it cannot look.
 	$(VENV)/bin/python tools/audit.py
 	@# The JS client (clients/js): its unit tests and the freshness of its committed builds.
-	node --test clients/js/test/
+	node --test clients/js/test/*.test.js
 	NETQUALITY_PURE_PYTHON=1 $(VENV)/bin/python -m pytest -q $(ENGINE_TESTS)
 	$(VENV)/bin/python -m pytest -n $(TEST_PROCESSES) --dist worksteal $(ARGS)
 

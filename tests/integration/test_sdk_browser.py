@@ -3,10 +3,11 @@
 Each page has its own minted access token and the served bundle (``/static/netquality.js``);
 the two pages call each other with a real RTCPeerConnection (Chromium's fake camera and
 microphone, host candidates on this machine). PA-a publishes its real getStats samples through
-the SDK to the ingest; PA-b's uplink is degraded with scripted samples (the impairment lab is
-another issue), posted to the same ingest with PA-b's own token, while PA-b's page follows
-levels without publishing. A real worker scores both; the web service's feed brings the
-levels to both pages.
+the SDK to the ingest; PA-b's uplink is degraded with scripted samples (deterministic, where the
+impairment lab's relay would make this test as slow and variable as a lab run; the lab's own
+live test covers real degraded calls), posted to the same ingest with PA-b's own token,
+while PA-b's page follows levels without publishing. A real worker scores both; the web
+service's feed brings the levels to both pages.
 """
 
 from __future__ import annotations
