@@ -40,6 +40,8 @@ def feed_samples(
     accepted = ignored = emitted = departed = 0
     per_sample = isinstance(received_at, list)
     at = 0
+    idle: list[str] = []  # scratch lists lent to advance(), reused sample after sample
+    paused: list[str] = []
     try:
         for i, sample in enumerate(samples):
             if received_at is None:
@@ -63,7 +65,7 @@ def feed_samples(
                     if stale is not None:
                         events.append(stale)
             accepted += 1
-            event, gone = advance(st, sample, th)
+            event, gone = advance(st, sample, th, idle, paused)
             if event is not None:
                 events.append(event)
                 emitted += 1

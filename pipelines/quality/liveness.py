@@ -39,6 +39,7 @@ class Liveness(msgspec.Struct, array_like=True, gc=False):
     interval: int = 0
     idle: Raw = Raw(b"\x90")
     paused: Raw = Raw(b"\x90")
+    quiet: Raw = Raw(b"\xc2")
 
 
 if Liveness.__struct_fields__ != ParticipantState.__struct_fields__:

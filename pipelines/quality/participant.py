@@ -72,6 +72,8 @@ _STALLED: Final = "stalled"
 _FLOWING: Final = 0
 _QUIET: Final = 1
 _RESUMED: Final = 2
+_POOL_MASK: Final = 0xFFFFFFFF
+"""``ComponentState.loss_pool``: packets (tenths) below bit 32, lost (thousandths) above."""
 _NO_EVIDENCE: Final = -2
 """``quiet_since`` of a component whose tracks are all muted (or have no delta)."""
 
@@ -103,7 +105,13 @@ def levels_of(st: ParticipantState) -> Levels:
     )
 
 
-def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[LevelEvent | None, bool]:
+def advance(
+    st: ParticipantState,
+    s: StatsSample,
+    th: Thresholds,
+    idle: list[str] | None = None,
+    paused: list[str] | None = None,
+) -> tuple[LevelEvent | None, bool]:
     """Apply sample ``s`` (whose seq is newer than ``st.seq``) to ``st``.
 
     Returns the change event (or None) and whether the participant departed, in which case the
@@ -127,9 +135,18 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
         st.interval = dt_ms if st.interval <= 0 else (3 * st.interval + dt_ms) // 4
     dt_s = dt_ms / 1000.0
 
-    idle_before, paused_before = st.idle, st.paused
-    idle: list[str] = []
-    paused: list[str] = []
+    idle_before = st.idle
+    paused_before = st.paused if idle_before else ()  # a paused track was idle last window
+    # Scratch lists a caller may lend (feed_samples does, once per batch): a sample rarely
+    # has an idle track, and two fresh lists per sample are two more objects for the GC.
+    if idle is None:
+        idle = []
+    else:
+        idle.clear()
+    if paused is None:
+        paused = []
+    else:
+        paused.clear()
     st.outbound, audio_send, video_send = fold_outbound(
         outbound, st.outbound, has_window, th, idle_before, paused_before, idle, paused
     )
@@ -177,17 +194,37 @@ def advance(st: ParticipantState, s: StatsSample, th: Thresholds) -> tuple[Level
             v_send = st.video_send = _component(video_send is not None, True)
         if (v_recv is None) != (video_recv is None):
             v_recv = st.video_recv = _component(video_recv is not None, False)
+        # The usual sample: nothing was quiet and every component moved packets, which says
+        # all there is to say without reading a component (``st.quiet`` is the summary).
         f_a_send = f_a_recv = f_v_send = f_v_recv = _FLOWING
-        if a_send is not None and audio_send is not None:
+        quiet_before = st.quiet
+        looked = quiet_before
+        if a_send is not None and audio_send is not None and (
+            quiet_before or (has_window and audio_send[10] <= 0)
+        ):
             f_a_send = _flow(a_send, audio_send[10], has_window, window_start)
-        if a_recv is not None and audio_recv is not None:
+            looked = True
+        if a_recv is not None and audio_recv is not None and (
+            quiet_before or (has_window and audio_recv[7] <= 0)
+        ):
             f_a_recv = _flow(a_recv, audio_recv[7], has_window, window_start)
-        if v_send is not None and video_send is not None:
+            looked = True
+        if v_send is not None and video_send is not None and (
+            quiet_before or (has_window and video_send[10] <= 0)
+        ):
             f_v_send = _flow(v_send, video_send[10], has_window, window_start)
-        if v_recv is not None and video_recv is not None:
+            looked = True
+        if v_recv is not None and video_recv is not None and (
+            quiet_before or (has_window and video_recv[7] <= 0)
+        ):
             f_v_recv = _flow(v_recv, video_recv[7], has_window, window_start)
+            looked = True
         if f_a_send or f_a_recv or f_v_send or f_v_recv:  # else nothing is or was quiet
             _stalls(st, now, th.silence_limit_ms(st.interval, dt_ms, th.stall_after_s))
+        if looked:
+            quiet = _any_quiet(st)
+            if quiet != quiet_before:
+                st.quiet = quiet
 
         ws_audio_send = ws_audio_recv = ws_video_send = ws_video_recv = None
         # The loss pool's old part, once per sample; a gap (or a clock that stepped back)
@@ -256,6 +293,14 @@ def _component(present: bool, send: bool) -> ComponentState | None:
     if not present:
         return None
     return ComponentState(ramp_ms=0) if send else ComponentState()
+
+
+def _any_quiet(st: ParticipantState) -> bool:
+    """Whether some component is quiet, or has no evidence (``ParticipantState.quiet``)."""
+    for cs in (st.audio_send, st.audio_recv, st.video_send, st.video_recv):
+        if cs is not None and cs.quiet_since != -1:
+            return True
+    return False
 
 
 def _flow(cs: ComponentState, moved: int, has_window: bool, window_start: int) -> int:
@@ -350,25 +395,32 @@ def _pooled_loss(
     estimate, proven lower bound), both -1.0 while the pool holds fewer than
     ``loss_min_packets`` packets.
     """
-    tenths: int = cs.pool_packets
-    thousandths: int = cs.pool_lost
-    n = tenths * 0.1 * keep
+    pool: int = cs.loss_pool
+    n = (pool & _POOL_MASK) * 0.1 * keep
     if flow == _FLOWING and packets > 0:
         n += packets
-    cs.pool_packets = int(n * 10.0 + 0.5)
     k = 0.0
+    thousandths = pool >> 32
     if thousandths > 0 or lost > 0:
         k = thousandths * 0.001 * keep
         if flow == _FLOWING and packets > 0:
             k += lost
         if k < n * 0.0005:  # below 0.05 % the bound is 0: forget it, skip the arithmetic
             k = 0.0
-        cs.pool_lost = int(k * 1000.0 + 0.5)
+    tenths = int(n * 10.0 + 0.5)
+    new_pool = (int(k * 1000.0 + 0.5) << 32) | (tenths if tenths < _POOL_MASK else _POOL_MASK)
+    if new_pool != pool:  # steady clean traffic settles on a fixed point: no write then
+        cs.loss_pool = new_pool
     if n < th.loss_min_packets:
         return -1.0, -1.0
     if k == 0.0:
         return 0.0, 0.0
     return (k / n if k < n else 1.0), lower_loss_bound(k, n, th.loss_confidence_z)
+
+
+def pool_of(cs: ComponentState) -> tuple[float, float]:
+    """(packets, lost) in a component's loss pool."""
+    return (cs.loss_pool & _POOL_MASK) * 0.1, (cs.loss_pool >> 32) * 0.001
 
 
 def _latest_loss(lost: int, packets: int, th: Thresholds) -> float:
@@ -615,20 +667,24 @@ def _component_stats(window: WindowStats, th: Thresholds) -> ComponentStats:
 
 def _overall(st: ParticipantState) -> None:
     level, limited_by = 5, ""
-    for cs, prefix in (
-        (st.audio_send, "audio.send."),
-        (st.audio_recv, "audio.recv."),
-        (st.video_send, "video.send."),
-        (st.video_recv, "video.recv."),
-    ):
-        if cs is not None:
-            cs_level = cs.level
-            if cs_level < level:
-                # Only a stall makes a component 0: smoothing never goes below 1.
-                level = cs_level
-                limited_by = cs.limited_by if cs_level > 0 else prefix + _STALLED
+    for cs in (st.audio_send, st.audio_recv, st.video_send, st.video_recv):
+        if cs is not None and cs.level < level:
+            level, limited_by = cs.level, cs.limited_by
+    if level == 0:  # only a stall makes a component 0: smoothing never goes below 1
+        limited_by = _stalled_reason(st)
     st.level = level
     st.limited_by = limited_by or None
+
+
+def _stalled_reason(st: ParticipantState) -> str:
+    """``<kind>.<dir>.stalled`` of the first stalled component."""
+    if st.audio_send is not None and st.audio_send.level == 0:
+        return "audio.send." + _STALLED
+    if st.audio_recv is not None and st.audio_recv.level == 0:
+        return "audio.recv." + _STALLED
+    if st.video_send is not None and st.video_send.level == 0:
+        return "video.send." + _STALLED
+    return "video.recv." + _STALLED
 
 
 def _event(

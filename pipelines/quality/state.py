@@ -33,12 +33,12 @@ class ComponentState(msgspec.Struct, array_like=True, gc=False):
     """Smoothed measured rate (bits/s), -1 before the first window."""
     # Fields below came with the evidence rules (docs/levels.md); last, so that states written
     # before them still decode (with these defaults).
-    pool_packets: int = 0
-    """Packets (in tenths) behind the loss estimate: each window's count added, older ones
-    decaying with ``Thresholds.loss_half_life_s``, so loss is judged over enough packets, not
-    one window. Whole numbers encode in 3 bytes where a float takes 9."""
-    pool_lost: int = 0
-    """Lost packets (in thousandths) in the same decaying pool."""
+    loss_pool: int = 0
+    """The packets behind the loss estimate and the lost ones among them: each window's
+    counts added, older ones decaying with ``Thresholds.loss_half_life_s``, so loss is judged
+    over enough packets, not one window. One whole number, packets in tenths in its low 32
+    bits and lost packets in thousandths above (``participant.pool_of``): one field to read
+    and write on the hot path, and a few bytes where two floats take 18."""
     quiet_since: int = -1
     """Sample time (ms) since when the component's unmuted tracks moved no packets, -1 while
     they move: quiet windows prove nothing about loss or bitrate, and a long quiet is a stall."""
@@ -84,6 +84,9 @@ class ParticipantState(msgspec.Struct, array_like=True):
     paused: tuple[str, ...] = ()
     """Tracks that moved no packets in the last two windows: a pause. The first window in
     which such a track moves again is a restart and adds no loss. Last field, likewise."""
+    quiet: bool = False
+    """Some component is quiet (or has only muted tracks): its flow must be looked at. False
+    for the usual participant, whose components are then not read for it. Last field."""
 
 
 _state_encoder = msgspec.msgpack.Encoder()
