@@ -72,6 +72,9 @@ _STALLED: Final = "stalled"
 _FLOWING: Final = 0
 _QUIET: Final = 1
 _RESUMED: Final = 2
+_FLOW_BITS: Final = 3
+_LOOKED: Final = 4
+"""Set by _look when it read the component; masked off with _FLOW_BITS."""
 _POOL_MASK: Final = 0xFFFFFFFF
 """``ComponentState.loss_pool``: packets (tenths) below bit 32, lost (thousandths) above."""
 _NO_EVIDENCE: Final = -2
@@ -198,30 +201,20 @@ def advance(
         # all there is to say without reading a component (``st.quiet`` is the summary).
         f_a_send = f_a_recv = f_v_send = f_v_recv = _FLOWING
         quiet_before = st.quiet
-        looked = quiet_before
-        if a_send is not None and audio_send is not None and (
-            quiet_before or (has_window and audio_send[10] <= 0)
-        ):
-            f_a_send = _flow(a_send, audio_send[10], has_window, window_start)
-            looked = True
-        if a_recv is not None and audio_recv is not None and (
-            quiet_before or (has_window and audio_recv[7] <= 0)
-        ):
-            f_a_recv = _flow(a_recv, audio_recv[7], has_window, window_start)
-            looked = True
-        if v_send is not None and video_send is not None and (
-            quiet_before or (has_window and video_send[10] <= 0)
-        ):
-            f_v_send = _flow(v_send, video_send[10], has_window, window_start)
-            looked = True
-        if v_recv is not None and video_recv is not None and (
-            quiet_before or (has_window and video_recv[7] <= 0)
-        ):
-            f_v_recv = _flow(v_recv, video_recv[7], has_window, window_start)
-            looked = True
+        if a_send is not None and audio_send is not None:
+            f_a_send = _look(a_send, audio_send[10], quiet_before, has_window, window_start)
+        if a_recv is not None and audio_recv is not None:
+            f_a_recv = _look(a_recv, audio_recv[7], quiet_before, has_window, window_start)
+        if v_send is not None and video_send is not None:
+            f_v_send = _look(v_send, video_send[10], quiet_before, has_window, window_start)
+        if v_recv is not None and video_recv is not None:
+            f_v_recv = _look(v_recv, video_recv[7], quiet_before, has_window, window_start)
+        looked = ((f_a_send | f_a_recv | f_v_send | f_v_recv) & _LOOKED) != 0
+        f_a_send, f_a_recv = f_a_send & _FLOW_BITS, f_a_recv & _FLOW_BITS
+        f_v_send, f_v_recv = f_v_send & _FLOW_BITS, f_v_recv & _FLOW_BITS
         if f_a_send or f_a_recv or f_v_send or f_v_recv:  # else nothing is or was quiet
             _stalls(st, now, th.silence_limit_ms(st.interval, dt_ms, th.stall_after_s))
-        if looked:
+        if looked or quiet_before:
             quiet = _any_quiet(st)
             if quiet != quiet_before:
                 st.quiet = quiet
@@ -293,6 +286,16 @@ def _component(present: bool, send: bool) -> ComponentState | None:
     if not present:
         return None
     return ComponentState(ramp_ms=0) if send else ComponentState()
+
+
+def _look(
+    cs: ComponentState, moved: int, quiet_before: bool, has_window: bool, window_start: int
+) -> int:
+    """:func:`_flow`, with ``_LOOKED`` set when it ran; the usual component (nothing was
+    quiet, and it moved packets) is not read at all."""
+    if quiet_before or (has_window and moved <= 0):
+        return _flow(cs, moved, has_window, window_start) | _LOOKED
+    return _FLOWING
 
 
 def _any_quiet(st: ParticipantState) -> bool:
