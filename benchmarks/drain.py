@@ -1,6 +1,6 @@
 """Drain benchmark: how fast one ``netquality worker`` empties a pre-filled stats topic.
 
-The measurement itself is the ``drain`` section of ``netquality bench`` (pipelines/bench.py):
+The measurement itself is the ``drain`` section of ``netquality bench`` (benchmarks/harness):
 the simulator's samples pre-filled as batch envelopes and as bare samples, ONE worker process,
 rate = samples / (first level event -> last expected level event), each beside a bare aiokafka
 consumer draining the same topic. This script runs that section alone:
@@ -22,8 +22,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script from a checkout: make `pipelines` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.bench import BenchSizes
-from pipelines.bench import run as run_bench
+from benchmarks.harness.run import run as run_bench
+from benchmarks.harness.sizes import BenchSizes
 
 
 def run(

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.bench import SECTIONS, BenchSizes, envelopes, markdown, rows, rss_window, run
+from benchmarks.harness.backlog import rss_window
+from benchmarks.harness.inputs import envelopes
+from benchmarks.harness.report import markdown, rows
+from benchmarks.harness.run import run
+from benchmarks.harness.sizes import SECTIONS, BenchSizes
 from pipelines.contracts import decode_stats_message
 from pipelines.streaming.levels import default_partition
 from pipelines.testing import scripted_session

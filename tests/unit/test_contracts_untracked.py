@@ -7,8 +7,8 @@ import inspect
 
 import msgspec
 
+from benchmarks.harness.inputs import bench_samples, envelopes
 from pipelines import contracts
-from pipelines.bench import bench_samples, envelopes
 from pipelines.contracts import decode_stats_message
 
 

@@ -9,7 +9,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.bench import bench_samples
+from benchmarks.harness.inputs import bench_samples
 from pipelines.quality import Engine, dump_state, load_state, load_thresholds
 from pipelines.quality.packing import KEEP_BUFFER_BYTES, ExactEncoder, dump_state_exact
 

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.bench import bench_samples
+from benchmarks.harness.inputs import bench_samples
 from pipelines.streaming.levels import PartitionOf, default_partition
 
 SAMPLES = bench_samples(120, 60, seed=11)
