@@ -15,8 +15,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 
+from pipelines.demo_data import RTCSTATS
 from pipelines.quality import Engine, Thresholds
 from pipelines.testing import Conditions, ScriptedParticipant
 
@@ -24,8 +25,6 @@ PEERS = ("LiveKit", "Jitsi", "Twilio")
 """LiveKit: connectionquality scorer (score cut into our floors; EXCELLENT 5, GOOD 3-4, POOR
 1-2, LOST 0). Jitsi: ConnectionQuality percentage (>=85 5, >=60 4, >=40 3, >=20 2, else 1).
 Twilio: twilio-voice.js mos.ts R factor (>=80 5, 70-80 4, 60-70 3, 50-60 2, else 1)."""
-
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "rtcstats"
 
 Band = tuple[int, int]
 Timeline = list[tuple[int, int]]
@@ -166,10 +165,11 @@ def dump(name: str, participant: str, after_s: float, how: str = "min") -> Calla
     def run(th: Thresholds) -> float | None:
         from pipelines.adapters.rtcstats import samples_from_rtcstats_file  # noqa: PLC0415
 
-        path = FIXTURES / name
-        if not path.exists():
+        dump_file = RTCSTATS / name
+        if not dump_file.is_file():
             return None
-        samples = list(samples_from_rtcstats_file(path))
+        with resources.as_file(dump_file) as path:
+            samples = list(samples_from_rtcstats_file(path))
         engine = Engine(th)
         levels: list[tuple[float, int]] = []
         t0 = samples[0].timestamp
@@ -345,7 +345,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              lowest(lambda: _audio(subscribe_video=1), [Conditions()] * 30,
                     between=_add_video_subscription), (5, 5), "lowest level",
              "LiveKit: a new track starts at 100", {LK: (5, 5)}),
-    # The bundled real calls (tests/fixtures/rtcstats).
+    # The bundled real calls (pipelines/demo_data/rtcstats).
     Scenario("real Chrome P2P call, after 5 s (PC_0)", "real calls",
              dump("google-standard-stats-p2p", "PC_0", 5.0), (3, 5), "lowest level",
              "issue 22: no level <= 2 after ramp-up", {}),

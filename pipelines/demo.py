@@ -1,7 +1,7 @@
 """``netquality demo``: score the bundled real browser dumps and show what the levels say.
 
-At this stage of the project the demo is offline: each jitsi rtcstats dump in
-``tests/fixtures/rtcstats`` (real Chrome, Firefox and Safari calls) goes through the same
+At this stage of the project the demo is offline: each jitsi rtcstats dump shipped in
+``pipelines/demo_data/rtcstats`` (real Chrome, Firefox and Safari calls) goes through the same
 engine as the streaming worker, and the result is shown per participant: time at each level,
 the level changes with what limited them, and the final level.
 """
@@ -9,17 +9,19 @@ the level changes with what limited them, and the final level.
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 from rich.console import Console
 from rich.table import Table
 
 from pipelines.contracts import LevelEvent, decode_level
+from pipelines.demo_data import RTCSTATS
 from pipelines.live.view import LEVEL_STYLE, level_bars
 from pipelines.quality import Engine
 from pipelines.scorer import run
 
-DUMPS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "rtcstats"
+DUMPS = RTCSTATS
 
 
 def time_at_levels(events: list[LevelEvent], end_ms: int) -> dict[int, float]:
@@ -31,14 +33,15 @@ def time_at_levels(events: list[LevelEvent], end_ms: int) -> dict[int, float]:
     return seconds
 
 
-def run_demo(console: Console, dumps: Path = DUMPS) -> int:
+def run_demo(console: Console, dumps: Traversable = DUMPS) -> int:
     """Score every dump in ``dumps`` and print a table per dump; returns an exit status."""
     if not dumps.is_dir():
-        console.print(f"[red]no dumps at {dumps}: run the demo from a netquality checkout[/]")
+        console.print(f"[red]no dumps at {dumps}: reinstall netquality (they are package data)[/]")
         return 1
-    for dump in sorted(dumps.iterdir()):
+    for dump in sorted(dumps.iterdir(), key=lambda d: d.name):
         out, err = io.BytesIO(), io.StringIO()
-        summary = run(str(dump), "rtcstats", Engine(), out, err)
+        with resources.as_file(dump) as path:
+            summary = run(str(path), "rtcstats", Engine(), out, err)
         events = [decode_level(line) for line in out.getvalue().splitlines()]
         table = Table(title=f"{dump.name}: {summary.samples} samples, {summary.events} changes")
         for column in ("participant", "now", "time at level 5..0 (s)", "changes (what limited)"):

@@ -1,7 +1,7 @@
 """Clients with wrong clocks during live traffic: rollups stay bounded, no alert in the past.
 
 The issue this guards (issue 24): during a live demo, the README's own example (13 samples of
-``tests/fixtures/rtcstats/chrome-relay``, recorded in 2023) published with
+``pipelines/demo_data/rtcstats/chrome-relay``, recorded in 2023) published with
 ``netquality publish --format rtcstats`` made the rollups stage close every minute between
 2023 and now (``room rollups rows 1038371``), open alerts in 2023 and leave room and region
 totals disagreeing. Here a real worker and a real sink take a few minutes of live traffic (two
@@ -24,9 +24,10 @@ from faults_support import query, record_figures, start_process, wait_for
 
 from pipelines.adapters.rtcstats import samples_from_rtcstats_file
 from pipelines.contracts import encode
+from pipelines.demo_data import RTCSTATS
 from pipelines.testing import Conditions, ScriptedParticipant
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "rtcstats" / "chrome-relay"
+FIXTURE = RTCSTATS / "chrome-relay"
 MINUTE = 60_000
 LIVE_MINUTES = 3
 YEAR_2023 = 1_685_577_600_000  # 2023-06-01, the dump's year

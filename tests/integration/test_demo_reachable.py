@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.demo_data import RTCSTATS
 from pipelines.runtime.demo_env import env_path, read_env
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -50,7 +51,7 @@ def test_piped_demo_is_found_by_other_commands(tmp_path: Path) -> None:
         # `publish` with no KAFKA_BOOTSTRAP_SERVERS sends to the demo's broker.
         published = subprocess.run(
             [*CLI, "publish", "--format", "rtcstats", "--region", "eu1",
-             str(FIXTURES / "rtcstats" / "chrome-relay")],
+             str(RTCSTATS / "chrome-relay")],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
         )
         assert published.returncode == 0, published.stderr

@@ -14,6 +14,7 @@ import pytest
 
 from pipelines.clients import BATCH_SCHEMA, InvalidSampleError, StatsPublisher, partition_for
 from pipelines.contracts import decode_level, decode_stats, encode
+from pipelines.demo_data import RTCSTATS
 from pipelines.quality import Engine
 from pipelines.runtime.process import free_port
 from pipelines.testing import scripted_session
@@ -144,7 +145,7 @@ def test_netquality_publish_cli_sends_valid_lines_and_summarises_rejections(
     assert sorted(got, key=lambda s: (s.participant_sid, s.seq)) == sorted(
         samples, key=lambda s: (s.participant_sid, s.seq))
 
-    dump = FIXTURES / "rtcstats" / "chrome-relay"
+    dump = RTCSTATS / "chrome-relay"
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "publish", "--format", "rtcstats",
          "--no-envelope", "--region", "eu1", str(dump)],

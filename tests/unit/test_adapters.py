@@ -26,9 +26,10 @@ from pipelines.adapters import (
     selected_candidate_pair,
 )
 from pipelines.contracts import StatsSample, decode_stats, encode
+from pipelines.demo_data import RTCSTATS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-DUMPS = FIXTURES / "rtcstats"
+DUMPS = RTCSTATS
 SNAPSHOTS = FIXTURES / "getstats"
 
 # Samples per dump = getstats lines (SOURCES.md gives 81, 34, 13, 19, -, 20).

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.demo_data import RTCSTATS
 from pipelines.usage import SHOWN_ERRORS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-DUMP = FIXTURES / "rtcstats" / "chrome-relay"
+DUMP = RTCSTATS / "chrome-relay"
 CLOSED_PORT = "127.0.0.1:1"  # nothing listens on port 1: the connection is refused at once
 SAMPLE_LINE = b'{"schema":"netquality.stats.v1","participantSid":"p1","roomSid":"r1"}\n'
 
@@ -43,9 +44,9 @@ CASES = [
     Case("publish a missing file", ["publish", "/nonexistent.jsonl"], 2,
          "netquality publish: /nonexistent.jsonl: no such file",
          env={"KAFKA_BOOTSTRAP_SERVERS": CLOSED_PORT}),
-    Case("score a directory", ["score", str(FIXTURES / "rtcstats")], 2,
+    Case("score a directory", ["score", str(RTCSTATS)], 2,
          "rtcstats is a directory; give one of the files in it"),
-    Case("publish a directory", ["publish", "--format", "rtcstats", str(FIXTURES / "rtcstats")],
+    Case("publish a directory", ["publish", "--format", "rtcstats", str(RTCSTATS)],
          2, "rtcstats is a directory", env={"KAFKA_BOOTSTRAP_SERVERS": CLOSED_PORT}),
     Case("5,000 nested [ as an rtcstats dump", ["score", "--format", "rtcstats", "{deep}"], 1,
          "deep:1: skipped: invalid_json: JSON is nested more than 64 deep",

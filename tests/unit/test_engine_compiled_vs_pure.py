@@ -24,6 +24,7 @@ from pipelines.contracts.stats import (
     RemoteInbound,
     StatsSample,
 )
+from pipelines.demo_data import RTCSTATS
 from pipelines.quality import COMPILED, Engine, _native
 from pipelines.testing import Conditions, ScriptedParticipant
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.skipif(
     not COMPILED, reason=f"no compiled core to compare with: {_native.CHOICE.reason}"
 )
 
-DUMPS = sorted((Path(__file__).parent.parent / "fixtures" / "rtcstats").iterdir())
+DUMPS = sorted(RTCSTATS.iterdir(), key=lambda d: d.name)
 
 
 def pure_engine() -> type[Engine]:

@@ -1,8 +1,9 @@
 """The README works as written: its shell commands run, its links resolve, its lists are current.
 
 Every command in a ```bash block of README.md either runs here (in a scratch directory with
-the checkout's ``tests/`` and the installed ``netquality``, no broker or database in the
-environment) and must exit 0 without a traceback, or is in :data:`SKIPPED` with the reason.
+the checkout's ``tests/``, ``schemas/`` and ``pipelines/`` and the installed ``netquality``, no
+broker or database in the environment) and must exit 0 without a traceback, or is in
+:data:`SKIPPED` with the reason.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ SKIPPED = {
     "KAFKA_BOOTSTRAP_SERVERS=kafka:9092 .venv/bin/netquality publish samples.jsonl":
         "needs a broker at kafka:9092",
     ".venv/bin/netquality publish --format rtcstats --region eu1 "
-    "tests/fixtures/rtcstats/chrome-relay": "needs a running demo (test_demo_reachable.py)",
+    "pipelines/demo_data/rtcstats/chrome-relay": "needs a running demo (test_demo_reachable.py)",
     "cat samples.jsonl | .venv/bin/netquality publish --no-envelope -": "needs a broker",
     "NETQUALITY_INGEST_TOKENS=s3cret KAFKA_BOOTSTRAP_SERVERS=kafka:9092 "
     ".venv/bin/netquality ingest": "a service, needs a broker at kafka:9092",
@@ -74,9 +75,9 @@ def test_every_skipped_command_is_still_in_the_readme() -> None:
 
 def test_readme_commands_run_as_written(tmp_path: Path) -> None:
     """In README order (later commands read what earlier ones wrote, like samples.jsonl), in a
-    directory that looks like a checkout after `make`: tests/, schemas/ and
+    directory that looks like a checkout after `make`: tests/, schemas/, pipelines/ and
     .venv/bin/netquality (the one installed with this interpreter)."""
-    for name in ("tests", "schemas"):
+    for name in ("tests", "schemas", "pipelines"):
         (tmp_path / name).symlink_to(ROOT / name)
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     (tmp_path / ".venv" / "bin" / "netquality").symlink_to(

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import decode_level, encode
+from pipelines.demo_data import RTCSTATS
 from pipelines.quality import Engine
 from pipelines.scorer import run
 from pipelines.testing import Conditions, ScriptedParticipant
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-DUMPS = sorted((FIXTURES / "rtcstats").iterdir())
+DUMPS = sorted(RTCSTATS.iterdir(), key=lambda d: d.name)
 
 
 def score_file(path: Path, fmt: str = "samples"):
@@ -109,7 +110,7 @@ def time_at_levels(events, end_ms: int) -> dict[str, dict[int, float]]:
 
 
 def test_healthy_chrome_p2p_call_scores_mostly_four_or_five():
-    events, _, _ = score_file(FIXTURES / "rtcstats" / "google-standard-stats-p2p", "rtcstats")
+    events, _, _ = score_file(RTCSTATS / "google-standard-stats-p2p", "rtcstats")
     end = max(e.timestamp for e in events)
     for sid, seconds in time_at_levels(events, end).items():
         connected = sum(v for level, v in seconds.items() if level > 0)
@@ -118,7 +119,7 @@ def test_healthy_chrome_p2p_call_scores_mostly_four_or_five():
 
 
 def test_dump_that_ends_failed_ends_at_zero():
-    events, _, _ = score_file(FIXTURES / "rtcstats" / "chrome-standard-pc-failed", "rtcstats")
+    events, _, _ = score_file(RTCSTATS / "chrome-standard-pc-failed", "rtcstats")
     last_event = events[-1]
     assert last_event.level == 0
     assert last_event.limited_by == "connectionState"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pipelines.adapters.sniff import guess_format
 from pipelines.contracts.codec import MAX_JSON_DEPTH, ContractError, _nesting_exceeds, decode_json
+from pipelines.demo_data import RTCSTATS
 from pipelines.usage import CommandError, ErrorLines, bootstrap_addresses, check_broker
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -49,7 +50,7 @@ def test_deep_json_is_refused_before_decoding() -> None:
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        *((p, "rtcstats") for p in sorted((FIXTURES / "rtcstats").iterdir())),
+        *((p, "rtcstats") for p in sorted(RTCSTATS.iterdir(), key=lambda d: d.name)),
         *((p, "getstats") for p in sorted((FIXTURES / "getstats").glob("*.json"))),
     ],
     ids=lambda x: x.name if isinstance(x, Path) else x,
