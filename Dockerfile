@@ -18,6 +18,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY pipelines ./pipelines
+COPY benchmarks ./benchmarks
 # The project's own wheel plus the wheels of all its dependencies, in one resolve.
 RUN pip wheel --wheel-dir /wheels .
 
