@@ -128,11 +128,14 @@ class RoomRollups(msgspec.Struct, array_like=True):
 
     @property
     def due_watermark(self) -> int | None:
-        """The lowest watermark at which :meth:`advance` can emit or prune a minute: ``None``
-        when nothing is held (only an event can give it work), ``0`` before any watermark."""
-        if not self.timelines and not self.closed:
-            return None
-        return 0 if self.watermark_ms is None else next_close_watermark(self.watermark_ms)
+        """The lowest watermark at which :meth:`advance` can emit or prune a minute (the end
+        of the first minute it has not closed); ``None`` when nothing is held: only an
+        event can give the room work."""
+        if self.watermark_ms is not None:
+            held = self.timelines or self.closed
+            return next_close_watermark(self.watermark_ms) if held else None
+        earliest = min((s[0].timestamp for s in self.timelines.values() if s), default=None)
+        return None if earliest is None else next_close_watermark(earliest)
 
     @property
     def is_idle(self) -> bool:
