@@ -40,13 +40,13 @@ class KeyLogic(Protocol[In_contra, Out_co]):
     """One key's state behind the stage's calls (implementations: ``rollups.logic``,
     ``alerting.logic``)."""
 
-    def apply(self, records: Sequence[In_contra], stream_time: int) -> list[Out_co]:
+    def apply(self, records: Sequence[In_contra], stream_time: int) -> Sequence[Out_co]:
         """Fold the key's records, read when the partition's clock said ``stream_time``;
         return what they made due. Applying a batch in two parts emits what applying it
         whole does."""
         ...
 
-    def advance(self, stream_time: int) -> list[Out_co]:
+    def advance(self, stream_time: int) -> Sequence[Out_co]:
         """The partition's clock reached ``stream_time`` with nothing more for this key."""
         ...
 
@@ -55,7 +55,7 @@ class KeyLogic(Protocol[In_contra, Out_co]):
         ``None``: only a record can give the key work."""
         ...
 
-    def at_stop(self, stream_time: int) -> list[Out_co]:
+    def at_stop(self, stream_time: int) -> Sequence[Out_co]:
         """What is still open, as it stands at ``stream_time``, for a graceful stop; the
         state is left as it is (a restart finishes it and replaces these outputs)."""
         ...
