@@ -276,8 +276,8 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from pipelines.alerting.tail import AlertFilter, TopicMissingError, tail_alerts
     from pipelines.config import Settings
+    from pipelines.notify.tail import AlertFilter, TopicMissingError, tail_alerts
     from pipelines.usage import CommandError
 
     console = Console(highlight=False)
@@ -315,8 +315,8 @@ def _demo_servers(settings: object) -> str:
 def _cmd_notify(args: argparse.Namespace) -> int:
     import logging
 
-    from pipelines.alerting.notify import run_notify
     from pipelines.config import Settings
+    from pipelines.notify.notifier import run_notify
 
     logging.basicConfig(
         level=args.loglevel.upper(),
