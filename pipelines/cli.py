@@ -291,6 +291,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
                 settings.topic_alerts,
                 console,
                 AlertFilter(room=args.room, region=args.region, kind=args.kind),
+                settings=settings,
                 from_beginning=args.from_beginning,
             )
     except TopicMissingError as exc:

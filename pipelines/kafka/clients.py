@@ -7,13 +7,21 @@ running event loop (aiokafka binds them to it) and ``start()``/``stop()`` them a
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 
 from pipelines.config import Settings
 from pipelines.security import aiokafka_client_config
+
+T = TypeVar("T")
 
 GROUP_OPTIONS: dict[str, Any] = {
     "enable_auto_commit": False,
@@ -66,19 +74,57 @@ class KafkaClients:
 
 
 async def tail(
-    consumer: AIOKafkaConsumer, topic: str, *, from_beginning: bool = False
-) -> list[TopicPartition] | None:
-    """Assign a started, group-less consumer every partition of ``topic`` and seek to its
-    start or end; None when the topic does not exist (a tail reads, it takes no partitions
+    consumer: AIOKafkaConsumer, *topics: str, from_beginning: bool = False
+) -> list[TopicPartition]:
+    """Assign a started, group-less consumer every partition of ``topics`` and seek to their
+    start or end; a topic that does not exist has none (a tail reads, it takes no partitions
     from anyone)."""
     await consumer.topics()  # loads metadata
-    partitions = consumer.partitions_for_topic(topic) or set()
-    if not partitions:
-        return None
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    tps = [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+    if not tps:
+        return tps
     consumer.assign(tps)
     if from_beginning:
         await consumer.seek_to_beginning(*tps)
     else:
         await consumer.seek_to_end(*tps)
     return tps
+
+
+@asynccontextmanager
+async def admin_session(
+    clients: KafkaClients, timeout_s: float
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed after; connecting is retried for ``timeout_s`` (a broker
+    that is still starting, as kafka-python's ``bootstrap_timeout_ms`` did)."""
+    timeout_ms = int(timeout_s * 1000)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = clients.admin(request_timeout_ms=timeout_ms)
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            await admin.close()
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+def blocking(main: Coroutine[Any, Any, T]) -> T:
+    """Run an admin coroutine from blocking code (start-up, health checks), in a thread of its
+    own when this one already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main).result()

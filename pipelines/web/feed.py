@@ -134,7 +134,7 @@ class FeedHub:
                 await consumer.start()
                 self._consumer = consumer
                 tps = await tail(consumer, self.topic)
-                if tps is None:
+                if not tps:
                     raise RuntimeError(f"topic {self.topic} does not exist yet")
                 self.connected.set()
                 log.info("live feed: tailing %s (%d partitions)", self.topic, len(tps))
