@@ -25,7 +25,7 @@ from pipelines.contracts import ContractError, LevelEvent, decode_level
 from pipelines.kafka.clients import KafkaClients, tail
 from pipelines.runtime import Runtime
 from pipelines.runtime.process import ManagedProcess, free_port, port_open
-from pipelines.streaming.topics import ensure_topics
+from pipelines.runtime.service import prepare
 
 START_TIMEOUT_S = 60.0
 
@@ -52,7 +52,8 @@ def open_pipeline(settings: Settings, log_dir: Path,
     with ExitStack() as stack:
         runtime = Runtime(settings, kafka=True, database=False)
         stack.callback(runtime.close)
-        resolved = runtime.start()
+        # The topics are the ingest's and the worker's to use: only when they are ours.
+        resolved = prepare(runtime, topics=ingest_url is None)
         if ingest_url is not None:
             token = _first_token(resolved)
             if not token:
@@ -60,7 +61,6 @@ def open_pipeline(settings: Settings, log_dir: Path,
                                    "NETQUALITY_INGEST_TOKENS or NETQUALITY_INGEST_TOKENS_FILE")
             yield Pipeline(resolved, ingest_url.rstrip("/") + "/", token, log_dir)
             return
-        ensure_topics(resolved)
         token = secrets.token_urlsafe(24)
         port = free_port()
         resolved = resolved.with_overrides(ingest_tokens=token, ingest_port=port)

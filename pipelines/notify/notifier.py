@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable
@@ -186,28 +185,24 @@ class Notifier:
         return pending
 
 
-def run_notify(settings: Settings, *, from_beginning: bool = False) -> None:
+def run_notify(
+    settings: Settings, *, from_beginning: bool = False, loglevel: str | None = None
+) -> None:
     """Run the notifier until SIGTERM/SIGINT (embedded broker if unset)."""
-    from pipelines.runtime import Runtime  # noqa: PLC0415
-    from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
+    from pipelines.runtime.service import service, stop_on_signals  # noqa: PLC0415
 
     try:
         secret = webhook_secret(settings)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    with Runtime(settings, database=False) as runtime:
-        resolved = runtime.settings
-        ensure_topics(resolved)
+    with service(settings, "notify", loglevel=loglevel, database=False) as resolved:
         try:
             notifier = Notifier(resolved, secret, from_beginning=from_beginning)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
 
         async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
+            stop = stop_on_signals()
             log.info("notify: %d webhook(s): %s", len(notifier.urls),
                      ", ".join(redacted(u) for u in notifier.urls))  # fmt: skip
             await notifier.run(stop)

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import Coroutine
@@ -370,30 +369,15 @@ def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-def run_sink(settings: Settings) -> None:
+def run_sink(settings: Settings, loglevel: str | None = None) -> None:
     """Run the sink in this process until SIGTERM/SIGINT (embedded servers if unset)."""
-    from pipelines.runtime import Runtime  # noqa: PLC0415
-    from pipelines.storage import migrate  # noqa: PLC0415
-    from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
+    from pipelines.runtime.service import service, stop_on_signals  # noqa: PLC0415
 
-    embedded_db = not settings.database_url
-    with Runtime(settings) as runtime:
-        resolved = runtime.settings
-        assert resolved.database_url
-        ensure_topics(resolved)
-        if embedded_db:
-            migrate.upgrade(resolved.database_url)
-        elif migrate.current(resolved.database_url) != migrate.head():
-            raise SystemExit(
-                "the database schema is not at the latest revision: run `netquality db upgrade`"
-            )
+    with service(settings, "sink", loglevel=loglevel, schema="current", metrics=True) as resolved:
         sink = PostgresSink(resolved)
 
         async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
+            stop = stop_on_signals()
             reporter = asyncio.create_task(_report(sink, stop))
             tune_gc()
             try:
