@@ -136,13 +136,9 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 def _cmd_sink(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
-    from pipelines.observability import configure_logging, serve_metrics
     from pipelines.storage.sink import run_sink
 
-    settings = Settings.from_env()
-    configure_logging(args.loglevel, settings.log_format, "sink")
-    serve_metrics(settings.metrics_port)
-    run_sink(settings)
+    run_sink(Settings.from_env(), loglevel=args.loglevel)
     return 0
 
 
@@ -183,12 +179,10 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    import logging
-
     from pipelines.config import Settings
     from pipelines.ingest import NoTokensError, run_ingest
+    from pipelines.runtime.service import service
 
-    logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s] %(message)s")
     settings = Settings.from_env()
     if args.port is not None:
         settings = settings.with_overrides(ingest_port=args.port)
@@ -197,7 +191,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
               "from", file=sys.stderr)
         return 2
     try:
-        run_ingest(settings, log_level=args.loglevel)
+        # The worker owns the topics; the ingest only produces to them (no database).
+        with service(settings, "ingest", loglevel=args.loglevel, database=False,
+                     topics=False) as resolved:  # fmt: skip
+            run_ingest(resolved, log_level=args.loglevel)
     except NoTokensError as exc:
         print(f"netquality ingest: {exc}", file=sys.stderr)
         return 2
@@ -276,8 +273,8 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from pipelines.alerting.tail import AlertFilter, TopicMissingError, tail_alerts
     from pipelines.config import Settings
+    from pipelines.notify.tail import AlertFilter, TopicMissingError, tail_alerts
     from pipelines.usage import CommandError
 
     console = Console(highlight=False)
@@ -291,6 +288,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
                 settings.topic_alerts,
                 console,
                 AlertFilter(room=args.room, region=args.region, kind=args.kind),
+                settings=settings,
                 from_beginning=args.from_beginning,
             )
     except TopicMissingError as exc:
@@ -313,16 +311,10 @@ def _demo_servers(settings: object) -> str:
 
 
 def _cmd_notify(args: argparse.Namespace) -> int:
-    import logging
-
-    from pipelines.alerting.notify import run_notify
     from pipelines.config import Settings
+    from pipelines.notify.notifier import run_notify
 
-    logging.basicConfig(
-        level=args.loglevel.upper(),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
-    )
-    run_notify(Settings.from_env(), from_beginning=args.from_beginning)
+    run_notify(Settings.from_env(), from_beginning=args.from_beginning, loglevel=args.loglevel)
     return 0
 
 

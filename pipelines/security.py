@@ -1,10 +1,12 @@
 """Kafka client security from :class:`Settings`: one translation for every Kafka client.
 
 Secrets come from the environment (or ``*_FILE`` files, see ``pipelines.config``), never from
-code. :func:`kafka_client_config` is for kafka-python (file names for TLS);
-:func:`aiokafka_client_config` is for aiokafka, which takes an ``ssl.SSLContext`` instead;
-:func:`faust_broker_credentials` is for Faust. Postgres TLS needs nothing here: libpq reads
-``sslmode`` / ``sslrootcert`` / ``sslcert`` / ``sslkey`` from ``DATABASE_URL``'s query.
+code. :func:`kafka_client_config` is for kafka-python (file names for TLS), which only the
+blocking publisher library uses; :func:`aiokafka_client_config` is for aiokafka (an
+``ssl.SSLContext`` instead), used only by the client factory ``pipelines.kafka.KafkaClients``
+that builds every aiokafka client; :func:`faust_broker_credentials` is for Faust. Postgres
+TLS needs nothing here: libpq reads ``sslmode`` / ``sslrootcert`` / ``sslcert`` / ``sslkey``
+from ``DATABASE_URL``'s query.
 """
 
 from __future__ import annotations

@@ -21,13 +21,12 @@ import faust
 from pipelines.config import Settings
 from pipelines.observability import logging_config, serve_metrics
 from pipelines.quality import load_thresholds
-from pipelines.runtime import Runtime
 from pipelines.streaming.alerts import attach_alerts
 from pipelines.streaming.app import create_app
 from pipelines.streaming.declare import before_stop
 from pipelines.streaming.levels import attach
 from pipelines.streaming.rollups import attach_rollups
-from pipelines.streaming.topics import check_co_partitioned, ensure_topics
+from pipelines.streaming.topics import check_co_partitioned
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +172,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
         pass
-    with Runtime(settings, database=False) as runtime:
-        resolved = runtime.settings
-        result = ensure_topics(resolved)
-        log.info("topics ready: created %s, existing %s", result.created, result.existing)
+    from pipelines.runtime.service import service  # noqa: PLC0415
+
+    with service(settings, "worker", database=False) as resolved:
         check_co_partitioned(resolved)
         app = build_worker_app(resolved)
         serve_metrics(resolved.metrics_port)

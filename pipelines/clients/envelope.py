@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kafka.partitioner.default import murmur2
+from pipelines.quality.partitioner import default_partition
 
 BATCH_SCHEMA = "netquality.stats.batch.v1"
 MAX_ENVELOPE_SAMPLES = 1000
@@ -28,8 +28,9 @@ EMPTY_ENVELOPE_BYTES = len(_PREFIX) + len(_SUFFIX)
 
 def partition_for(participant_sid: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives this key (murmur2, like Java, kafka-python,
-    aiokafka and Faust; the same formula as ``pipelines.streaming.levels.default_partition``)."""
-    return (murmur2(participant_sid.encode("utf-8")) & 0x7FFFFFFF) % partitions
+    aiokafka and Faust): the worker's own, compiled with the core
+    (:mod:`pipelines.quality.partitioner`), so a publisher and the worker cannot disagree."""
+    return default_partition(participant_sid.encode("utf-8"), partitions)
 
 
 def encode_envelope(samples: list[bytes]) -> bytes:

@@ -47,7 +47,7 @@ from pipelines.config import Settings
 from pipelines.contracts import encode, make_dead_letter
 from pipelines.ingest.auth import BearerTokens, bearer_token, load_tokens
 from pipelines.ingest.batch import BodyError, SampleResult, check_samples, split_body
-from pipelines.security import aiokafka_client_config
+from pipelines.kafka.clients import KafkaClients
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +112,10 @@ class IngestService:
 
     async def start(self) -> None:
         """Connect the producer; safe to call once per service."""
-        from aiokafka import AIOKafkaProducer  # noqa: PLC0415
-
         if not self.settings.kafka_bootstrap_servers:
             raise ValueError("KAFKA_BOOTSTRAP_SERVERS is unset: the ingest needs a broker")
-        config: dict[str, Any] = {
-            "acks": "all",
-            "linger_ms": 5,
-            **aiokafka_client_config(self.settings),
-            **self._producer_config,
-        }
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, **config
+        self._producer = KafkaClients(self.settings).producer(
+            **{"acks": "all", "linger_ms": 5, **self._producer_config}
         )
         await self._producer.start()
 

@@ -9,6 +9,7 @@ broker. Either way the levels come back from the levels topic, as a room service
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import sys
@@ -19,13 +20,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
-
 from pipelines.config import Settings
 from pipelines.contracts import ContractError, LevelEvent, decode_level
+from pipelines.kafka.clients import KafkaClients, tail
 from pipelines.runtime import Runtime
 from pipelines.runtime.process import ManagedProcess, free_port, port_open
-from pipelines.streaming.topics import ensure_topics
+from pipelines.runtime.service import prepare
 
 START_TIMEOUT_S = 60.0
 
@@ -52,7 +52,8 @@ def open_pipeline(settings: Settings, log_dir: Path,
     with ExitStack() as stack:
         runtime = Runtime(settings, kafka=True, database=False)
         stack.callback(runtime.close)
-        resolved = runtime.start()
+        # The topics are the ingest's and the worker's to use: only when they are ours.
+        resolved = prepare(runtime, topics=ingest_url is None)
         if ingest_url is not None:
             token = _first_token(resolved)
             if not token:
@@ -60,7 +61,6 @@ def open_pipeline(settings: Settings, log_dir: Path,
                                    "NETQUALITY_INGEST_TOKENS or NETQUALITY_INGEST_TOKENS_FILE")
             yield Pipeline(resolved, ingest_url.rstrip("/") + "/", token, log_dir)
             return
-        ensure_topics(resolved)
         token = secrets.token_urlsafe(24)
         port = free_port()
         resolved = resolved.with_overrides(ingest_tokens=token, ingest_port=port)
@@ -109,18 +109,20 @@ class LevelsReader(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                 enable_auto_commit=False)
+        asyncio.run(self._collect())
+
+    async def _collect(self) -> None:
+        consumer = KafkaClients(self.settings).consumer(enable_auto_commit=False)
         try:
-            topic = self.settings.topic_levels
-            tps = [TopicPartition(topic, p)
-                   for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
+            await consumer.start()
+            tps = await tail(consumer, self.settings.topic_levels, from_beginning=True)
             self.ready.set()
             seen: set[str] = set()
             while not self.stop_event.is_set():
-                for records in consumer.poll(timeout_ms=300).values():
+                if not tps:
+                    await asyncio.sleep(0.3)
+                    continue
+                for records in (await consumer.getmany(timeout_ms=300)).values():
                     for record in records:
                         try:
                             event = decode_level(record.value)
@@ -133,7 +135,7 @@ class LevelsReader(threading.Thread):
                             self.events.append(event)
         finally:
             self.ready.set()
-            consumer.close()
+            await consumer.stop()
 
     def snapshot(self) -> list[LevelEvent]:
         with self.lock:

@@ -18,8 +18,7 @@ from pipelines.live.demo import LiveDemo, summary_table
 from pipelines.runtime import Runtime
 from pipelines.runtime.demo_env import DemoEndpoints, write_env
 from pipelines.runtime.process import free_port, port_open
-from pipelines.storage import migrate
-from pipelines.streaming.topics import ensure_topics
+from pipelines.runtime.service import prepare
 
 
 def with_demo_web(settings: Settings) -> tuple[Settings, str]:
@@ -79,10 +78,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if not console.is_terminal:
             console.print(starting)  # the spinner below draws nothing into a pipe
         with console.status(starting):
-            resolved = runtime.start()
-            assert resolved.database_url
-            migrate.upgrade(resolved.database_url)
-            ensure_topics(resolved)
+            resolved = prepare(runtime, schema="upgrade")
         resolved, dashboard = with_demo_web(resolved)
         demo = LiveDemo(resolved, console, rooms=args.rooms, participants=args.participants,
                         seed=args.seed, log_dir=runtime.log_dir)

@@ -14,6 +14,7 @@ row in ``level_changes``, and the summary says so.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from psycopg import sql
 from rich.console import Console
 from rich.live import Live
@@ -32,6 +33,7 @@ from rich.table import Table
 
 from pipelines.config import Settings
 from pipelines.contracts import ContractError, decode_alert, decode_level
+from pipelines.kafka.clients import KafkaClients, blocking, tail
 from pipelines.live.view import (
     Change,
     LiveState,
@@ -82,26 +84,26 @@ class LevelsObserver(threading.Thread):
         self.last_event: dict[str, dict[str, Any]] = {}
 
     def run(self) -> None:
+        asyncio.run(self._observe())
+
+    async def _observe(self) -> None:
         s = self.settings
-        consumer = KafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers, enable_auto_commit=False
-        )
+        consumer = KafkaClients(s).consumer(enable_auto_commit=False)
         try:
-            tps = [
-                TopicPartition(topic, p)
-                for topic in (s.topic_levels, s.topic_alerts, s.topic_deadletter)
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
+            await consumer.start()
+            tps = await tail(consumer, s.topic_levels, s.topic_alerts, s.topic_deadletter,
+                             from_beginning=True)  # fmt: skip
             while not self.stop_event.is_set():
-                for tp, records in consumer.poll(timeout_ms=300).items():
+                if not tps:
+                    await asyncio.sleep(0.3)
+                    continue
+                for tp, records in (await consumer.getmany(timeout_ms=300)).items():
                     self.last_record_at = time.monotonic()
                     with self.lock:
                         for record in records:
                             self._apply(tp.topic, record.value)
         finally:
-            consumer.close()
+            await consumer.stop()
 
     def _apply(self, topic: str, value: bytes) -> None:
         state = self.state
@@ -149,14 +151,25 @@ def count_rows(database_url: str) -> dict[str, int]:
 
 
 def committed_offsets(settings: Settings) -> dict[int, int]:
-    """The worker group's committed offsets on the stats topic, by partition."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    try:
-        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
-    finally:
-        admin.close()
-    return {tp.partition: getattr(meta, "offset", meta) for tp, meta in offsets.items()
-            if tp.topic == settings.topic_stats and getattr(meta, "offset", meta) >= 0}
+    """The worker group's committed offsets on the stats topic, by partition.
+
+    Asked as a consumer of the group that never joins it (no subscription): aiokafka's admin
+    ``list_consumer_group_offsets`` cannot decode the embedded broker's (Tansu's) answer."""
+    clients = KafkaClients(settings)
+
+    async def fetch() -> dict[int, int]:
+        consumer = clients.consumer(group_id=settings.app_id, enable_auto_commit=False)
+        try:
+            await consumer.start()
+            await consumer.topics()  # loads metadata
+            partitions = sorted(consumer.partitions_for_topic(settings.topic_stats) or ())
+            offsets = {p: await consumer.committed(TopicPartition(settings.topic_stats, p))
+                       for p in partitions}  # fmt: skip
+        finally:
+            await consumer.stop()
+        return {p: offset for p, offset in offsets.items() if offset is not None and offset >= 0}
+
+    return blocking(fetch())
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, stop_hard: threading.Event) -> bool:

@@ -7,7 +7,8 @@ allocated among the samples' short-lived objects of the same sizes, whose freed 
 then kept from going back to the system (docs/performance.md, memory). Compiled, the hash
 costs less than that dict's upkeep. The same arithmetic as kafka-python's
 ``kafka.partitioner.default.murmur2`` (Apache-2.0), after Java's
-``org.apache.kafka.common.utils.Utils.murmur2``; a property test holds them equal.
+``org.apache.kafka.common.utils.Utils.murmur2``; a property test holds them equal. The one
+partitioner of the project: the publisher's envelopes (``pipelines.clients.envelope``) use it.
 """
 
 from __future__ import annotations

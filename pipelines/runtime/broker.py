@@ -7,6 +7,7 @@ what tests want and why production points at a real cluster instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -44,27 +45,28 @@ def broker_argv(binary: str, port: int, cluster_id: str = "netquality") -> list[
 
 def metadata_ok(bootstrap_servers: str, timeout: float = 5.0) -> bool:
     """Health check: a real Kafka metadata request (list topics) succeeds."""
-    from kafka.admin import KafkaAdminClient  # noqa: PLC0415 (keeps import of this module cheap)
+    # Imported here: keeps importing this module cheap (no aiokafka until a broker is probed).
+    from pipelines.config import Settings  # noqa: PLC0415
+    from pipelines.kafka.clients import KafkaClients, blocking  # noqa: PLC0415
 
+    # The embedded broker speaks PLAINTEXT: default settings, no security.
+    clients = KafkaClients(Settings(), bootstrap_servers)
     ms = max(int(timeout * 1000), 500)
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers,
-            client_id="netquality-healthcheck",
-            bootstrap_timeout_ms=ms,
-            request_timeout_ms=ms,
-        )
-    except Exception as exc:
-        log.debug("broker %s not ready: %s", bootstrap_servers, exc)
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except Exception as exc:
-        log.debug("broker %s metadata failed: %s", bootstrap_servers, exc)
-        return False
-    finally:
-        admin.close()
+
+    async def probe() -> bool:
+        admin = clients.admin(client_id="netquality-healthcheck", request_timeout_ms=ms)
+        try:
+            async with asyncio.timeout(ms / 1000):
+                await admin.start()
+                await admin.list_topics()
+            return True
+        except Exception as exc:
+            log.debug("broker %s not ready: %s", bootstrap_servers, exc)
+            return False
+        finally:
+            await admin.close()
+
+    return blocking(probe())
 
 
 class EmbeddedBroker(EmbeddedServer):

@@ -1,6 +1,7 @@
 """``netquality sink``: levels, current levels, rollups, alerts and dead-letter counts -> Postgres.
 
-The loop, per batch (one or more ``getmany`` polls):
+The group loop (``pipelines.kafka.run_group``, shared with the notifier) and this writer, per
+batch (one or more ``getmany`` polls):
 
 1. decode each message; one that does not decode goes to the dead-letter topic;
 2. deduplicate within the batch by table key (history: first copy; latest state: newest);
@@ -33,7 +34,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import Coroutine
@@ -42,8 +42,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from pipelines.config import Settings
 from pipelines.contracts import (
@@ -54,10 +53,11 @@ from pipelines.contracts import (
     encode,
     make_dead_letter,
 )
+from pipelines.kafka import KafkaClients, run_group
+from pipelines.kafka.group import Polled
 from pipelines.observability import METRICS
 from pipelines.quality.rollups import decode_rollup
 from pipelines.runtime import libpq_url
-from pipelines.security import aiokafka_client_config
 from pipelines.storage.level_json import level_change_row_from_json
 from pipelines.storage.rows import (
     DEPARTED_AT,
@@ -98,8 +98,6 @@ FETCH_MAX_BYTES = 64 * 1024 * 1024
 POLL_MS = 200
 GROW_POLL_MS = 10
 """Poll wait while a batch waits for the write before it: more records join that batch."""
-BACKOFF_START_S = 0.2
-BACKOFF_MAX_S = 5.0
 
 
 @dataclass
@@ -120,7 +118,7 @@ class SinkCounts:
 
 
 @dataclass
-class _Pending:
+class _Pending(Polled):
     batch: Batch = field(default_factory=Batch)
     history: dict[tuple[str, Any], Row] = field(default_factory=dict)
     current: dict[str, Row] = field(default_factory=dict)
@@ -128,15 +126,6 @@ class _Pending:
     alerts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     rollups: dict[tuple[str, str, int], tuple[Any, ...]] = field(default_factory=dict)
     bad: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
-    offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    records: int = 0
-    """Next offset per partition once this batch is stored: what to commit after it."""
-
-
-@dataclass
-class _InFlight:
-    pending: _Pending
-    write: asyncio.Task[list[Reject] | None]
 
 
 class PostgresSink:
@@ -153,115 +142,66 @@ class PostgresSink:
             settings.topic_rollups,
             settings.topic_deadletter,
         )
+        self.service = "sink"
         self._conn: psycopg.Connection[Any] | None = None
         self._writer: BatchWriter | None = None
+        self._producer: AIOKafkaProducer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; leaves the group cleanly."""
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=self.settings.sink_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            rebalance_timeout_ms=int(self.settings.rebalance_timeout_s * 1000),
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
-            max_poll_interval_ms=600_000,
-            **aiokafka_client_config(self.settings),
-        )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            linger_ms=5,
-            **aiokafka_client_config(self.settings),
-        )
+        clients = KafkaClients(self.settings)
+        consumer = clients.group_consumer(*self.topics, group_id=self.settings.sink_group)
+        self._producer = clients.producer(linger_ms=5)
         await consumer.start()
-        await producer.start()
-        in_flight: _InFlight | None = None
-        pending: _Pending | None = None
+        await self._producer.start()
         try:
-            while not stop.is_set() or in_flight is not None:
-                if not stop.is_set() and (pending is None or pending.records < MAX_BATCH):
-                    # Wait for records even with a write in flight: during a backlog the
-                    # next fetch lands while Postgres works (a 0 timeout found nothing
-                    # fetched yet, and fetching, decoding and writing took turns). With a
-                    # batch already waiting, only briefly: the write may end any moment.
-                    records = await consumer.getmany(
-                        timeout_ms=POLL_MS if pending is None else GROW_POLL_MS,
-                        max_records=MAX_BATCH - (0 if pending is None else pending.records),
-                    )
-                    if records:
-                        if self.counts.first_records_s is None:
-                            self.counts.first_records_s = time.monotonic()
-                        pending = await self._gather(records, pending or self._new_pending())
-                if in_flight is not None:
-                    if not in_flight.write.done() and pending is not None and (
-                        pending.records < MAX_BATCH and not stop.is_set()
-                    ):
-                        continue  # Postgres is busy: grow the next batch meanwhile
-                    done, in_flight = in_flight, None
-                    if not await self._finish(done, consumer, producer):
-                        break  # stopped while the database was down: commit nothing
-                if pending is not None and not stop.is_set():
-                    self._seal(pending)
-                    write = asyncio.create_task(self._write_until_done(pending.batch, stop))
-                    in_flight, pending = _InFlight(pending, write), None
-                    # Let the task hand the batch to its thread now: getmany() may return
-                    # without yielding to the loop, and then the write would only start once
-                    # awaited, after the next batch's decoding instead of during it.
-                    await asyncio.sleep(0)
+            await run_group(
+                consumer, self, stop, max_batch=MAX_BATCH, poll_ms=POLL_MS,
+                grow_poll_ms=GROW_POLL_MS,
+            )
         finally:
-            if in_flight is not None:  # failing elsewhere: let the write end, commit nothing
-                with contextlib.suppress(BaseException):
-                    await in_flight.write
-            await producer.stop()
+            await self._producer.stop()
             await consumer.stop()
             self._close()
 
-    async def _finish(
-        self, done: _InFlight, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
-    ) -> bool:
-        """Wait for a batch's transaction, dead-letter its rejects, commit its offsets."""
-        rejects = await done.write
-        if rejects is None:
-            return False
-        await self._dead_letter(producer, done.pending, rejects)
-        await self._commit(consumer, done.pending.offsets)
-        for tp, offset in done.pending.offsets.items():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                METRICS.consumer_lag.labels(
-                    service="sink", topic=tp.topic, partition=str(tp.partition)
-                ).set(max(highwater - offset, 0))
+    # --- the group loop's writer (pipelines.kafka.GroupWriter) -------------------------------
+
+    def new_batch(self) -> _Pending:
+        return self._new_pending()
+
+    async def gather(
+        self, records: dict[TopicPartition, list[ConsumerRecord]], batch: _Pending
+    ) -> _Pending:
+        if self.counts.first_records_s is None:
+            self.counts.first_records_s = time.monotonic()
+        return await self._gather(records, batch)
+
+    async def write(self, batch: _Pending) -> None:
+        """One transaction, then the dead letters of what did not decode or Postgres refused."""
+        self._seal(batch)
+        writer = self._ensure_writer()
+        began = time.perf_counter()
+        rejects = await asyncio.to_thread(writer.write, batch.batch)
+        METRICS.batch_seconds.labels(service="sink").observe(time.perf_counter() - began)
+        for merge, rows in batch.batch.rows.items():
+            self.counts.rows[merge.table] += len(rows)
+            METRICS.rows_written.labels(table=merge.table).inc(len(rows))
+        assert self._producer is not None
+        await self._dead_letter(self._producer, batch, rejects)
+
+    def retry_kind(self, exc: Exception) -> str | None:
+        """A transient database error (connection lost, Postgres restarting) is retried."""
+        if not isinstance(exc, psycopg.Error) or not is_transient(exc):
+            return None
+        self.counts.retries += 1
+        self._close()
+        return "database_unavailable"
+
+    def committed(self, batch: _Pending) -> None:
         self.counts.batches += 1
-        self.counts.records += done.pending.records
+        self.counts.records += batch.records
         self.counts.last_commit_ms = int(time.time() * 1000)
         self.counts.last_commit_s = time.monotonic()
-        return True
-
-    @staticmethod
-    async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> bool:
-        """Commit a written batch's offsets; False when a rebalance took some of them away.
-
-        A partition revoked while its batch was being written cannot be committed by us
-        (aiokafka refuses it, or the group has moved on): its new owner reads those records
-        again and writes them again, which changes nothing (the merges are idempotent). That
-        is a replay, not a reason to crash the sink; the rest of the batch is committed."""
-        assigned = consumer.assignment()
-        ours = {tp: offset for tp, offset in offsets.items() if tp in assigned}
-        try:
-            if ours:
-                await consumer.commit(ours)
-        except CommitFailedError as exc:
-            log.warning("offsets not committed, the group rebalanced (%s): they are replayed", exc)
-            METRICS.errors.labels(service="sink", kind="commit_after_rebalance").inc()
-            return False
-        if len(ours) < len(offsets):
-            left = len(offsets) - len(ours)
-            log.info("%d revoked partitions' offsets left to their new owner", left)
-            METRICS.errors.labels(service="sink", kind="commit_after_rebalance").inc()
-            return False
-        return True
 
     def _new_pending(self) -> _Pending:
         pending = _Pending()
@@ -282,10 +222,7 @@ class PostgresSink:
         to the event loop between partitions: the fetcher sends the next fetch (and reads its
         answer) while this poll decodes, instead of only at the next ``getmany`` (which then
         waited for the broker every time: ~40 % of the loop's wall time in the profile)."""
-        pending.offsets.update(
-            {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
-        )
-        pending.records += sum(len(batch) for batch in records.values())
+        pending.add(records)
         for tp, batch in records.items():
             await asyncio.sleep(0)
             self._collect_partition(tp.topic, batch, pending)
@@ -362,30 +299,6 @@ class PostgresSink:
         except msgspec.DecodeError as exc:  # rollups have no contract module yet
             pending.bad.append((m, "invalid_field", str(exc)))
 
-    async def _write_until_done(self, batch: Batch, stop: asyncio.Event) -> list[Reject] | None:
-        delay = BACKOFF_START_S
-        while True:
-            try:
-                writer = self._ensure_writer()
-                began = time.perf_counter()
-                rejects = await asyncio.to_thread(writer.write, batch)
-                METRICS.batch_seconds.labels(service="sink").observe(time.perf_counter() - began)
-                for merge, rows in batch.rows.items():
-                    self.counts.rows[merge.table] += len(rows)
-                    METRICS.rows_written.labels(table=merge.table).inc(len(rows))
-                return rejects
-            except psycopg.Error as exc:
-                if not is_transient(exc):
-                    raise
-                self.counts.retries += 1
-                METRICS.errors.labels(service="sink", kind="database_unavailable").inc()
-                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
-                self._close()
-                if stop.is_set():
-                    return None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
-
     async def _dead_letter(
         self, producer: AIOKafkaProducer, pending: _Pending, rejects: list[Reject]
     ) -> None:
@@ -456,30 +369,15 @@ def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-def run_sink(settings: Settings) -> None:
+def run_sink(settings: Settings, loglevel: str | None = None) -> None:
     """Run the sink in this process until SIGTERM/SIGINT (embedded servers if unset)."""
-    from pipelines.runtime import Runtime  # noqa: PLC0415
-    from pipelines.storage import migrate  # noqa: PLC0415
-    from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
+    from pipelines.runtime.service import service, stop_on_signals  # noqa: PLC0415
 
-    embedded_db = not settings.database_url
-    with Runtime(settings) as runtime:
-        resolved = runtime.settings
-        assert resolved.database_url
-        ensure_topics(resolved)
-        if embedded_db:
-            migrate.upgrade(resolved.database_url)
-        elif migrate.current(resolved.database_url) != migrate.head():
-            raise SystemExit(
-                "the database schema is not at the latest revision: run `netquality db upgrade`"
-            )
+    with service(settings, "sink", loglevel=loglevel, schema="current", metrics=True) as resolved:
         sink = PostgresSink(resolved)
 
         async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
+            stop = stop_on_signals()
             reporter = asyncio.create_task(_report(sink, stop))
             tune_gc()
             try:

@@ -12,21 +12,22 @@ enforces neither compaction nor retention, so the configs only take effect on a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipelines.config import Settings
-
-if TYPE_CHECKING:
-    from kafka.admin import KafkaAdminClient
+from pipelines.kafka.clients import KafkaClients, admin_session, blocking
 
 log = logging.getLogger(__name__)
 
 _DAY_MS = 24 * 60 * 60 * 1000
 
-# Kafka error codes we handle by name (kafka.errors has the classes; codes keep it explicit).
+# Kafka error codes we handle by name (aiokafka.errors has the classes; codes keep it explicit).
 _TOPIC_ALREADY_EXISTS = 36
 _INVALID_CONFIG = 40
 _POLICY_VIOLATION = 44
@@ -84,42 +85,40 @@ def ensure_topics(
     specs: list[TopicSpec] | None = None,
     timeout_s: float = 30.0,
 ) -> EnsureResult:
-    """Create whatever topics are missing; existing ones are fine. Blocking (kafka-python).
-
-    From async code call it via ``asyncio.to_thread``.
-    """
-    from kafka.admin import KafkaAdminClient  # noqa: PLC0415 (keeps module import cheap)
-
-    servers = bootstrap_servers or settings.kafka_bootstrap_servers
-    if not servers:
-        raise ValueError("no Kafka bootstrap servers: resolve them with pipelines.runtime first")
+    """Create whatever topics are missing; existing ones are fine. Blocking: the entry points
+    call it before they start their event loop (from async code, ``asyncio.to_thread``)."""
     wanted = {s.name: s for s in (specs if specs is not None else topic_specs(settings))}
-    timeout_ms = int(timeout_s * 1000)
-    from pipelines.security import kafka_client_config  # noqa: PLC0415
-
-    admin = KafkaAdminClient(
-        bootstrap_servers=servers, client_id="netquality-topics",
-        bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
-        **kafka_client_config(settings),
-    )
-    try:
-        created, existing, dropped = _create(admin, list(wanted.values()), timeout_ms)
-        if created:
-            admin.wait_for_topics(created, timeout_ms=timeout_ms)
-        _warn_on_partition_mismatch(admin, [wanted[n] for n in existing])
-    finally:
-        admin.close()
+    clients = KafkaClients(settings, bootstrap_servers)
+    created, existing, dropped = blocking(_ensure(clients, wanted, timeout_s))
     log.info("topics: created=%s existing=%s configs_dropped=%s", created, existing, dropped)
     return EnsureResult(created=created, existing=existing, configs_dropped=dropped)
 
 
-def _create(
-    admin: KafkaAdminClient, specs: list[TopicSpec], timeout_ms: int
+async def _ensure(
+    clients: KafkaClients, wanted: dict[str, TopicSpec], timeout_s: float
+) -> tuple[list[str], list[str], list[str]]:
+    async with admin_session(clients, timeout_s) as admin:
+        created, existing, dropped = await _create(
+            admin, list(wanted.values()), int(timeout_s * 1000)
+        )
+        if created:
+            await _wait_for_leaders(admin, created, timeout_s)
+        counts = await _partition_counts(admin, existing)
+    for name in existing:
+        have, spec = counts.get(name), wanted[name]
+        if have is not None and have != spec.partitions:
+            log.warning("topic %s exists with %s partitions, settings say %s; left as is",
+                        name, have, spec.partitions)
+    return created, existing, dropped
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], timeout_ms: int
 ) -> tuple[list[str], list[str], list[str]]:
     created: list[str] = []
     existing: list[str] = []
     dropped: list[str] = []
-    results = _create_request(admin, specs, timeout_ms, with_configs=True)
+    results = await _create_request(admin, specs, timeout_ms, with_configs=True)
     retry: list[TopicSpec] = []
     for spec in specs:
         code, message = results[spec.name]
@@ -134,7 +133,7 @@ def _create(
         else:
             raise TopicError(spec.name, code, message)
     if retry:
-        results = _create_request(admin, retry, timeout_ms, with_configs=False)
+        results = await _create_request(admin, retry, timeout_ms, with_configs=False)
         for spec in retry:
             code, message = results[spec.name]
             if code == 0:
@@ -147,31 +146,46 @@ def _create(
     return created, existing, dropped
 
 
-def _create_request(
-    admin: KafkaAdminClient, specs: list[TopicSpec], timeout_ms: int, *, with_configs: bool
+async def _create_request(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], timeout_ms: int, *, with_configs: bool
 ) -> dict[str, tuple[int, str | None]]:
-    request = {
-        s.name: {
-            "num_partitions": s.partitions,
-            "replication_factor": s.replication_factor,
-            "configs": dict(s.configs) if with_configs else {},
-        }
+    request = [
+        NewTopic(s.name, s.partitions, s.replication_factor,
+                 topic_configs=dict(s.configs) if with_configs else {})
         for s in specs
+    ]  # fmt: skip
+    response = (await admin.create_topics(request, timeout_ms=timeout_ms)).to_object()
+    return {t["topic"]: (t["error_code"], t.get("error_message")) for t in response["topic_errors"]}
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, topics: list[str], timeout_s: float
+) -> None:
+    """Until every partition of the new topics has a leader (clients can use them then)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = await admin.describe_topics(topics)
+        ready = {
+            t["topic"] for t in described
+            if t["error_code"] == 0 and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+        }  # fmt: skip
+        if ready >= set(topics):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout_s}s: "
+                               f"{sorted(set(topics) - ready)}")  # fmt: skip
+        await asyncio.sleep(0.1)
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    if not topics:
+        return {}
+    return {
+        t["topic"]: len(t.get("partitions") or [])
+        for t in await admin.describe_topics(topics)
+        if t.get("error_code", 0) == 0
     }
-    response = admin.create_topics(request, timeout_ms=timeout_ms, raise_errors=False)
-    return {t["name"]: (t["error_code"], t.get("error_message")) for t in response["topics"]}
-
-
-def _warn_on_partition_mismatch(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
-    if not specs:
-        return
-    described = admin.describe_topics([s.name for s in specs])
-    counts = {t["name"]: len(t.get("partitions") or []) for t in described}
-    for spec in specs:
-        have = counts.get(spec.name)
-        if have is not None and have != spec.partitions:
-            log.warning("topic %s exists with %s partitions, settings say %s; left as is",
-                        spec.name, have, spec.partitions)
 
 
 class TopicError(RuntimeError):
@@ -184,22 +198,16 @@ class TopicError(RuntimeError):
 
 
 def describe_partitions(
-    bootstrap_servers: str, topics: list[str], **client_config: Any
+    bootstrap_servers: str, topics: list[str], settings: Settings | None = None
 ) -> dict[str, int]:
     """Partition count per existing topic (for checks and the CLI)."""
-    from kafka.admin import KafkaAdminClient  # noqa: PLC0415
+    clients = KafkaClients(settings or Settings(), bootstrap_servers)
 
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, client_id="netquality-topics", **client_config
-    )
-    try:
-        return {
-            t["name"]: len(t.get("partitions") or [])
-            for t in admin.describe_topics(topics)
-            if t.get("error_code", 0) == 0
-        }
-    finally:
-        admin.close()
+    async def describe() -> dict[str, int]:
+        async with admin_session(clients, 30.0) as admin:
+            return await _partition_counts(admin, topics)
+
+    return blocking(describe())
 
 
 class PartitionMismatchError(RuntimeError):
@@ -216,14 +224,10 @@ def check_co_partitioned(settings: Settings, bootstrap_servers: str | None = Non
     bootstrap = bootstrap_servers or settings.kafka_bootstrap_servers
     if not bootstrap:
         raise ValueError("no bootstrap servers to check partitions against")
-    from pipelines.security import kafka_client_config  # noqa: PLC0415
-
     topics = [settings.topic_stats, settings.topic_levels, settings.topic_levels_current]
     wrong = {
         name: count
-        for name, count in describe_partitions(
-            bootstrap, topics, **kafka_client_config(settings)
-        ).items()
+        for name, count in describe_partitions(bootstrap, topics, settings).items()
         if count != settings.partitions
     }
     if wrong:

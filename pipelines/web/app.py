@@ -28,8 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipelines.access import load_signing_keys
 from pipelines.config import Settings
+from pipelines.kafka.clients import KafkaClients
 from pipelines.observability import METRICS
-from pipelines.security import aiokafka_client_config
 from pipelines.web.api import api_routes
 from pipelines.web.auth import TokenRegistry
 from pipelines.web.errors import ApiError, api_error_handler, http_error_handler
@@ -98,10 +98,10 @@ def create_app(
         log.warning("no API tokens configured (NETQUALITY_WEB_TOKENS): every request gets 401")
     queries = Queries(settings.database_url, Limits(max_rows=settings.web_max_rows))
     hub = FeedHub(
-        settings.kafka_bootstrap_servers,
+        KafkaClients(settings),
         settings.topic_levels,
         # A live feed: the same short fetch wait as the worker (pipelines/streaming/fetchwait.py).
-        {**aiokafka_client_config(settings), "fetch_max_wait_ms": settings.fetch_max_wait_ms},
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     access_keys = load_signing_keys(settings.access_keys, settings.access_keys_file)
     state = WebState(settings, queries, hub, Guard(registry, queries, access_keys))

@@ -25,9 +25,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from pipelines.contracts import ContractError, decode_level
+from pipelines.kafka.clients import KafkaClients, tail
 from pipelines.observability import METRICS
 from pipelines.web.views import view_from_event
 
@@ -52,13 +53,10 @@ class Subscription:
 class FeedHub:
     """Tails the levels topic and fans each event out to its room's subscribers."""
 
-    def __init__(
-        self, bootstrap: str, topic: str, client_config: dict[str, Any] | None = None
-    ) -> None:
-        self.client_config = dict(client_config or {})
-        """Consumer settings: security (``pipelines.security.aiokafka_client_config``) and
-        the fetch wait."""
-        self.bootstrap = bootstrap
+    def __init__(self, clients: KafkaClients, topic: str, **consumer_options: Any) -> None:
+        self.clients = clients
+        self.consumer_options = consumer_options
+        """aiokafka consumer options on top of the factory's (the fetch wait)."""
         self.topic = topic
         self._rooms: dict[str, set[Subscription]] = {}
         self._latest: dict[str, dict[str, dict[str, Any]]] = {}  # room -> participant -> view
@@ -125,24 +123,19 @@ class FeedHub:
 
     async def _run(self) -> None:
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
+            consumer = self.clients.consumer(
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
                 request_timeout_ms=10_000,
-                **self.client_config,
+                **self.consumer_options,
             )
             try:
                 await consumer.start()
                 self._consumer = consumer
-                await consumer.topics()  # loads metadata
-                partitions = consumer.partitions_for_topic(self.topic) or set()
-                if not partitions:
+                tps = await tail(consumer, self.topic)
+                if not tps:
                     raise RuntimeError(f"topic {self.topic} does not exist yet")
-                tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-                consumer.assign(tps)
-                await consumer.seek_to_end(*tps)
                 self.connected.set()
                 log.info("live feed: tailing %s (%d partitions)", self.topic, len(tps))
                 while True:

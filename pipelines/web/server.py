@@ -49,21 +49,12 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
     import uvicorn  # noqa: PLC0415
 
     from pipelines.access import SigningKeysError  # noqa: PLC0415
-    from pipelines.observability import configure_logging, serve_metrics  # noqa: PLC0415
-    from pipelines.runtime import Runtime  # noqa: PLC0415
-    from pipelines.storage import migrate  # noqa: PLC0415
-    from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
+    from pipelines.runtime.service import service  # noqa: PLC0415
     from pipelines.web.app import create_app  # noqa: PLC0415
     from pipelines.web.auth import TokenConfigError  # noqa: PLC0415
 
-    configure_logging(loglevel, settings.log_format, "web")
-    embedded_db = not settings.database_url
-    with Runtime(settings, find_demo=True) as runtime:
-        resolved = runtime.settings
-        assert resolved.database_url
-        ensure_topics(resolved)
-        if embedded_db:
-            migrate.upgrade(resolved.database_url)
+    with service(settings, "web", loglevel=loglevel, schema="embedded", find_demo=True,
+                 metrics=True) as resolved:  # fmt: skip
         try:
             routes, services = ingest_parts(resolved)
             app = create_app(resolved, extra_routes=routes, services=services)
@@ -78,7 +69,6 @@ def run_web(settings: Settings, loglevel: str = "info") -> None:
                 resolved.web_host,
                 resolved.web_port,
             )
-        serve_metrics(resolved.metrics_port)
         # access_log=False: uvicorn's log line has the query string, which may hold ?token=.
         # log_config=None: keep the netquality log format installed above.
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again so the

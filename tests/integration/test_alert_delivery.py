@@ -11,15 +11,15 @@ from aiohttp import web
 from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
 
-from pipelines.alerting.notify import Notifier
-from pipelines.alerting.signing import (
+from pipelines.contracts import AlertEvent, encode
+from pipelines.notify.notifier import Notifier
+from pipelines.notify.signing import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     verify,
 )
-from pipelines.alerting.tail import AlertFilter, tail_alerts
-from pipelines.contracts import AlertEvent, encode
+from pipelines.notify.tail import AlertFilter, tail_alerts
 
 SECRET = b"test-secret-0123456789abcdef0123456789"
 T = 1_763_900_000_000

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.alerting.notify import redacted, webhook_secret, webhook_urls
-from pipelines.alerting.signing import signature, verify
-from pipelines.alerting.tail import AlertFilter, render
-from pipelines.alerting.webhook import MAX_BACKOFF_S, RetryPolicy, retryable
 from pipelines.config import Settings
 from pipelines.contracts import AlertEvent, AlertParticipant
+from pipelines.notify.notifier import redacted, webhook_secret, webhook_urls
+from pipelines.notify.signing import signature, verify
+from pipelines.notify.tail import AlertFilter, render
+from pipelines.notify.webhook import MAX_BACKOFF_S, RetryPolicy, retryable
 
 KEY = b"k" * 32
 

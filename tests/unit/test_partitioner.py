@@ -1,6 +1,7 @@
 """The compiled partitioner is Kafka's: the same murmur2 as kafka-python's (itself checked
 against Java's), so a participant's samples, its state's changelog records and a publisher's
-envelopes all land in the same partition."""
+envelopes all land in the same partition. It is the only one: the publisher's envelopes
+(``pipelines.clients.envelope.partition_for``) use it too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
+from pipelines.clients.envelope import partition_for
 from pipelines.quality.partitioner import default_partition, murmur2
 from pipelines.streaming.levels import PartitionOf
 
@@ -28,6 +30,7 @@ def test_partition_of_is_kafkas_default_partitioner(sid: str, partitions: int) -
     assert default_partition(key, partitions) == expected
     assert partition_of(sid) == expected
     assert partition_of.of_key(key) == expected
+    assert partition_for(sid, partitions) == expected
 
 
 @pytest.mark.parametrize(
@@ -38,3 +41,5 @@ def test_javas_partitions(key: bytes, partition: int) -> None:
     """What Java's default partitioner gives these keys over 1,000 partitions (the values
     kafka-python's own compatibility test holds it to)."""
     assert default_partition(key, 1000) == partition
+    if key.isascii():
+        assert partition_for(key.decode(), 1000) == partition

@@ -6,8 +6,8 @@ import asyncio
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from pipelines.kafka import commit_written
 from pipelines.observability import METRICS
-from pipelines.storage.sink import PostgresSink
 
 A, B = TopicPartition("levels", 0), TopicPartition("levels", 1)
 
@@ -35,14 +35,14 @@ def _count() -> float:
 
 def test_offsets_of_assigned_partitions_are_committed() -> None:
     consumer = Consumer({A, B})
-    assert asyncio.run(PostgresSink._commit(consumer, {A: 10, B: 7}))  # type: ignore[arg-type]
+    assert asyncio.run(commit_written(consumer, {A: 10, B: 7}, "sink"))  # type: ignore[arg-type]
     assert consumer.committed == [{A: 10, B: 7}]
 
 
 def test_a_revoked_partition_is_left_to_its_new_owner() -> None:
     before = _count()
     consumer = Consumer({B})
-    assert not asyncio.run(PostgresSink._commit(consumer, {A: 10, B: 7}))  # type: ignore[arg-type]
+    assert not asyncio.run(commit_written(consumer, {A: 10, B: 7}, "sink"))  # type: ignore[arg-type]
     assert consumer.committed == [{B: 7}]
     assert _count() == before + 1
 
@@ -50,6 +50,6 @@ def test_a_revoked_partition_is_left_to_its_new_owner() -> None:
 def test_a_commit_refused_after_a_rebalance_does_not_raise() -> None:
     before = _count()
     consumer = Consumer({A, B}, fail=True)
-    assert not asyncio.run(PostgresSink._commit(consumer, {A: 10}))  # type: ignore[arg-type]
+    assert not asyncio.run(commit_written(consumer, {A: 10}, "sink"))  # type: ignore[arg-type]
     assert consumer.committed == []
     assert _count() == before + 1

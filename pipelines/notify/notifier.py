@@ -1,7 +1,8 @@
 """``netquality notify``: alerts topic -> signed webhooks, at least once, in its own group.
 
-Per batch: every alert is delivered to every URL (in topic order, so a receiver sees a room's
-``opened`` before its ``resolved``), a URL that keeps failing gets a dead letter
+Per batch (the group loop ``pipelines.kafka.run_group``, shared with the sink): every alert
+is delivered to every URL (in topic order, so a receiver sees a room's ``opened`` before its
+``resolved``), a URL that keeps failing gets a dead letter
 (``netquality.deadletter.v1``, code ``webhook_failed`` or ``webhook_rejected``), and only
 then are the offsets committed. A crash re-delivers the uncommitted batch: receivers dedupe
 by the ``X-Netquality-Delivery`` header.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable
@@ -20,17 +20,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from pipelines.alerting.webhook import Outcome, RetryPolicy, deliver
 from pipelines.config import Settings
 from pipelines.contracts import ContractError, dead_letter_for, decode_alert, encode
-from pipelines.security import aiokafka_client_config
+from pipelines.kafka import KafkaClients, run_group
+from pipelines.kafka.group import Polled, Records
+from pipelines.notify.webhook import Outcome, RetryPolicy, deliver
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 500
+GROW_POLL_MS = 100
+"""Poll wait while a batch is being delivered: the next one grows meanwhile."""
 MAX_BATCH = 100
 
 
@@ -70,6 +73,11 @@ class NotifyCounts:
     dead_letters: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass
+class _Alerts(Polled):
+    records_in_order: list[ConsumerRecord] = field(default_factory=list)
+
+
 class Notifier:
     """Consumes the alerts topic and posts each alert to every configured webhook."""
 
@@ -90,45 +98,58 @@ class Notifier:
         )
         self.from_beginning = from_beginning
         self.counts = NotifyCounts()
+        self.service = "notify"
+        self._session: aiohttp.ClientSession | None = None
+        self._producer: AIOKafkaProducer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; leaves the group cleanly."""
-        consumer = AIOKafkaConsumer(
+        clients = KafkaClients(self.settings)
+        consumer = clients.group_consumer(
             self.settings.topic_alerts,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.settings.notify_group,
-            enable_auto_commit=False,
             # A new notifier announces what happens from now on, not last month's alerts.
-            auto_offset_reset="earliest" if self.from_beginning else "latest",
-            rebalance_timeout_ms=int(self.settings.rebalance_timeout_s * 1000),
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
-            max_poll_interval_ms=600_000,
-            **aiokafka_client_config(self.settings),
+            from_beginning=self.from_beginning,
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            linger_ms=5,
-            **aiokafka_client_config(self.settings),
-        )
+        self._producer = clients.producer(linger_ms=5)
         await consumer.start()
-        await producer.start()
+        await self._producer.start()
         try:
-            async with aiohttp.ClientSession() as session:
-                while not stop.is_set():
-                    batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
-                    records = [r for batch in batches.values() for r in batch]
-                    if not records:
-                        continue
-                    pending: list[Awaitable[Any]] = []
-                    for record in records:
-                        pending.extend(await self._handle(session, producer, record))
-                    if pending:
-                        await asyncio.gather(*pending)
-                    await consumer.commit()
+            async with aiohttp.ClientSession() as self._session:
+                await run_group(
+                    consumer, self, stop, max_batch=MAX_BATCH, poll_ms=POLL_MS,
+                    grow_poll_ms=GROW_POLL_MS,
+                )
         finally:
-            await producer.stop()
+            self._session = None
+            await self._producer.stop()
             await consumer.stop()
+
+    # --- the group loop's writer (pipelines.kafka.GroupWriter) -------------------------------
+
+    def new_batch(self) -> _Alerts:
+        return _Alerts()
+
+    async def gather(self, records: Records, batch: _Alerts) -> _Alerts:
+        batch.add(records)
+        batch.records_in_order.extend(r for part in records.values() for r in part)
+        return batch
+
+    async def write(self, batch: _Alerts) -> None:
+        """Every alert to every URL, in topic order; then the dead letters are acked."""
+        assert self._session is not None and self._producer is not None
+        pending: list[Awaitable[Any]] = []
+        for record in batch.records_in_order:
+            pending.extend(await self._handle(self._session, self._producer, record))
+        if pending:
+            await asyncio.gather(*pending)
+
+    def retry_kind(self, exc: Exception) -> str | None:
+        """Webhook failures are dead letters already; anything else is a bug: stop."""
+        return None
+
+    def committed(self, batch: _Alerts) -> None:
+        """Nothing to count: :class:`NotifyCounts` counts per alert."""
 
     async def _handle(
         self, session: aiohttp.ClientSession, producer: AIOKafkaProducer, record: ConsumerRecord
@@ -164,28 +185,24 @@ class Notifier:
         return pending
 
 
-def run_notify(settings: Settings, *, from_beginning: bool = False) -> None:
+def run_notify(
+    settings: Settings, *, from_beginning: bool = False, loglevel: str | None = None
+) -> None:
     """Run the notifier until SIGTERM/SIGINT (embedded broker if unset)."""
-    from pipelines.runtime import Runtime  # noqa: PLC0415
-    from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
+    from pipelines.runtime.service import service, stop_on_signals  # noqa: PLC0415
 
     try:
         secret = webhook_secret(settings)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    with Runtime(settings, database=False) as runtime:
-        resolved = runtime.settings
-        ensure_topics(resolved)
+    with service(settings, "notify", loglevel=loglevel, database=False) as resolved:
         try:
             notifier = Notifier(resolved, secret, from_beginning=from_beginning)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
 
         async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
+            stop = stop_on_signals()
             log.info("notify: %d webhook(s): %s", len(notifier.urls),
                      ", ".join(redacted(u) for u in notifier.urls))  # fmt: skip
             await notifier.run(stop)

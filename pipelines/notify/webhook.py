@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from pipelines.alerting.signing import (
+from pipelines.notify.signing import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.config import Settings
 from pipelines.contracts import AlertEvent, ContractError, decode_alert
+from pipelines.kafka.clients import KafkaClients, tail
 
 STATUS_STYLE = {"opened": "bold red", "updated": "yellow", "resolved": "green"}
 
@@ -65,45 +67,45 @@ def tail_alerts(
     console: Console,
     alert_filter: AlertFilter,
     *,
+    settings: Settings | None = None,
     from_beginning: bool = False,
     stop: Callable[[int], bool] = lambda shown: False,
     idle_timeout_s: float | None = None,
 ) -> int:
     """Print alerts as they arrive until ``stop(shown)`` or ``idle_timeout_s`` of silence.
 
-    No consumer group: a tail reads, it does not take partitions from anyone.
-    """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    shown = 0
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            raise TopicMissingError(topic)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        if from_beginning:
-            consumer.seek_to_beginning(*tps)
-        else:
-            consumer.seek_to_end(*tps)
-        last = time.monotonic()
-        while not stop(shown):
-            batches = consumer.poll(timeout_ms=500)
-            records = sorted(
-                (r for batch in batches.values() for r in batch), key=lambda r: r.timestamp
-            )
-            if records:
-                last = time.monotonic()
-            elif idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
-                break
-            for record in records:
-                try:
-                    alert = decode_alert(record.value)
-                except ContractError as exc:
-                    console.print(f"[dim]skipping an invalid alert: {exc}[/dim]")
-                    continue
-                if alert_filter.matches(alert):
-                    console.print(render(alert))
-                    shown += 1
-    finally:
-        consumer.close()
-    return shown
+    No consumer group: a tail reads, it does not take partitions from anyone. ``settings``
+    bring the broker's security (none by default)."""
+    clients = KafkaClients(settings or Settings(), bootstrap)
+
+    async def follow() -> int:
+        consumer = clients.consumer(enable_auto_commit=False)
+        shown = 0
+        await consumer.start()
+        try:
+            if not await tail(consumer, topic, from_beginning=from_beginning):
+                raise TopicMissingError(topic)
+            last = time.monotonic()
+            while not stop(shown):
+                batches = await consumer.getmany(timeout_ms=500)
+                records = sorted(
+                    (r for batch in batches.values() for r in batch), key=lambda r: r.timestamp
+                )
+                if records:
+                    last = time.monotonic()
+                elif idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                    break
+                for record in records:
+                    try:
+                        alert = decode_alert(record.value)
+                    except ContractError as exc:
+                        console.print(f"[dim]skipping an invalid alert: {exc}[/dim]")
+                        continue
+                    if alert_filter.matches(alert):
+                        console.print(render(alert))
+                        shown += 1
+        finally:
+            await consumer.stop()
+        return shown
+
+    return asyncio.run(follow())
