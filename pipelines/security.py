@@ -89,21 +89,3 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
         context.load_cert_chain(str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile))
     return context
-
-
-def faust_broker_credentials(settings: Settings) -> Any:
-    """``broker_credentials`` for ``faust.App``: None for PLAINTEXT."""
-    import faust  # noqa: PLC0415 (only the worker needs Faust)
-
-    protocol = _check(settings)
-    if protocol == "PLAINTEXT":
-        return None
-    context = kafka_ssl_context(settings)
-    if protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password,
-            mechanism=(settings.kafka_sasl_mechanism or "").upper(),
-            ssl_context=context,
-        )
-    return faust.SSLCredentials(context)

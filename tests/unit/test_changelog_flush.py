@@ -4,9 +4,8 @@ import asyncio
 
 import pytest
 from faust.stores.memory import Store as MemoryStore
-
-from pipelines.streaming.produce import Delivered
-from pipelines.streaming.states import ChangelogStates
+from pipelines.streaming.stage import Delivered
+from pipelines.streaming.faust.states import ChangelogStates
 
 
 class _Table(dict):

@@ -12,12 +12,12 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pipelines.streaming.faust.states import ChangelogStates
 from test_decoded_cache import _Producer, _Table
 from test_engine_batch import random_stream
 
 from pipelines.quality import Engine, dump_state, load_state
 from pipelines.streaming.decoded_allowance import DecodedAllowance
-from pipelines.streaming.states import ChangelogStates
 
 _LOOP = asyncio.new_event_loop()
 

@@ -14,12 +14,12 @@ import msgspec
 from faust.stores.memory import Store as MemoryStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pipelines.streaming.stage import Delivered
+from pipelines.streaming.faust.states import ChangelogStates
 from test_engine_batch import random_stream
 
 from pipelines.quality import Engine, ParticipantState, dump_state
 from pipelines.quality.liveness import load_liveness
-from pipelines.streaming.produce import Delivered
-from pipelines.streaming.states import ChangelogStates
 
 
 class _Table:

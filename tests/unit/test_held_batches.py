@@ -10,8 +10,8 @@ from typing import Any
 
 from faust.types import TP
 from faust_doubles import Event, Message
+from pipelines.streaming.faust.intake import HeldBatches, OrderedIntake, run_batches
 
-from pipelines.streaming.intake import HeldBatches, OrderedIntake, run_batches
 from pipelines.streaming.levels import (
     DECODED_STATES_KEPT,
     FLUSH_INTERVAL_S,

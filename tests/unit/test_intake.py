@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from faust.types import TP
 from faust_doubles import Event, Message
+from pipelines.streaming.faust.intake import MAX_SEEKS, OrderedIntake
 
 from pipelines.observability import METRICS
-from pipelines.streaming import intake as intake_module
-from pipelines.streaming.intake import MAX_SEEKS, OrderedIntake
+from pipelines.streaming.faust import intake as intake_module
 
 P0, P1 = TP("stats", 0), TP("stats", 1)
 

@@ -22,6 +22,8 @@ import msgspec
 from faust.stores.memory import Store as MemoryStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pipelines.streaming.stage import Delivered
+from pipelines.streaming.faust.states import ChangelogStates
 
 import pipelines.streaming.alerts as alerts_module
 import pipelines.streaming.rollups as rollups_module
@@ -48,9 +50,7 @@ from pipelines.streaming.alerts import AlertsProcessor
 from pipelines.streaming.bundles import bundle, unbundle
 from pipelines.streaming.levels import PartitionOf
 from pipelines.streaming.missed_sweeps import MissedSweeps
-from pipelines.streaming.produce import Delivered
 from pipelines.streaming.rollups import RollupsProcessor
-from pipelines.streaming.states import ChangelogStates
 
 PARTITIONS = 3
 RULES = AlertRules(
