@@ -87,11 +87,11 @@ class MemoryStates(BufferedStates[S]):
         """What is durable: what a restart recovers."""
         return self.table  # type: ignore[return-value]
 
-    def crash(self) -> MemoryStates[S]:
+    def crash(self, load: Callable[[bytes], Any] | None = None) -> MemoryStates[S]:
         """The states a restarted worker would see: the stored ones only (every change not
-        flushed is lost)."""
+        flushed is lost); ``load`` instead of this one's, if given."""
         return MemoryStates(
-            self.dump, self.load, stored=dict(self.stored), partition_of=self.partition_of,
+            self.dump, load or self.load, stored=dict(self.stored), partition_of=self.partition_of,
             keep_decoded=self.keep_decoded, peek=self.peek, changelog_topic=self._changelog_topic(),
         )  # fmt: skip
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from pipelines.streaming.faust.app import create_app
-
 from pipelines.config import Settings
+from pipelines.streaming.faust.app import create_app
 
 
 def worker_consumer_fetch_wait(tmp_path: Path, ms: int) -> int:

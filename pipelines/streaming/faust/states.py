@@ -16,9 +16,8 @@ from faust.stores.memory import Store as MemoryStore
 from faust.types import TP
 
 from pipelines.streaming.buffered_states import BufferedStates
-from pipelines.streaming.stage import S
 from pipelines.streaming.faust.compat import writing_to_partition
-from pipelines.streaming.stage import Delivered
+from pipelines.streaming.stage import Delivered, S
 
 
 class ChangelogStates(BufferedStates[S]):
