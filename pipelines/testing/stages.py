@@ -190,7 +190,9 @@ class StageDriver:
     after its handler, or, with ``held``, held until a handler reports a flush), with the
     stage modules' ``time`` replaced by :attr:`clock`."""
 
-    handle: Callable[[RecordBatch], Awaitable[Any]]
+    handle: Callable[[RecordBatch], Awaitable[Any]] | None = None
+    """The stage's batch handler (may be set once the driver is open, so that a stage made
+    inside it reads the driver's clock from the start)."""
     clock: StageClock = field(default_factory=StageClock)
     modules: tuple[ModuleType, ...] = ()
     """Modules whose ``time`` is the clock while the driver is open (``with driver:``)."""
@@ -229,7 +231,8 @@ class StageDriver:
             self._offsets[where] = record.offset + 1
         fed = RecordBatch(items)
         self.batches.append(fed)
-        durable = self.run(self.handle(fed))  # type: ignore[arg-type]
+        assert self.handle is not None, "no handler to feed"
+        durable = self.run(self.handle(fed))
         if self.held is None:
             fed.release()
         else:
