@@ -21,7 +21,7 @@ from pipelines.streaming.stage import InputRecord, Record
 log = logging.getLogger(__name__)
 
 MAX_BUNDLE_BYTES = 192 * 1024
-"""Below the producer's batch size (256 KiB, pipelines/streaming/app.py), so a bundle always
+"""Below the producer's batch size (256 KiB, pipelines/streaming/faust/app.py), so a bundle always
 fits one record batch; a single record larger than this still travels, alone."""
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])

@@ -7,13 +7,12 @@ from collections import defaultdict
 
 import msgspec
 import pytest
+from test_room_states_kept import RULES
 
 from pipelines.config import Settings
 from pipelines.contracts import decode_level, encode
 from pipelines.quality import Engine, load_state
 from pipelines.quality.alerting import (
-    AlertRule,
-    AlertRules,
     dump_region_alerts,
     dump_room_alerts,
     load_region_alerts,
@@ -163,16 +162,6 @@ def test_rollups_close_each_rooms_minutes_and_sum_them_by_region() -> None:
     assert regions and max(m["participantsSeen"] for m in regions) == 3
     full = [m for m in minutes if m["scope"] == "room" and m["changes"] == 0]
     assert full and all(sum(m["secondsAtLevel"]) == 60 * m["participantsSeen"] for m in full)
-
-
-RULES = AlertRules(
-    room=AlertRule(at_or_below=2, min_share=0.5, min_degraded=1, sustain_s=2.0,
-                   resolve_after_s=3.0, reopen_cooldown_s=4.0),
-    participant=AlertRule(at_or_below=1, min_share=1.0, min_degraded=1, sustain_s=300.0,
-                          resolve_after_s=2.0, reopen_cooldown_s=5.0),
-    update_interval_s=1.0,
-    allowed_lateness_s=1.0,
-)  # fmt: skip
 
 
 def test_alerts_open_a_sustained_room_alert_and_resolve_it() -> None:

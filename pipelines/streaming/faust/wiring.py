@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -142,47 +143,80 @@ def attach_levels(app: faust.App, settings: Settings, thresholds: Thresholds) ->
     return processor
 
 
+@dataclass
+class _RoomStage:
+    """What a room stage (rollups, alerts) declares alike: its by-room input (the levels
+    agent routes its level events there), its by-region topic and its two tables."""
+
+    by_room: faust.TopicT
+    by_region: faust.TopicT
+    rooms: ChangelogStates[Any]
+    regions: ChangelogStates[Any]
+
+    @classmethod
+    def declare(
+        cls, app: faust.App, settings: Settings, levels: LevelsProcessor, stage: str,
+        by_room: str, by_region: str, room_codec: tuple[Any, Any], region_codec: tuple[Any, Any],
+        peek: Any,
+    ) -> _RoomStage:  # fmt: skip
+        """Topics ``by_room`` and ``by_region``, tables ``room-<stage>`` (room states kept
+        decoded: :data:`ROOM_STATES_KEPT`, the others read through ``peek``) and
+        ``region-<stage>``, all partitioned like the levels agent's room partitions."""
+        by_room_topic = raw_topic(app, settings, by_room, internal=True)
+        by_region_topic = raw_topic(app, settings, by_region, internal=True)
+        levels.room_topics.append(by_room_topic.get_topic_name())
+        partition_of = levels.room_partition_of
+        rooms = table_states(
+            app, settings, f"room-{stage}", by_room_topic, *room_codec, partition_of,
+            keep_decoded=ROOM_STATES_KEPT, peek=peek,
+        )  # fmt: skip
+        regions = table_states(
+            app, settings, f"region-{stage}", by_region_topic, *region_codec, partition_of
+        )
+        return cls(by_room_topic, by_region_topic, rooms, regions)
+
+    def attach(
+        self, app: faust.App, stage: str, processor: Any, advance: Any, interval: float
+    ) -> None:
+        r"""The two batch agents, the timer that ``advance``\ s quiet rooms once the tables
+        are recovered, and a cache reset on every rebalance."""
+        batch_agent(app, self.by_room, f"{stage}-rooms", processor.rooms_batch)
+        batch_agent(app, self.by_region, f"{stage}-regions", processor.regions_batch)
+
+        @app.timer(interval=interval, name=f"{stage}-advance")
+        async def tick() -> None:
+            if app.tables.recovery.completed.is_set() and not app.rebalancing:
+                await advance()
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+            processor.forget_cache()
+
+        del tick, on_revoked
+
+
 def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) -> RollupsProcessor:
     """Declare the rollup topics, tables, agents and timer on ``app``; ``levels`` routes its
     level events to the room stage."""
-
-    def topic(name: str, *, internal: bool = False) -> faust.TopicT:
-        return raw_topic(app, settings, name, internal=internal)
-
-    by_room = topic(rollups_stage.levels_by_room_topic(settings), internal=True)
-    by_region = topic(f"{settings.app_id}-rollups-by-region", internal=True)
-    levels.room_topics.append(by_room.get_topic_name())
-
-    def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
-
-    room_states = table_states(
-        app, settings, "room-rollups", by_room, dump_room, load_room,
-        levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT, peek=load_room_rollups_due,
+    stage = _RoomStage.declare(
+        app, settings, levels, "rollups", rollups_stage.levels_by_room_topic(settings),
+        f"{settings.app_id}-rollups-by-region", (dump_room, load_room),
+        (dump_region, load_region), load_room_rollups_due,
     )  # fmt: skip
     processor = RollupsProcessor(
-        room_states,
-        states("region-rollups", by_region, dump_region, load_region),
-        by_region.get_topic_name(),
-        topic(settings.topic_rollups).get_topic_name(),
+        stage.rooms,
+        stage.regions,
+        stage.by_region.get_topic_name(),
+        raw_topic(app, settings, settings.topic_rollups).get_topic_name(),
         BatchProducer(app_producer(app)),
         settings.partitions,
         levels.room_partition_of,
         event_time_bounds(settings),
     )
-    batch_agent(app, by_room, "rollups-rooms", processor.rooms_batch)
-    batch_agent(app, by_region, "rollups-regions", processor.regions_batch)
-
-    @app.timer(interval=rollups_stage.ADVANCE_INTERVAL_S)
-    async def advance() -> None:
-        if app.tables.recovery.completed.is_set() and not app.rebalancing:
-            await processor.advance_quiet_rooms()
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        processor.forget_cache()
-
-    region_topic = by_region.get_topic_name()
+    stage.attach(
+        app, "rollups", processor, processor.advance_quiet_rooms, rollups_stage.ADVANCE_INTERVAL_S
+    )
+    region_topic = stage.by_region.get_topic_name()
 
     def owns_region(region: str) -> bool:
         partition = levels.room_partition_of(region)
@@ -194,46 +228,22 @@ def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) 
             await processor.flush_open_minutes(owns_region)
 
     before_stop(app).append(flush_open_minutes)
-    del advance, on_revoked
     return processor
 
 
 def attach_alerts(app: faust.App, settings: Settings, levels: LevelsProcessor) -> AlertsProcessor:
     """Declare the alerting topics, tables, agents and timer on ``app``; ``levels`` routes its
     level events to the room stage."""
-    rules = alert_rules(settings)
-
-    def topic(name: str, *, internal: bool = False) -> faust.TopicT:
-        return raw_topic(app, settings, name, internal=internal)
-
-    by_room = topic(alerts_stage.levels_by_room_topic(settings), internal=True)
-    by_region = topic(f"{settings.app_id}-alerts-rooms-by-region", internal=True)
-    levels.room_topics.append(by_room.get_topic_name())
-
-    def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
-
-    room_states = table_states(
-        app, settings, "room-alerts", by_room, dump_room_alerts, load_room_alerts,
-        levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT, peek=load_room_alerts_due,
+    stage = _RoomStage.declare(
+        app, settings, levels, "alerts", alerts_stage.levels_by_room_topic(settings),
+        f"{settings.app_id}-alerts-rooms-by-region", (dump_room_alerts, load_room_alerts),
+        (dump_region_alerts, load_region_alerts), load_room_alerts_due,
     )  # fmt: skip
-    region_states = states("region-alerts", by_region, dump_region_alerts, load_region_alerts)
     processor = AlertsProcessor(
-        rules, room_states, region_states, by_region.get_topic_name(),
-        topic(settings.topic_alerts).get_topic_name(), BatchProducer(app_producer(app)),
-        settings.partitions, levels.room_partition_of, event_time_bounds(settings),
+        alert_rules(settings), stage.rooms, stage.regions, stage.by_region.get_topic_name(),
+        raw_topic(app, settings, settings.topic_alerts).get_topic_name(),
+        BatchProducer(app_producer(app)), settings.partitions, levels.room_partition_of,
+        event_time_bounds(settings),
     )  # fmt: skip
-    batch_agent(app, by_room, "alerts-rooms", processor.rooms_batch)
-    batch_agent(app, by_region, "alerts-regions", processor.regions_batch)
-
-    @app.timer(interval=alerts_stage.ADVANCE_INTERVAL_S)
-    async def advance() -> None:
-        if app.tables.recovery.completed.is_set() and not app.rebalancing:
-            await processor.advance()
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        processor.forget_cache()
-
-    del advance, on_revoked
+    stage.attach(app, "alerts", processor, processor.advance, alerts_stage.ADVANCE_INTERVAL_S)
     return processor
