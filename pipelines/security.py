@@ -4,7 +4,8 @@ Secrets come from the environment (or ``*_FILE`` files, see ``pipelines.config``
 code. :func:`kafka_client_config` is for kafka-python (file names for TLS), which only the
 blocking publisher library uses; :func:`aiokafka_client_config` is for aiokafka (an
 ``ssl.SSLContext`` instead), used only by the client factory ``pipelines.kafka.KafkaClients``
-that builds every aiokafka client; :func:`faust_broker_credentials` is for Faust. Postgres
+that builds every aiokafka client; Faust's credentials come from these settings in the seam
+(``pipelines.streaming.faust.credentials``), the one place that imports Faust. Postgres
 TLS needs nothing here: libpq reads ``sslmode`` / ``sslrootcert`` / ``sslcert`` / ``sslkey``
 from ``DATABASE_URL``'s query.
 """
@@ -91,21 +92,3 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
         context.load_cert_chain(str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile))
     return context
-
-
-def faust_broker_credentials(settings: Settings) -> Any:
-    """``broker_credentials`` for ``faust.App``: None for PLAINTEXT."""
-    import faust  # noqa: PLC0415 (only the worker needs Faust)
-
-    protocol = _check(settings)
-    if protocol == "PLAINTEXT":
-        return None
-    context = kafka_ssl_context(settings)
-    if protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password,
-            mechanism=(settings.kafka_sasl_mechanism or "").upper(),
-            ssl_context=context,
-        )
-    return faust.SSLCredentials(context)

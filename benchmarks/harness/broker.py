@@ -117,7 +117,7 @@ class Seen:
 READ_WAIT_MS = 10
 """Fetch wait of the bench's own readers (levels, and the latency baseline): a latency figure
 should be when a record can be read, not when a long-polling fetch happened to return
-(pipelines/streaming/fetchwait.py)."""
+(pipelines/streaming/faust/fetchwait.py)."""
 
 
 async def read_levels(

@@ -23,7 +23,8 @@ while events flow, the wall clock once they stop). As in the rollups, an event w
 (client) time is too far from that clock is dropped and counted
 (:func:`~pipelines.streaming.clock.admit`), and a new room starts at the stream's watermark,
 so no alert opens in the past or the future of the stream. Only recently written rooms stay
-decoded (:data:`ROOM_STATES_KEPT`); the timer reads the others' bytes through
+decoded (:data:`~pipelines.streaming.levels.ROOM_STATES_KEPT`); the timer reads the others'
+bytes through
 ``pipelines.quality.alerting_due`` and decodes only the rooms with something due, and a room
 decoded again catches up with the sweeps it missed
 (:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
@@ -37,9 +38,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-import faust
 import msgspec
 
 from pipelines.config import Settings
@@ -51,26 +50,16 @@ from pipelines.quality.alerting import (
     RoomAlerts,
     RoomSummary,
     decode_summary,
-    dump_region_alerts,
-    dump_room_alerts,
     load_alert_rules,
-    load_region_alerts,
-    load_room_alerts,
 )
-from pipelines.quality.alerting_due import RoomAlertsDue, load_room_due
+from pipelines.quality.alerting_due import RoomAlertsDue
 from pipelines.quality.event_time import EventTimeBounds, Verdict, describe
 from pipelines.quality.room_level import RoomLevel, decode_room_level
-from pipelines.streaming.bundles import bundled
-from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit, event_time_bounds
-from pipelines.streaming.declare import batch_agent, raw_topic, records_of, table_states
-from pipelines.streaming.levels import (
-    ROOM_STATES_KEPT,
-    LevelsProcessor,
-    PartitionOf,
-)
+from pipelines.streaming.bundles import bundled, records_of
+from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit
+from pipelines.streaming.levels import PartitionOf
 from pipelines.streaming.missed_sweeps import MissedSweeps, catch_up_on_decode
-from pipelines.streaming.produce import BatchProducer, Record, app_producer
-from pipelines.streaming.states import ChangelogStates
+from pipelines.streaming.stage import Emitter, InputBatch, KeyedStates, Record
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +98,17 @@ class AlertCounts:
 
 
 class AlertsProcessor:
-    """The room and region stages' logic; the Faust wiring is in :func:`attach_alerts`."""
+    """The room and region stages' logic; the Faust wiring is
+    :func:`pipelines.streaming.faust.wiring.attach_alerts`."""
 
     def __init__(
         self,
         rules: AlertRules,
-        rooms: ChangelogStates[RoomAlerts],
-        regions: ChangelogStates[RegionAlerts],
+        rooms: KeyedStates[RoomAlerts],
+        regions: KeyedStates[RegionAlerts],
         by_region: str,
         alerts_topic: str,
-        producer: BatchProducer,
+        producer: Emitter,
         partitions: int,
         partition_of: PartitionOf | None = None,
         bounds: EventTimeBounds = DEFAULT_BOUNDS,
@@ -156,14 +146,14 @@ class AlertsProcessor:
         self.regions.forget_cache()
         self.missed.clear()
 
-    async def rooms_batch(self, events: list[faust.EventT]) -> None:
+    async def rooms_batch(self, batch: InputBatch) -> None:
         """Fold level events into their rooms; publish the alerts and summaries due."""
         alerts: list[AlertEvent] = []
         summaries: list[RoomSummary] = []
         async with self.lock:
-            for event in events:
-                clock = self._clock(self.room_clocks, event)
-                for value in records_of([event], "alerts"):
+            for record in batch.records:
+                clock = self._clock(self.room_clocks, record.partition)
+                for value in records_of((record,), "alerts"):
                     try:
                         level = decode_room_level(value)
                     except msgspec.DecodeError as exc:
@@ -191,13 +181,13 @@ class AlertsProcessor:
             await self._publish(alerts, summaries)
             await self.rooms.flush_batched(self.producer)
 
-    async def regions_batch(self, events: list[faust.EventT]) -> None:
+    async def regions_batch(self, batch: InputBatch) -> None:
         """Sum room summaries into their regions; publish the region alerts due."""
         alerts: list[AlertEvent] = []
         async with self.lock:
-            for event in events:
-                clock = self._clock(self.region_clocks, event)
-                for value in records_of([event], "alerts"):
+            for record in batch.records:
+                clock = self._clock(self.region_clocks, record.partition)
+                for value in records_of((record,), "alerts"):
                     try:
                         summary = decode_summary(value)
                     except msgspec.DecodeError as exc:
@@ -290,8 +280,7 @@ class AlertsProcessor:
         return self.partition_of(key)
 
     @staticmethod
-    def _clock(clocks: dict[int, StreamClock], event: faust.EventT) -> StreamClock:
-        partition = event.message.partition
+    def _clock(clocks: dict[int, StreamClock], partition: int) -> StreamClock:
         clock = clocks.get(partition)
         if clock is None:
             clock = clocks[partition] = StreamClock()
@@ -327,44 +316,3 @@ class AlertsProcessor:
 def levels_by_room_topic(settings: Settings) -> str:
     """The internal topic of the room stage: level events, bundled, by room partition."""
     return f"{settings.app_id}-alerts-levels-by-room"
-
-
-def attach_alerts(app: faust.App, settings: Settings, levels: LevelsProcessor) -> AlertsProcessor:
-    """Declare the alerting topics, tables, agents and timer on ``app``; ``levels`` routes its
-    level events to the room stage."""
-    rules = alert_rules(settings)
-
-    def topic(name: str, *, internal: bool = False) -> faust.TopicT:
-        return raw_topic(app, settings, name, internal=internal)
-
-    by_room = topic(levels_by_room_topic(settings), internal=True)
-    by_region = topic(f"{settings.app_id}-alerts-rooms-by-region", internal=True)
-    levels.room_topics.append(by_room.get_topic_name())
-
-    def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
-
-    room_states = table_states(
-        app, settings, "room-alerts", by_room, dump_room_alerts, load_room_alerts,
-        levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT, peek=load_room_due,
-    )  # fmt: skip
-    region_states = states("region-alerts", by_region, dump_region_alerts, load_region_alerts)
-    processor = AlertsProcessor(
-        rules, room_states, region_states, by_region.get_topic_name(),
-        topic(settings.topic_alerts).get_topic_name(), BatchProducer(app_producer(app)),
-        settings.partitions, levels.room_partition_of, event_time_bounds(settings),
-    )  # fmt: skip
-    batch_agent(app, by_room, "alerts-rooms", processor.rooms_batch)
-    batch_agent(app, by_region, "alerts-regions", processor.regions_batch)
-
-    @app.timer(interval=ADVANCE_INTERVAL_S)
-    async def advance() -> None:
-        if app.tables.recovery.completed.is_set() and not app.rebalancing:
-            await processor.advance()
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        processor.forget_cache()
-
-    del advance, on_revoked
-    return processor

@@ -11,14 +11,17 @@ reader takes a lone JSON object (what the stages wrote before bundling) as a bun
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
 
 import msgspec
 
-from pipelines.streaming.produce import Record
+from pipelines.streaming.stage import InputRecord, Record
+
+log = logging.getLogger(__name__)
 
 MAX_BUNDLE_BYTES = 192 * 1024
-"""Below the producer's batch size (256 KiB, pipelines/streaming/app.py), so a bundle always
+"""Below the producer's batch size (256 KiB, pipelines/streaming/faust/app.py), so a bundle always
 fits one record batch; a single record larger than this still travels, alone."""
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
@@ -61,3 +64,20 @@ def bundled(topic: str, items: Iterable[tuple[int, bytes]]) -> list[Record]:
         for partition, values in by_partition.items()
         for payload in bundle(values)
     ]
+
+
+def records_of(records: Iterable[InputRecord], stage: str) -> Iterator[bytes]:
+    """The records carried by a batch of internal-topic messages, bundled or alone;
+    tombstones and undecodable bundles are skipped with a warning (only our own stages write
+    these topics)."""
+    for message in records:
+        value = message.value
+        if value is None:
+            continue
+        try:
+            yield from unbundle(value)
+        except msgspec.DecodeError as exc:
+            log.warning(
+                "%s: skipping an undecodable bundle at %s[%s]@%s: %s",
+                stage, message.topic, message.partition, message.offset, exc,
+            )  # fmt: skip

@@ -1,5 +1,5 @@
-"""How many decoded states a :class:`~pipelines.streaming.states.ChangelogStates` keeps: its
-whole allowance while they are read again, a few while they are not.
+"""How many decoded states a :class:`~pipelines.streaming.buffered_states.BufferedStates`
+keeps: its whole allowance while they are read again, a few while they are not.
 
 A decoded participant state is ~2.7 KB of objects against ~400 bytes of msgpack in the table.
 Keeping it decoded saves one decode (~5 us) only if the participant sends again before it is

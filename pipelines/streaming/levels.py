@@ -1,7 +1,8 @@
-"""The levels agent: stats samples in, level-change events out, state in a Faust table.
+"""The levels agent: stats samples in, level-change events out, state in a changelog table.
 
-Batches arrive through :class:`~pipelines.streaming.intake.OrderedIntake`: in offset order per
-partition, records Faust dropped on the way read again, and acknowledged only once handled.
+Batches arrive through the seam's :class:`~pipelines.streaming.faust.intake.OrderedIntake`:
+in offset order per partition, records Faust dropped on the way read again, and acknowledged
+only once handled.
 Per batch, in this order:
 
 1. decode each message: a bare sample or a batch envelope of many (``netquality.stats.batch.v1``,
@@ -20,7 +21,9 @@ Per batch, in this order:
 4. only then are the changed states written to the changelog-backed table, at most every
    :data:`FLUSH_INTERVAL_S` while batches keep coming (a participant changed by many batches
    of a backlog is written once); a batch is acknowledged, so its offset can be committed,
-   only after the flush that covers it (:class:`~pipelines.streaming.intake.HeldBatches`).
+   only after the flush that covers it (:class:`~pipelines.streaming.stage.HeldBatches`).
+
+The Faust wiring is :func:`pipelines.streaming.faust.wiring.attach_levels`.
 
 A crash anywhere replays from the last committed offset; the engine drops samples it has
 already applied (by ``seq``), and anything re-emitted carries the same event id.
@@ -36,8 +39,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import faust
-
 from pipelines.config import Settings
 from pipelines.contracts import (
     ContractError,
@@ -48,16 +49,12 @@ from pipelines.contracts import (
 )
 from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
-from pipelines.quality import Engine, Thresholds
-from pipelines.quality.liveness import load_liveness
-from pipelines.quality.packing import dump_state_exact
+from pipelines.quality import Engine
 from pipelines.quality.partitioner import default_partition
 from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
-from pipelines.streaming.intake import HeldBatches, OrderedIntake, run_batches
-from pipelines.streaming.produce import BatchProducer, app_producer
-from pipelines.streaming.states import ChangelogStates
+from pipelines.streaming.stage import Emitter, HeldBatches, InputBatch, KeyedStates
 
 log = logging.getLogger(__name__)
 
@@ -148,24 +145,24 @@ class LevelsCounts:
 
 
 class LevelsProcessor:
-    """The agent's logic over a batch of Faust events; the Faust wiring is in :func:`attach`."""
+    """The agent's logic over a batch of input records; the Faust wiring is
+    :func:`pipelines.streaming.faust.wiring.attach_levels`. Topics are named; every record
+    goes out through ``producer``."""
 
     def __init__(
         self,
         settings: Settings,
         engine: Engine,
-        states: ChangelogStates,
-        stats_topic: faust.TopicT,
-        levels_topic: faust.TopicT,
-        current_topic: faust.TopicT,
-        deadletter_topic: faust.TopicT,
-        producer: BatchProducer,
-        changelog_topic: str,
+        states: KeyedStates[Any],
+        stats_topic: str,
+        levels_topic: str,
+        current_topic: str,
+        deadletter_topic: str,
+        producer: Emitter,
         partition_of: PartitionOf | None = None,
     ) -> None:
         self.settings = settings
         self.producer = producer
-        self.changelog_topic = changelog_topic
         self.engine = engine
         self.states = states
         self.stats_topic = stats_topic
@@ -185,8 +182,8 @@ class LevelsProcessor:
         self._flushing = asyncio.Lock()
         self.flushed_at = time.monotonic()
         self.rebalancing: Callable[[], bool] = lambda: False
-        """True while the group rebalances: then states are flushed at once (set by
-        :func:`attach`)."""
+        """True while the group rebalances: then states are flushed at once (set by the
+        wiring)."""
         self.clock = StreamClock()
         self.sweep_after: int | None = None
         """Wall time (ms) before which sweeps are held back; None until the worker is ready."""
@@ -195,7 +192,7 @@ class LevelsProcessor:
         alerting stages register theirs): routed here, in the step that made the events,
         instead of by agents re-reading the levels topic one Faust event at a time."""
 
-    async def process(self, events: list[faust.EventT]) -> bool:
+    async def process(self, batch: InputBatch) -> bool:
         """Decode, route, score and publish one batch; then persist the changed states if a
         flush is due. Returns whether it flushed (else the batch waits in :attr:`held`)."""
         now = int(time.time() * 1000)
@@ -203,8 +200,8 @@ class LevelsProcessor:
         samples: list[StatsSample] = []
         produced: list[int] = []
         partition_of = self.partition_of
-        for event in events:
-            message = event.message
+        send_keyed = self.producer.send_keyed
+        for message in batch.records:
             raw = message.value
             try:
                 decoded = decode_stats_message(raw)
@@ -227,7 +224,7 @@ class LevelsProcessor:
                 key = sample.participant_sid.encode()
                 if message.key != key or partition != partition_of(sample.participant_sid):
                     self.counts.rerouted += 1
-                    pending.append(await self.stats_topic.send(key=key, value=raw))
+                    pending.append(await send_keyed(self.stats_topic, key, raw))
                     continue
                 samples.append(sample)
                 produced.append(at)
@@ -236,7 +233,7 @@ class LevelsProcessor:
             for sample in others:  # the publisher grouped these by another partitioner
                 self.counts.rerouted += 1
                 key = sample.participant_sid.encode()
-                pending.append(await self.stats_topic.send(key=key, value=encode(sample)))
+                pending.append(await send_keyed(self.stats_topic, key, encode(sample)))
             samples += ours
             produced += [at] * len(ours)
             if len(samples) >= MAX_SAMPLES_PER_STEP:
@@ -268,7 +265,7 @@ class LevelsProcessor:
         s every 2 s was the latency section's p99). One flush at a time."""
         async with self._flushing:
             async with self.lock:
-                complete = await self.states.start_flush(self.producer, self.changelog_topic)
+                complete = await self.states.start_flush(self.producer)
                 covered = self.held.take()
                 self.flushed_at = time.monotonic()
             await complete()
@@ -331,8 +328,7 @@ class LevelsProcessor:
         behind it, which the room stages judge the client's time against); returns the acks."""
         if not events:
             return []
-        levels = self.levels_topic.get_topic_name()
-        current = self.current_topic.get_topic_name()
+        levels, current = self.levels_topic, self.current_topic
         partition_of, room_partition_of = self.partition_of, self.room_partition_of
         records: list[tuple[str, int, bytes | None, bytes | None]] = []
         by_room: list[tuple[int, bytes]] = []
@@ -382,98 +378,4 @@ class LevelsProcessor:
                 message=reason,
                 now_ms=now,
             )
-        return await self.deadletter_topic.send(key=message.key, value=encode(letter))
-
-
-def attach(app: faust.App, settings: Settings, thresholds: Thresholds) -> LevelsProcessor:
-    """Declare the topics, the table, the agent and the sweep timer on ``app``."""
-
-    def raw_topic(name: str) -> faust.TopicT:
-        return app.topic(
-            name,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-        )
-
-    stats_topic = raw_topic(settings.topic_stats)
-    table = app.Table(
-        "participants",
-        partitions=settings.partitions,
-        # bytes -> Faust's "raw" serializer for the changelog: state is already msgpack.
-        key_type=bytes,
-        value_type=bytes,
-        # Changelog partition from the key with the default partitioner: the same partition
-        # as the participant's samples (step 2 above), also for writes made by the sweep timer.
-        use_partitioner=True,
-    )
-    partition_of = PartitionOf(settings.partitions)
-    states = ChangelogStates(
-        table,
-        partition_of=partition_of.of_key,
-        source_topic=settings.topic_stats,
-        dump=dump_state_exact,
-        keep_decoded=DECODED_STATES_KEPT,
-        peek=load_liveness,
-    )
-    engine = Engine(thresholds, states, participant_ttl_s=settings.participant_ttl_s)
-    processor = LevelsProcessor(
-        settings,
-        engine,
-        states,
-        stats_topic,
-        raw_topic(settings.topic_levels),
-        raw_topic(settings.topic_levels_current),
-        raw_topic(settings.topic_deadletter),
-        BatchProducer(app_producer(app)),
-        table.changelog_topic.get_topic_name(),
-        partition_of,
-    )
-
-    @app.agent(stats_topic, name="levels")
-    async def levels(stream: faust.StreamT) -> None:
-        await run_batches(
-            OrderedIntake(app, "levels"), stream, processor.process,
-            size=BATCH_SIZE, within=BATCH_WITHIN_S, held=processor.held,
-        )  # fmt: skip
-
-    processor.rebalancing = lambda: bool(app.rebalancing)
-
-    @app.timer(interval=FLUSH_CHECK_S)
-    async def flush_held() -> None:
-        # Batches held while the stream went quiet, or through a rebalance.
-        held = processor.held
-        if held and (held.age(time.monotonic()) >= FLUSH_INTERVAL_S or app.rebalancing):
-            await processor.flush()
-
-    @app.timer(interval=SWEEP_INTERVAL_S)
-    async def sweep() -> None:
-        recovered = app.tables.recovery.completed.is_set()
-        await processor.sweep(ready=recovered and not app.rebalancing)
-        stored, decoded = states.sizes()
-        METRICS.worker_keys.labels(structure="stored").set(stored)
-        METRICS.worker_keys.labels(structure="decoded").set(decoded)
-
-    @app.timer(interval=REPORT_INTERVAL_S)
-    async def report() -> None:
-        # The level distribution, recounted here (every 30 s), not on the hot path.
-        by_level = Counter(seen.level for _, seen in states.scan())  # decodes no state
-        for level in range(6):
-            METRICS.participants.labels(level=str(level)).set(by_level.get(level, 0))
-        c = processor.counts
-        log.info(
-            "levels agent: %d samples, %d level events, %d re-keyed, dead letters %s",
-            c.samples,
-            c.events,
-            c.rerouted,
-            dict(c.dead_letters) or "none",
-        )
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        # Before another worker recovers these partitions from the changelog.
-        await processor.flush()
-        states.forget_cache()
-
-    del levels, flush_held, sweep, report, on_revoked
-    return processor
+        return await self.producer.send_keyed(self.deadletter_topic, message.key, encode(letter))

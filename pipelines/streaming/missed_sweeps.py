@@ -80,7 +80,7 @@ class MissedSweeps:
 
 
 def catch_up_on_decode(states: Any, catch_up: Callable[[S], None]) -> None:
-    """Make ``states`` (a :class:`~pipelines.streaming.states.ChangelogStates`) pass every
+    """Make ``states`` (a :class:`~pipelines.streaming.buffered_states.BufferedStates`) pass every
     state it decodes from its table bytes through ``catch_up`` before handing it out."""
     load: Callable[[bytes], S] = states.load
 

@@ -11,8 +11,9 @@ Two keyed stages, each with its state in a changelog-backed table:
 3. the region stage sums room minutes into :class:`RegionRollups` and publishes region minutes,
    each changed minute once per batch (its last version: the sinks keep the last write).
 
-Outputs go through :class:`BatchProducer` (one record batch per partition) and the states
-through :meth:`ChangelogStates.flush_batched`, after the outputs are acknowledged.
+Outputs go through an :class:`~pipelines.streaming.stage.Emitter` (the seam's sends one record
+batch per partition) and the states through their
+:meth:`~pipelines.streaming.stage.KeyedStates.flush_batched`, after the outputs are acknowledged.
 
 Minutes close on *event time*: a :class:`StreamClock` over the stream times the levels agent
 stamps on its events (when the sample behind each reached the stream; a client's own clock may
@@ -29,7 +30,8 @@ quiet room emits a bounded number of minutes; once its closed minutes are past c
 (:attr:`RoomRollups.is_idle`) the timer deletes its table entry, so ended rooms cost nothing.
 Re-emitted minutes carry the same key with a higher ``revision``; the sink upserts, so nothing
 is counted twice.
-Only recently written rooms stay decoded (:data:`ROOM_STATES_KEPT`); the timer reads the
+Only recently written rooms stay decoded (:data:`~pipelines.streaming.levels.ROOM_STATES_KEPT`);
+the timer reads the
 others' bytes through ``pipelines.quality.rollups_due`` and decodes only rooms that can close
 a minute, and a room decoded again catches up with the watermarks of the sweeps it missed
 (:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
@@ -43,9 +45,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
-import faust
 import msgspec
 
 from pipelines.config import Settings
@@ -58,30 +58,16 @@ from pipelines.quality.rollups import (
     RoomRollups,
     decode_rollup,
     dump_region,
-    dump_room,
     latest_of_each_minute,
     load_region,
-    load_room,
 )
-from pipelines.quality.rollups_due import RoomRollupsDue, load_room_due
+from pipelines.quality.rollups_due import RoomRollupsDue
 from pipelines.quality.room_level import RoomLevel, decode_room_level
-from pipelines.streaming.bundles import bundled
-from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit, event_time_bounds
-from pipelines.streaming.declare import (
-    batch_agent,
-    before_stop,
-    raw_topic,
-    records_of,
-    table_states,
-)
-from pipelines.streaming.levels import (
-    ROOM_STATES_KEPT,
-    LevelsProcessor,
-    PartitionOf,
-)
+from pipelines.streaming.bundles import bundled, records_of
+from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit
+from pipelines.streaming.levels import PartitionOf
 from pipelines.streaming.missed_sweeps import MissedSweeps, catch_up_on_decode
-from pipelines.streaming.produce import BatchProducer, Record, app_producer
-from pipelines.streaming.states import ChangelogStates
+from pipelines.streaming.stage import Emitter, InputBatch, KeyedStates, Record
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +79,16 @@ _ALL = 0
 
 
 class RollupsProcessor:
-    """The room and region stages' logic; the Faust wiring is in :func:`attach_rollups`."""
+    """The room and region stages' logic; the Faust wiring is
+    :func:`pipelines.streaming.faust.wiring.attach_rollups`."""
 
     def __init__(
         self,
-        rooms: ChangelogStates[RoomRollups],
-        regions: ChangelogStates[RegionRollups],
+        rooms: KeyedStates[RoomRollups],
+        regions: KeyedStates[RegionRollups],
         by_region: str,
         rollups_topic: str,
-        producer: BatchProducer,
+        producer: Emitter,
         partitions: int,
         partition_of: PartitionOf | None = None,
         bounds: EventTimeBounds = DEFAULT_BOUNDS,
@@ -150,11 +137,11 @@ class RollupsProcessor:
         self.regions.forget_cache()
         self.missed.clear()
 
-    async def rooms_batch(self, events: list[faust.EventT]) -> None:
+    async def rooms_batch(self, batch: InputBatch) -> None:
         """Fold level events into their rooms; publish the minutes that closed or changed."""
         out: list[MinuteRollup] = []
         async with self.lock:
-            for value in records_of(events, "rollups"):
+            for value in records_of(batch.records, "rollups"):
                 try:
                     level = decode_room_level(value)
                 except msgspec.DecodeError as exc:
@@ -245,11 +232,11 @@ class RollupsProcessor:
         log.info("rollups: flushed %d open room minute(s) at stop", len(rooms))
         return len(rooms)
 
-    async def regions_batch(self, events: list[faust.EventT]) -> None:
+    async def regions_batch(self, batch: InputBatch) -> None:
         """Sum room minutes into their regions; publish the region minutes that changed."""
         out: list[MinuteRollup] = []
         async with self.lock:
-            for value in records_of(events, "rollups"):
+            for value in records_of(batch.records, "rollups"):
                 try:
                     minute = decode_rollup(value)
                 except msgspec.DecodeError as exc:
@@ -286,59 +273,3 @@ class RollupsProcessor:
 def levels_by_room_topic(settings: Settings) -> str:
     """The internal topic of the room stage: level events, bundled, by room partition."""
     return f"{settings.app_id}-levels-by-room"
-
-
-def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) -> RollupsProcessor:
-    """Declare the rollup topics, tables, agents and timer on ``app``; ``levels`` routes its
-    level events to the room stage."""
-
-    def topic(name: str, *, internal: bool = False) -> faust.TopicT:
-        return raw_topic(app, settings, name, internal=internal)
-
-    by_room = topic(levels_by_room_topic(settings), internal=True)
-    by_region = topic(f"{settings.app_id}-rollups-by-region", internal=True)
-    levels.room_topics.append(by_room.get_topic_name())
-
-    def states(name: str, source: faust.TopicT, dump: Any, load: Any) -> ChangelogStates[Any]:
-        return table_states(app, settings, name, source, dump, load, levels.room_partition_of)
-
-    room_states = table_states(
-        app, settings, "room-rollups", by_room, dump_room, load_room,
-        levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT, peek=load_room_due,
-    )  # fmt: skip
-    processor = RollupsProcessor(
-        room_states,
-        states("region-rollups", by_region, dump_region, load_region),
-        by_region.get_topic_name(),
-        topic(settings.topic_rollups).get_topic_name(),
-        BatchProducer(app_producer(app)),
-        settings.partitions,
-        levels.room_partition_of,
-        event_time_bounds(settings),
-    )
-    batch_agent(app, by_room, "rollups-rooms", processor.rooms_batch)
-    batch_agent(app, by_region, "rollups-regions", processor.regions_batch)
-
-    @app.timer(interval=ADVANCE_INTERVAL_S)
-    async def advance() -> None:
-        if app.tables.recovery.completed.is_set() and not app.rebalancing:
-            await processor.advance_quiet_rooms()
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        processor.forget_cache()
-
-    region_topic = by_region.get_topic_name()
-
-    def owns_region(region: str) -> bool:
-        partition = levels.room_partition_of(region)
-        return any(tp.topic == region_topic and tp.partition == partition
-                   for tp in app.consumer.assignment())  # fmt: skip
-
-    async def flush_open_minutes() -> None:
-        if app.tables.recovery.completed.is_set():
-            await processor.flush_open_minutes(owns_region)
-
-    before_stop(app).append(flush_open_minutes)
-    del advance, on_revoked
-    return processor

@@ -1,7 +1,7 @@
 """``netquality worker`` whose stream queues lose every ``FAULT_DROP_EVERY``-th record.
 
 Faust's ``flow_control.resume()`` clears every stream queue, and its table recovery calls it
-after the fetcher has already filled them (pipelines/streaming/intake.py): records that were
+after the fetcher has already filled them (pipelines/streaming/faust/intake.py): records that were
 delivered vanish with the consumer's position already past them. This worker loses records
 the same way, after they are queued, on every queue (the levels agent's and the rollup and
 alerting stages'), without depending on timing: the agents must notice the gaps and read the

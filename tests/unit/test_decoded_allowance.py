@@ -12,12 +12,11 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_decoded_cache import _Producer, _Table
 from test_engine_batch import random_stream
 
 from pipelines.quality import Engine, dump_state, load_state
 from pipelines.streaming.decoded_allowance import DecodedAllowance
-from pipelines.streaming.states import ChangelogStates
+from pipelines.testing.stages import MemoryStates, RecordingEmitter
 
 _LOOP = asyncio.new_event_loop()
 
@@ -31,24 +30,21 @@ class _CountingLoad:
         return load_state(data)
 
 
-def _states(keep: int) -> tuple[ChangelogStates, _CountingLoad]:
+def _states(keep: int) -> tuple[MemoryStates, _CountingLoad]:
     load = _CountingLoad()
-    states = ChangelogStates(
-        _Table(), partition_of=lambda key: 0, source_topic="stats", load=load,
-        keep_decoded=keep,
-    )  # fmt: skip
+    states = MemoryStates(dump_state, load, keep_decoded=keep)
     return states, load
 
 
-def _touch(states: ChangelogStates, keys: list[str], seed_state) -> None:
+def _touch(states: MemoryStates, keys: list[str], seed_state) -> None:
     """What the engine does with each sample: read the participant's state, write it back."""
     for key in keys:
         st_ = states.get(key)
         states[key] = seed_state if st_ is None else st_
-    _LOOP.run_until_complete(states.flush_batched(_Producer(), "changelog"))
+    _LOOP.run_until_complete(states.flush_batched(RecordingEmitter()))
 
 
-def _send(states: ChangelogStates, keys: list[str], state, rounds: int = 1, per: int = 8) -> None:
+def _send(states: MemoryStates, keys: list[str], state, rounds: int = 1, per: int = 8) -> None:
     """``rounds`` passes of every key, ``per`` of them per batch (one flush each)."""
     for _ in range(rounds):
         for i in range(0, len(keys), per):
@@ -115,7 +111,7 @@ def test_deleted_participants_are_not_remembered() -> None:
     assert states._evicted_keys
     for key in keys:
         del states[key]
-    _LOOP.run_until_complete(states.flush_batched(_Producer(), "changelog"))
+    _LOOP.run_until_complete(states.flush_batched(RecordingEmitter()))
     assert states._evicted_keys == {}
     assert states._cache == {}
     assert list(states) == []

@@ -1,4 +1,4 @@
-"""ChangelogStates with a bounded decoded cache: the engine over it behaves as over a dict.
+"""Keyed states with a bounded decoded cache: the engine over it behaves as over a dict.
 
 The levels agent keeps only the most recently written participants decoded
 (``keep_decoded``); the others live as msgpack bytes in the table and are decoded on their
@@ -11,45 +11,19 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-from faust.stores.memory import Store as MemoryStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_engine_batch import random_stream
 
-from pipelines.quality import Engine, ParticipantState, dump_state
+from pipelines.quality import Engine, ParticipantState, dump_state, load_state
 from pipelines.quality.liveness import load_liveness
-from pipelines.streaming.produce import Delivered
-from pipelines.streaming.states import ChangelogStates
-
-
-class _Table:
-    """Enough of a Faust table over a real memory store (reads go to the store)."""
-
-    def __init__(self) -> None:
-        self.data = MemoryStore.__new__(MemoryStore)
-        self.data.data = {}
-        self.data.set_persisted_offset = lambda tp, offset: None
-
-    def __contains__(self, key: bytes) -> bool:
-        return key in self.data.data
-
-    def __getitem__(self, key: bytes) -> bytes:
-        return self.data.data[key]
-
-
-class _Producer:
-    async def send(self, records):
-        records = list(records)
-        fut = asyncio.get_running_loop().create_future()
-        fut.set_result(Delivered(records[0][0], records[0][1], 0, len(records)))
-        return [fut]
-
+from pipelines.testing.stages import MemoryStates, RecordingEmitter
 
 _LOOP = asyncio.new_event_loop()
 
 
-def _flush(states: ChangelogStates) -> None:
-    _LOOP.run_until_complete(states.flush_batched(_Producer(), "changelog"))
+def _flush(states: MemoryStates) -> None:
+    _LOOP.run_until_complete(states.flush_batched(RecordingEmitter()))
 
 
 def _by_participant(events: list) -> list:
@@ -66,9 +40,8 @@ def _by_participant(events: list) -> list:
 def test_engine_over_a_bounded_cache_equals_the_plain_engine(seed, keep, chunk, sweep_lag_s):
     samples = random_stream(seed, participants=10, samples=240)
     plain = Engine(participant_ttl_s=60)
-    stored = ChangelogStates(
-        _Table(), partition_of=lambda key: 0, source_topic="stats",
-        keep_decoded=keep, peek=load_liveness,
+    stored = MemoryStates(
+        dump_state, load_state, keep_decoded=keep, peek=load_liveness,
     )  # fmt: skip
     cached = Engine(states=stored, participant_ttl_s=60)
     for i in range(0, len(samples), chunk):
@@ -100,9 +73,8 @@ def test_scan_reads_seen_at_and_interval_without_decoding_the_state() -> None:
             state.interval,
             state.level,
         )
-    stored = ChangelogStates(
-        _Table(), partition_of=lambda key: 0, source_topic="stats",
-        keep_decoded=0, peek=load_liveness,
+    stored = MemoryStates(
+        dump_state, load_state, keep_decoded=0, peek=load_liveness,
     )  # fmt: skip
     for key, state in engine.states.items():
         stored[key] = state

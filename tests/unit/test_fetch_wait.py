@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from pipelines.config import Settings
-from pipelines.streaming.app import create_app
+from pipelines.streaming.faust.app import create_app
 
 
 def worker_consumer_fetch_wait(tmp_path: Path, ms: int) -> int:

@@ -8,16 +8,18 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from faust.events import Event
 from faust.types import TP
-from faust_doubles import Event, Message
+from test_intake import events as faust_events
 
-from pipelines.streaming.intake import HeldBatches, OrderedIntake, run_batches
+from pipelines.streaming.faust.intake import EventBatch, OrderedIntake, run_batches
 from pipelines.streaming.levels import (
     DECODED_STATES_KEPT,
     FLUSH_INTERVAL_S,
     MAX_SAMPLES_PER_STEP,
     LevelsProcessor,
 )
+from pipelines.streaming.stage import HeldBatches
 
 STATS = TP("stats", 0)
 
@@ -51,7 +53,7 @@ class Intake:
 
 
 def batch(*offsets: int) -> list[Event]:
-    return [Event(Message(STATS, o)) for o in offsets]
+    return faust_events(STATS, *offsets)
 
 
 def refcounts(*batches: list[Event]) -> list[int]:
@@ -64,7 +66,7 @@ def test_held_batches_keep_their_reference_until_released_together() -> None:
     for events in (a, b):
         for e in events:
             e.message.incref()
-        held.hold(events)
+        held.hold(EventBatch(events))
     assert len(held) == 2 and held.since is not None
     assert held.age(held.since + 1.5) == 1.5
     assert refcounts(a, b) == [2, 2, 2]
@@ -78,7 +80,7 @@ def test_a_batch_whose_handler_deferred_its_write_waits_for_the_next_flush() -> 
     seen: list[list[int]] = []
     durable = iter([False, False, True])
 
-    async def handle(events: list[Event]) -> bool:
+    async def handle(events: EventBatch) -> bool:
         # What is still held while this batch is handled.
         seen.append(refcounts(first, second, third))
         return next(durable)
@@ -97,7 +99,7 @@ def test_without_held_batches_each_batch_is_released_after_its_handler() -> None
     first, second = batch(1), batch(2)
     seen: list[list[int]] = []
 
-    async def handle(events: list[Event]) -> bool:
+    async def handle(events: EventBatch) -> bool:
         seen.append(refcounts(first, second))
         return False  # ignored: nothing to hold them in
 
@@ -139,9 +141,9 @@ def test_a_batch_held_after_a_flush_started_waits_for_the_next_one() -> None:
     a, b = batch(1), batch(2)
     for events in (a, b):
         events[0].message.incref()
-    held.hold(a)
+    held.hold(EventBatch(a))
     covered = held.take()  # the flush took its states: ``a``'s changes are in it
-    held.hold(b)  # handled while that flush waited for its acks
+    held.hold(EventBatch(b))  # handled while that flush waited for its acks
     assert HeldBatches.release_all(covered) == 1
     assert refcounts(a, b) == [1, 2] and len(held) == 1
 
@@ -154,7 +156,7 @@ def test_a_batch_held_past_fausts_own_ack_is_completed_by_its_release() -> None:
     events = batch(1, 2)  # Faust's own reference
     for e in events:
         e.message.incref()  # admitted
-    held.hold(events)
+    held.hold(EventBatch(events))
     for e in events:
         e.ack()  # take_events moves on
     assert [e.message.acked for e in events] == [False, False]

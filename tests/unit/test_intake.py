@@ -1,27 +1,40 @@
 """OrderedIntake: events in offset order per partition, gaps read again, nothing acknowledged
-early. The Faust objects are small stand-ins with the same methods the intake calls; the
-real broker path is tests/faults (test_dropped_records, test_process_kills)."""
+early. Events and messages are Faust's own; the consumer and app are small stand-ins with the
+methods the intake calls; the real broker path is tests/faults (test_dropped_records,
+test_process_kills)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from faust.types import TP
-from faust_doubles import Event, Message
+from faust.events import Event
+from faust.types import TP, Message
 
 from pipelines.observability import METRICS
-from pipelines.streaming import intake as intake_module
-from pipelines.streaming.intake import MAX_SEEKS, OrderedIntake
+from pipelines.streaming.faust import intake as intake_module
+from pipelines.streaming.faust.intake import MAX_SEEKS, OrderedIntake
 
 P0, P1 = TP("stats", 0), TP("stats", 1)
 
 
+_APP = SimpleNamespace(consumer=None)
+
+
+def faust_event(tp: TP, offset: int) -> Event:
+    """A real Faust event, holding the stream's own reference (as ``take_events`` hands
+    them over): its reference counting is what the intake relies on."""
+    message = Message(tp.topic, tp.partition, offset, 0.0, 0, None, None, b"", None, tp=tp)
+    message.incref()
+    return Event(_APP, None, b"", None, message)  # type: ignore[arg-type]
+
+
 def events(tp: TP, *offsets: int) -> list[Event]:
-    return [Event(Message(tp, o)) for o in offsets]
+    return [faust_event(tp, o) for o in offsets]
 
 
 class Thread:

@@ -17,7 +17,7 @@ def test_the_shared_partitioner_is_the_one_used() -> None:
     settings = Settings.from_env()
     shared = PartitionOf(8)
     levels = LevelsProcessor(
-        settings, None, None, None, None, None, None, None, "changelog", shared
+        settings, None, None, "stats", "levels", "current", "deadletter", None, shared
     )  # type: ignore[arg-type]
     rollups = RollupsProcessor(None, None, "by-region", "rollups", None, 8, shared)  # type: ignore[arg-type]
     alerts = AlertsProcessor(

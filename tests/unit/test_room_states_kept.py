@@ -14,12 +14,10 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
 import msgspec
-from faust.stores.memory import Store as MemoryStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,9 +46,15 @@ from pipelines.streaming.alerts import AlertsProcessor
 from pipelines.streaming.bundles import bundle, unbundle
 from pipelines.streaming.levels import PartitionOf
 from pipelines.streaming.missed_sweeps import MissedSweeps
-from pipelines.streaming.produce import Delivered
 from pipelines.streaming.rollups import RollupsProcessor
-from pipelines.streaming.states import ChangelogStates
+from pipelines.testing.stages import (
+    InRecord,
+    MemoryStates,
+    RecordBatch,
+    RecordingEmitter,
+    StageClock,
+    records,
+)
 
 PARTITIONS = 3
 RULES = AlertRules(
@@ -63,64 +67,20 @@ RULES = AlertRules(
 )  # fmt: skip
 
 
-class _Table:
-    """Enough of a Faust table over a real memory store."""
-
-    def __init__(self) -> None:
-        self.data = MemoryStore.__new__(MemoryStore)
-        self.data.data = {}
-        self.data.set_persisted_offset = lambda tp, offset: None
-        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: "changelog")
-
-    def __contains__(self, key: bytes) -> bool:
-        return key in self.data.data
-
-    def __getitem__(self, key: bytes) -> bytes:
-        return self.data.data[key]
+def _states(dump, load, keep=None, peek=None) -> MemoryStates:
+    return MemoryStates(dump, load, keep_decoded=keep, peek=peek)
 
 
-class _Producer:
-    """Records every record sent, acknowledged at once."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple] = []
-
-    async def send(self, records):
-        records = list(records)
-        self.sent.extend(records)
-        futures = []
-        for topic, partition in dict.fromkeys((r[0], r[1]) for r in records):
-            fut = asyncio.get_running_loop().create_future()
-            fut.set_result(Delivered(topic, partition, 0, 1))
-            futures.append(fut)
-        return futures
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.wall = 1_000_000.0
-
-    def time(self) -> float:
-        return self.wall
-
-
-def _states(dump, load, keep=None, peek=None) -> ChangelogStates:
-    return ChangelogStates(
-        _Table(), partition_of=lambda key: 0, source_topic="by-room",
-        dump=dump, load=load, keep_decoded=keep, peek=peek,
-    )  # fmt: skip
-
-
-def _events(levels: list[RoomLevel], partition_of: PartitionOf) -> list:
-    """Faust-like events: one bundle per room partition, in order."""
+def _events(levels: list[RoomLevel], partition_of: PartitionOf) -> RecordBatch:
+    """One batch: a bundle per room partition, in order."""
     by_partition: dict[int, list[bytes]] = {}
     for level in levels:
         by_partition.setdefault(partition_of(level.room_sid), []).append(msgspec.json.encode(level))
-    return [
-        SimpleNamespace(message=SimpleNamespace(value=value, partition=p, topic="t", offset=0))
+    return RecordBatch([
+        InRecord(value, partition=p, topic="t")
         for p, values in by_partition.items()
         for value in bundle(values)
-    ]
+    ])  # fmt: skip
 
 
 def _script(seed: int, steps: int) -> list[tuple]:
@@ -158,12 +118,9 @@ def _script(seed: int, steps: int) -> list[tuple]:
     return ops
 
 
-def _restarted(states: ChangelogStates, load) -> ChangelogStates:
+def _restarted(states: MemoryStates, load) -> MemoryStates:
     """The same table in a new worker: only its bytes are left."""
-    return ChangelogStates(
-        states.table, partition_of=lambda key: 0, source_topic="by-room", dump=states.dump,
-        load=load, keep_decoded=states.keep_decoded, peek=states.peek,
-    )  # fmt: skip
+    return states.crash(load)
 
 
 def _records(sent: list[tuple]) -> dict[tuple[str, int], list[tuple]]:
@@ -188,7 +145,7 @@ class _Stage:
     room_codec: tuple[Callable, Callable]
     region_codec: tuple[Callable, Callable]
     peek: Callable
-    start: Callable[[ChangelogStates, ChangelogStates, Any], Any]
+    start: Callable[[MemoryStates, MemoryStates, Any], Any]
     tick: str
 
 
@@ -212,11 +169,11 @@ ROLLUPS = _Stage(
 def _run(stage: _Stage, ops: list[tuple], keep: int | None) -> tuple[dict, dict, dict, int]:
     """The script through one stage: (records per partition, room table bytes, region table
     bytes, the most rooms held decoded at once)."""
-    producer = _Producer()
+    producer = RecordingEmitter()
     rooms = _states(*stage.room_codec, keep, stage.peek if keep is not None else None)
     regions = _states(*stage.region_codec)
     processor = stage.start(rooms, regions, producer)
-    clock = _Clock()
+    clock = StageClock(wall=1_000_000.0)
     loop = asyncio.new_event_loop()
     most = 0
     with mock.patch.object(stage.module, "time", clock):
@@ -235,7 +192,7 @@ def _run(stage: _Stage, ops: list[tuple], keep: int | None) -> tuple[dict, dict,
                 processor = stage.start(rooms, regions, producer)
             most = max(most, len(rooms._cache))
     loop.close()
-    return _records(producer.sent), rooms.table.data.data, regions.table.data.data, most
+    return _records(producer.sent), rooms.stored, regions.stored, most
 
 
 def _assert_few_decoded_equal_all(stage: _Stage, seed: int, keep: int, regions: bool) -> None:
@@ -275,7 +232,7 @@ def test_the_scripts_exercise_alerts_and_minutes():
 
 
 def test_a_sweep_decodes_only_the_rooms_with_something_due():
-    producer = _Producer()
+    producer = RecordingEmitter()
     loads = []
 
     def counting_load(data: bytes) -> RoomAlerts:
@@ -285,7 +242,7 @@ def test_a_sweep_decodes_only_the_rooms_with_something_due():
     rooms = _states(dump_room_alerts, counting_load, 0, load_alerts_due)
     regions = _states(dump_region_alerts, load_region_alerts)
     processor = AlertsProcessor(RULES, rooms, regions, "by-region", "alerts", producer, 1)
-    clock = _Clock()
+    clock = StageClock(wall=1_000_000.0)
     loop = asyncio.new_event_loop()
     wall_ms = int(clock.wall * 1000)
     levels = [
@@ -301,7 +258,7 @@ def test_a_sweep_decodes_only_the_rooms_with_something_due():
         clock.wall += 1.0
         loop.run_until_complete(processor.advance())
         assert len(loads) == 1  # the stuck participant's room: its trackers are building up
-        assert len(rooms.table.data.data) == 50
+        assert len(rooms.stored) == 50
     loop.close()
 
 
@@ -326,12 +283,12 @@ def test_missed_sweeps_since_a_rooms_creation():
 def _rollups_of_a_room_that_ends(keep: int | None) -> tuple[list[bytes], dict, list[dict]]:
     """One participant in one room for a minute, then it leaves; the timer ticks for five
     minutes. Returns (room minutes published, final room table, the table after each tick)."""
-    producer = _Producer()
+    producer = RecordingEmitter()
     rooms = _states(dump_room, load_room, keep, load_rollups_due if keep is not None else None)
     processor = RollupsProcessor(
         rooms, _states(dump_region, load_region), "by-region", "rollups", producer, 1
     )
-    clock = _Clock()
+    clock = StageClock(wall=1_000_000.0)
     clock.wall = 1_800_000.0  # 30:00, a minute boundary
     start = int(clock.wall * 1000)
     joined = RoomLevel("e1", "RM_1", "PA_1", "eu", start + 1_000, 4)
@@ -344,10 +301,10 @@ def _rollups_of_a_room_that_ends(keep: int | None) -> tuple[list[bytes], dict, l
         for _ in range(60):
             clock.wall += 5.0
             loop.run_until_complete(processor.advance_quiet_rooms())
-            tables.append(dict(rooms.table.data.data))
+            tables.append(dict(rooms.stored))
     loop.close()
     minutes = [value for topic, _, _, value in producer.sent if topic == "rollups"]
-    return minutes, rooms.table.data.data, tables
+    return minutes, rooms.stored, tables
 
 
 def test_an_ended_room_is_deleted_once_its_minutes_are_past_correction():
@@ -379,12 +336,12 @@ def test_a_room_holding_only_closed_minutes_is_due_when_a_minute_passes():
 
 
 def test_minutes_closing_in_many_rooms_publish_each_region_minute_once():
-    producer = _Producer()
+    producer = RecordingEmitter()
     processor = RollupsProcessor(
         _states(dump_room, load_room, 0, load_rollups_due), _states(dump_region, load_region),
         "by-region", "rollups", producer, PARTITIONS,
     )  # fmt: skip
-    clock = _Clock()
+    clock = StageClock(wall=1_000_000.0)
     clock.wall = 1_800_000.0
     start = int(clock.wall * 1000)
     levels = [
@@ -402,11 +359,9 @@ def test_minutes_closing_in_many_rooms_publish_each_region_minute_once():
                 by_partition.setdefault(partition, []).append(value)
         producer.sent.clear()
         for partition, values in by_partition.items():  # one batch per partition
-            loop.run_until_complete(processor.regions_batch([
-                SimpleNamespace(message=SimpleNamespace(
-                    value=value, partition=partition, topic="by-region", offset=0))
-                for value in values
-            ]))  # fmt: skip
+            loop.run_until_complete(processor.regions_batch(
+                RecordBatch(records(values, partition=partition, topic="by-region"))
+            ))  # fmt: skip
     loop.close()
     published = [msgspec.json.decode(v) for t, _, _, v in producer.sent if t == "rollups"]
     assert sorted(m["scopeId"] for m in published) == ["eu", "us"]  # not one per room minute

@@ -14,10 +14,10 @@ from pipelines.config import Settings, redact_url, settings_table
 from pipelines.security import (
     SecuritySettingsError,
     aiokafka_client_config,
-    faust_broker_credentials,
     kafka_client_config,
     kafka_ssl_context,
 )
+from pipelines.streaming.faust.credentials import faust_broker_credentials
 
 SECRET = "s3cr3t-Pa55word-do-not-print"
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from pipelines.worker import HeapTrimPolicy, attach_heap_trim, trim_heap
+from pipelines.streaming.faust.worker import attach_heap_trim
+from pipelines.worker import HeapTrimPolicy, trim_heap
 
 PROBE = """
 from pipelines.worker import trim_heap

@@ -35,6 +35,7 @@ import faust
 from faust.types import TP
 
 from pipelines.observability import METRICS
+from pipelines.streaming.stage import HeldBatches
 
 log = logging.getLogger(__name__)
 
@@ -226,54 +227,24 @@ async def committed_offsets(app: faust.App, tps: Iterable[TP]) -> dict[TP, int |
     return out
 
 
-class HeldBatches:
-    """Handled batches whose effects are not durable yet, released together after a flush.
+class EventBatch:
+    """Admitted events as a stage sees them (a :class:`~pipelines.streaming.stage.InputBatch`):
+    their Faust messages are the records, with no copy."""
 
-    A handler may write its state (a changelog) once per interval rather than once per
-    batch: a participant changed by many small batches of a backlog is then written once.
-    Until the flush that covers them, the batches keep their extra reference (see
-    :meth:`OrderedIntake.release`), so Faust commits no offset whose state change is not in
-    the changelog yet; a crash replays them, as it replays an unfinished batch.
-    """
+    __slots__ = ("events", "records")
 
-    def __init__(self) -> None:
-        self._held: list[list[faust.EventT]] = []
-        self.since: float | None = None
-        """``time.monotonic()`` when the oldest held batch was handled; None when none is."""
+    def __init__(self, events: list[faust.EventT]) -> None:
+        self.events = events
+        self.records: list[Any] = [event.message for event in events]
 
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def hold(self, events: list[faust.EventT]) -> None:
-        if not self._held:
-            self.since = time.monotonic()
-        self._held.append(events)
-
-    def age(self, now: float) -> float:
-        """Seconds the oldest held batch has waited (0 when none is held)."""
-        return 0.0 if self.since is None else now - self.since
-
-    def take(self) -> list[list[faust.EventT]]:
-        """The held batches, no longer held here: a flush covering them has started (let
-        them go with :meth:`release_all` once it completes)."""
-        held, self._held, self.since = self._held, [], None
-        return held
-
-    def release(self) -> int:
-        """Every held batch is durable now: let Faust acknowledge it; returns how many."""
-        return self.release_all(self.take())
-
-    @staticmethod
-    def release_all(batches: list[list[faust.EventT]]) -> int:
-        for events in batches:
-            OrderedIntake.release(events)
-        return len(batches)
+    def release(self) -> None:
+        OrderedIntake.release(self.events)
 
 
 async def run_batches(
     intake: OrderedIntake,
     stream: faust.StreamT,
-    handle: Callable[[list[faust.EventT]], Awaitable[Any]],
+    handle: Callable[[EventBatch], Awaitable[Any]],
     *,
     size: int,
     within: float,
@@ -293,8 +264,9 @@ async def run_batches(
             admitted = await intake.admit(events)
             if not admitted:
                 continue
+            batch = EventBatch(admitted)
             try:
-                durable = await handle(admitted)
+                durable = await handle(batch)
             except asyncio.CancelledError:
                 if app.should_stop:
                     raise
@@ -302,9 +274,9 @@ async def run_batches(
             except Exception:
                 _exit(intake.agent, "failed")
             if held is None:
-                intake.release(admitted)
+                batch.release()
                 continue
-            held.hold(admitted)
+            held.hold(batch)
             if durable is not False:
                 held.release()
     finally:

@@ -1,4 +1,5 @@
-"""The Faust application: one place that turns :class:`Settings` into a configured app."""
+"""The Faust application: one place that turns :class:`Settings` into a configured app
+(and installs the seam's patches, see :mod:`~pipelines.streaming.faust.patches`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from pathlib import Path
 import faust
 
 from pipelines.config import Settings
-from pipelines.security import faust_broker_credentials
-from pipelines.streaming.compat import install_end_offset_fix
-from pipelines.streaming.fetchwait import install_fetch_max_wait
+from pipelines.streaming.faust.credentials import faust_broker_credentials
+from pipelines.streaming.faust.patches import install
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -21,8 +21,7 @@ def create_app(settings: Settings) -> faust.App:
     """A Faust app for these settings; the broker must already be resolved (see runtime)."""
     if not settings.kafka_bootstrap_servers:
         raise ValueError("create_app needs resolved settings: start pipelines.runtime first")
-    install_end_offset_fix()
-    install_fetch_max_wait(settings.fetch_max_wait_ms)
+    install(settings.fetch_max_wait_ms)  # checks every patch's target first
     datadir = Path(settings.state_dir) / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(

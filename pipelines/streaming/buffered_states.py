@@ -1,7 +1,10 @@
-"""Participant states kept in a changelog-backed Faust table, with the write order we need.
+"""Keyed states whose writes wait for a flush, with the write order the stages need.
 
-The engine sees a plain mapping. Decoded states are cached (with ``keep_decoded``, only the
-most recently written ones, and only while they are read again: the table's msgpack bytes are
+The engine sees a plain mapping over a store of each key's bytes (the seam's
+:class:`~pipelines.streaming.faust.states.ChangelogStates` over a changelog-backed Faust
+table; :class:`~pipelines.testing.stages.MemoryStates` over a dict in tests). Decoded
+states are cached (with ``keep_decoded``, only the most recently written ones, and only while
+they are read again: the table's msgpack bytes are
 the copy every key has, ~6x smaller than the decoded objects, and a miss decodes them again;
 see :mod:`~pipelines.streaming.decoded_allowance`); writes are buffered as *dirty*
 and reach the table (and so its changelog) only on :meth:`flush`, which the agent calls after
@@ -15,22 +18,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from itertools import islice
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pipelines.quality import dump_state, load_state
-from pipelines.streaming.compat import writing_to_partition
 from pipelines.streaming.decoded_allowance import DecodedAllowance
-from pipelines.streaming.produce import BatchProducer
+from pipelines.streaming.stage import (
+    Delivered,
+    Emitter,
+    KeyedStates,
+    S,
+)
 
 _DELETED = object()
-S = TypeVar("S")
 
 
-class ChangelogStates(MutableMapping[str, S], Generic[S]):
-    """A mapping of key (participant, room, region) to state over a Faust table of bytes.
+class BufferedStates(KeyedStates[S]):
+    """A mapping of key (participant, room, region) to state over a store of bytes (a
+    :class:`~pipelines.streaming.stage.KeyedStates`).
 
-    Table keys are the participant id's UTF-8 bytes (raw serializer), exactly the stats
-    topic's message key, so the default partitioner puts both in the same partition.
+    Store keys are the key's UTF-8 bytes, exactly the input topic's message key, so the
+    default partitioner puts both in the same partition. A plain dict store is read and
+    written directly; a subclass adapts another (see :meth:`_memory_store_data`,
+    :meth:`_write_now`, :meth:`_store`).
     """
 
     def __init__(
@@ -43,8 +52,12 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         on_deleted: Callable[[bytes], None] | None = None,
         keep_decoded: int | None = None,
         peek: Callable[[bytes], Any] | None = None,
+        changelog_topic: str | None = None,
     ) -> None:
         self.table = table
+        self.changelog_topic = changelog_topic
+        """Where :meth:`start_flush` sends the changes (None: the table's, see
+        :meth:`_changelog_topic`)."""
         self.partition_of = partition_of
         self.source_topic = source_topic
         self.dump = dump
@@ -143,12 +156,21 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         return (len(data) if data is not None else len(self.table)), len(self._cache)
 
     def _memory_store_data(self) -> dict[bytes, bytes] | None:
-        from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
+        """The store as a plain dict when it is one (the fast path), else None."""
+        table = self.table
+        return table if type(table) is dict else None
 
-        store = getattr(self.table, "data", None)
-        if isinstance(store, MemoryStore):
-            return store.data  # type: ignore[no-any-return]
-        return None
+    def _changelog_topic(self) -> str:
+        if self.changelog_topic is None:
+            raise ValueError("no changelog topic to flush to")
+        return self.changelog_topic
+
+    def _write_now(self, raw_key: bytes, value: bytes | None) -> None:
+        """One change into the table (:meth:`flush`); None deletes."""
+        if value is None:
+            self.table.pop(raw_key, None)
+        else:
+            self.table[raw_key] = value
 
     def scan(self) -> Iterator[tuple[str, Any]]:
         """Every key with its state: the decoded one where there is one, else ``peek`` of its
@@ -207,12 +229,7 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         """Write buffered changes to the table (its changelog); returns how many."""
         count = len(self._dirty)
         for key, value in self._dirty.items():
-            raw_key = key.encode()
-            with writing_to_partition(self.source_topic, self.partition_of(raw_key)):
-                if value is _DELETED:
-                    self.table.pop(raw_key, None)
-                else:
-                    self.table[raw_key] = self.dump(value)
+            self._write_now(key.encode(), None if value is _DELETED else self.dump(value))
         deleted = [key for key, value in self._dirty.items() if value is _DELETED]
         self._dirty.clear()
         self._forget(k.encode() for k in deleted)
@@ -227,9 +244,7 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
             if self.on_deleted is not None:
                 self.on_deleted(raw_key)
 
-    async def flush_batched(
-        self, producer: BatchProducer, changelog_topic: str | None = None
-    ) -> int:
+    async def flush_batched(self, producer: Emitter) -> int:
         """:meth:`flush` at a few us per change instead of Faust's ~100 us: the changelog
         records go out in one record batch per partition and are acknowledged before the
         local store is written; returns how many.
@@ -238,12 +253,10 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         key's default partition, the store write, RocksDB's persisted changelog offset), in
         bulk. Recovery is Faust's own: it reads this same changelog topic.
         """
-        complete = await self.start_flush(producer, changelog_topic)
+        complete = await self.start_flush(producer)
         return await complete()
 
-    async def start_flush(
-        self, producer: BatchProducer, changelog_topic: str | None = None
-    ) -> Callable[[], Awaitable[int]]:
+    async def start_flush(self, producer: Emitter) -> Callable[[], Awaitable[int]]:
         """The first half of :meth:`flush_batched`: the changed states are encoded as they
         are now and handed to the producer. Returns the second half: await it for the acks,
         then the store write (and how many). Changes made in between belong to the next
@@ -253,8 +266,7 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         if not self._dirty:
             self._evict()  # states decoded by reads alone
             return _nothing_flushed
-        if changelog_topic is None:
-            changelog_topic = self.table.changelog_topic.get_topic_name()  # type: ignore[attr-defined]
+        changelog_topic = self._changelog_topic()
         dirty, self._dirty = self._dirty, {}
         changes = [
             (key.encode(), None if value is _DELETED else self.dump(value))
@@ -284,33 +296,13 @@ class ChangelogStates(MutableMapping[str, S], Generic[S]):
         dirty.update(self._dirty)
         self._dirty = dirty
 
-    def _store(self, changes: list[tuple[bytes, bytes | None]], delivered: list[Any]) -> None:
-        """The acknowledged changes into the table's store, with their changelog offsets."""
-        partition_of = self.partition_of
-        from faust.stores.memory import Store as MemoryStore  # noqa: PLC0415
-        from faust.types import TP  # noqa: PLC0415
+    def _store(self, changes: list[tuple[bytes, bytes | None]], delivered: list[Delivered]) -> None:
+        """The acknowledged changes into the store."""
+        for raw_key, value in changes:
+            self._write_now(raw_key, value)
+        self._stored_changes(changes)
 
-        store = self.table.data  # type: ignore[attr-defined]
-        if isinstance(store, MemoryStore):  # files nothing by partition: a plain dict
-            data = store.data
-            for raw_key, value in changes:
-                if value is None:
-                    data.pop(raw_key, None)
-                else:
-                    data[raw_key] = value
-        else:
-            for raw_key, value in changes:
-                with writing_to_partition(self.source_topic, partition_of(raw_key)):
-                    if value is None:
-                        store.pop(raw_key, None)
-                    else:
-                        store[raw_key] = value
-        last: dict[Any, int] = {}
-        for d in delivered:
-            tp = TP(d.topic, d.partition)
-            last[tp] = max(last.get(tp, -1), d.last_offset)
-        for tp, offset in last.items():
-            store.set_persisted_offset(tp, offset)
+    def _stored_changes(self, changes: list[tuple[bytes, bytes | None]]) -> None:
         self._forget(raw_key for raw_key, value in changes if value is None)
         self._evict()
 

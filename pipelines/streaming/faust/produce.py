@@ -12,31 +12,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
-Record = tuple[str, int, bytes | None, bytes | None]
-"""(topic, partition, key, value); a ``None`` value is a tombstone."""
-
-
-class Delivered(NamedTuple):
-    """Where one batch landed: its last record's offset is ``base_offset + count - 1``."""
-
-    topic: str
-    partition: int
-    base_offset: int
-    count: int
-
-    @property
-    def last_offset(self) -> int:
-        return self.base_offset + self.count - 1
+from pipelines.streaming.stage import Delivered, Record
 
 
 class BatchProducer:
-    """Sends records grouped by (topic, partition), in order within each group."""
+    """Sends records grouped by (topic, partition), in order within each group (the seam's
+    :class:`~pipelines.streaming.stage.Emitter`)."""
 
-    def __init__(self, producer_of: Callable[[], Any]) -> None:
+    def __init__(
+        self, producer_of: Callable[[], Any], topics: Iterable[Any] = ()
+    ) -> None:
         self.producer_of = producer_of
         """Returns the started ``AIOKafkaProducer`` (the app's; known only once it runs)."""
+        self.topics = {topic.get_topic_name(): topic for topic in topics}
+        """Faust topics by name, for :meth:`send_keyed`."""
+
+    async def send_keyed(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        """One record through Faust's ``Topic.send`` (its partitioner picks the partition
+        from the key); returns the future of its acknowledgement."""
+        return await self.topics[topic].send(key=key, value=value)
 
     async def send(self, records: Iterable[Record]) -> list[asyncio.Future[Delivered]]:
         """Hand every record to the producer; returns one future per batch sent."""

@@ -9,21 +9,15 @@ Every agent takes its input in batches through an :class:`OrderedIntake`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-import msgspec
 
 from pipelines.config import Settings
-from pipelines.streaming.bundles import unbundle
-from pipelines.streaming.intake import OrderedIntake, run_batches
-from pipelines.streaming.levels import (
-    BATCH_SIZE,
-    BATCH_WITHIN_S,
-    PartitionOf,
-)
-from pipelines.streaming.states import ChangelogStates
+from pipelines.streaming.faust.intake import EventBatch, OrderedIntake, run_batches
+from pipelines.streaming.faust.states import ChangelogStates
+from pipelines.streaming.levels import BATCH_SIZE, BATCH_WITHIN_S, PartitionOf
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +27,8 @@ StopHook = Callable[[], Awaitable[None]]
 
 def before_stop(app: faust.App) -> list[StopHook]:
     """What the stages want done on a graceful stop while the consumer, tables and producer
-    still run (``pipelines.worker.QuietWorker`` awaits each, in order, before the app stops).
+    still run (:class:`~pipelines.streaming.faust.worker.QuietWorker` awaits each, in
+    order, before the app stops).
     Faust's own ``on_before_shutdown`` comes after the tables have stopped."""
     hooks: list[StopHook] | None = getattr(app, "_netquality_before_stop", None)
     if hooks is None:
@@ -46,7 +41,7 @@ def batch_agent(
     app: faust.App,
     topic: faust.TopicT,
     name: str,
-    handle: Callable[[list[faust.EventT]], Awaitable[Any]],
+    handle: Callable[[EventBatch], Awaitable[Any]],
 ) -> None:
     """Declare agent ``name`` on ``topic``: batches of its events, in order, to ``handle``."""
 
@@ -57,24 +52,6 @@ def batch_agent(
 
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     app.agent(topic, name=name)(agent)
-
-
-def records_of(events: list[faust.EventT], stage: str) -> Iterator[bytes]:
-    """The records carried by a batch of internal-topic events, bundled or alone (see
-    ``pipelines/streaming/bundles.py``); tombstones and undecodable bundles are skipped with
-    a warning (only our own stages write these topics)."""
-    for event in events:
-        value = event.message.value
-        if value is None:
-            continue
-        try:
-            yield from unbundle(value)
-        except msgspec.DecodeError as exc:
-            message = event.message
-            log.warning(
-                "%s: skipping an undecodable bundle at %s[%s]@%s: %s",
-                stage, message.topic, message.partition, message.offset, exc,
-            )  # fmt: skip
 
 
 def raw_topic(

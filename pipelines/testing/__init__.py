@@ -1,0 +1,20 @@
+"""Test support: scripted participants (:mod:`.participants`) and a harness that drives a
+stage's processor without Faust or a broker (:mod:`.stages`)."""
+
+from pipelines.testing.participants import (
+    AUDIO_BITRATE,
+    AUDIO_PACKET_RATE,
+    VIDEO_PACKET_BYTES,
+    Conditions,
+    ScriptedParticipant,
+    scripted_session,
+)
+
+__all__ = [
+    "AUDIO_BITRATE",
+    "AUDIO_PACKET_RATE",
+    "VIDEO_PACKET_BYTES",
+    "Conditions",
+    "ScriptedParticipant",
+    "scripted_session",
+]
