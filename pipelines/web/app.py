@@ -100,7 +100,7 @@ def create_app(
     hub = FeedHub(
         KafkaClients(settings),
         settings.topic_levels,
-        # A live feed: the same short fetch wait as the worker (pipelines/streaming/faust/fetchwait.py).
+        # A live feed: the worker's short fetch wait (pipelines/streaming/faust/fetchwait.py).
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     access_keys = load_signing_keys(settings.access_keys, settings.access_keys_file)
