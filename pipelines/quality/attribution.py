@@ -283,13 +283,15 @@ def adjust_recv(
     audio: RecvWindow | None,
     video: RecvWindow | None,
     upstream: dict[str, UplinkCondition],
+    evidenced: list[str] | None = None,
 ) -> tuple[RecvWindow | None, RecvWindow | None]:
     """The receive windows with what paired publishers' uplinks lost taken out.
 
     Per paired track with a delta (the rules of ``window.fold_inbound``: counters that grew,
     not a restart), ``E x loss`` of its ``E`` expected packets come off the window's loss
     denominator and off its lost count (at most what it lost); a limited publisher's track
-    has its expected bitrate scaled by ``limited``.
+    has its expected bitrate scaled by ``limited``. The tracks for which that took something
+    off (lost packets, or expected bitrate) are appended to ``evidenced``.
     """
     a_packets = a_lost = a_cut = v_packets = v_lost = v_cut = 0.0
     for t in inbound:
@@ -313,6 +315,8 @@ def adjust_recv(
             lost = t.packets_lost - prev[2]
             removed = (t.packets_received - prev[1] + lost) * c.loss
             removed_lost = min(removed, float(lost))
+        if evidenced is not None and (removed_lost > 0.0 or cut > 0.0):
+            evidenced.append(t.track_sid)
         if t.kind == "audio":
             a_packets, a_lost, a_cut = a_packets + removed, a_lost + removed_lost, a_cut + cut
         else:
@@ -345,26 +349,35 @@ def upstream_cause(
     inbound: Iterable[InboundTrack],
     upstream: dict[str, UplinkCondition],
     th: Thresholds,
+    evidenced: list[str],
 ) -> tuple[str, str] | None:
     """(publisher, track) whose uplink kept a receive component from falling, or None.
 
     A paired, unmuted track's condition is a cause when the level its uplink alone would
     leave (:func:`upstream_impact`) is below the level its kind's receive component now
-    holds: without the adjustment the component could not hold it. Of several, the one with
-    the lowest such score mattered most (ties: the first track in the sample).
+    holds: without the adjustment the component could not hold it. It becomes one only in a
+    window where the adjustment took something off that track (``evidenced``: an SFU that
+    repaired the publisher's loss, or a track that moves nothing, proves nothing) and stays
+    one while its condition says so. Of several, the one with the lowest such score mattered
+    most (ties: the first track in the sample), except that the cause already named stays
+    while it still is one (so the event does not flip between a publisher's two tracks).
     """
     best: tuple[str, str] | None = None
     best_score = 101.0
+    held = None if st.cause is None else st.cause[1]
     for t in inbound:
         c = upstream.get(t.track_sid)
-        if c is None or t.muted:
+        if c is None or t.muted or (t.track_sid != held and t.track_sid not in evidenced):
             continue
         cs: ComponentState | None = st.audio_recv if t.kind == "audio" else st.video_recv
         if cs is None or cs.level <= 0:
             continue
         score = upstream_impact(c, th)
-        if th.level_of(score) < cs.level and score < best_score:
-            best, best_score = (c.participant_sid, c.track_sid), score
+        if th.level_of(score) < cs.level:
+            if t.track_sid == held:
+                return st.cause
+            if score < best_score:
+                best, best_score = (c.participant_sid, c.track_sid), score
     return best
 
 

@@ -171,10 +171,13 @@ def advance(
     st.inbound, audio_recv, video_recv = fold_inbound(
         inbound, st.inbound, has_window, idle_before, paused_before, idle, paused
     )
+    evidenced: list[str] | None = None  # paired tracks the adjustment took something off
     if upstream is not None:
+        evidenced = []
         audio_recv, video_recv = adjust_recv(
-            inbound, inbound_before, has_window, paused_before, audio_recv, video_recv, upstream
-        )
+            inbound, inbound_before, has_window, paused_before, audio_recv, video_recv, upstream,
+            evidenced,
+        )  # fmt: skip
     if idle or idle_before:
         st.idle = tuple(idle)
     if paused or paused_before:
@@ -271,8 +274,8 @@ def advance(
             )
         windows = (ws_audio_send, ws_audio_recv, ws_video_send, ws_video_recv)
         _overall(st)
-        if upstream is not None:
-            st.cause = upstream_cause(st, inbound, upstream, th)
+        if upstream is not None and evidenced is not None:
+            st.cause = upstream_cause(st, inbound, upstream, th, evidenced)
         elif cause_before is not None:
             st.cause = None
         if uplinks is not None:
