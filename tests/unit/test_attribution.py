@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipelines.clients.getstats import GetStatsSampler
 from pipelines.contracts.stats import STATS_SCHEMA, InboundTrack, StatsSample
 from pipelines.quality import DEFAULT_THRESHOLDS, Engine
 from pipelines.quality.attribution import (
@@ -25,6 +29,7 @@ from pipelines.testing import Conditions, ScriptedParticipant
 from tests.unit.scripted_room import START_MS, four_members, room_samples
 
 TH = DEFAULT_THRESHOLDS
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def track(sid: str, received: int, lost: int, kind: str = "video", expected=None) -> InboundTrack:
@@ -262,3 +267,10 @@ def test_a_departed_member_is_gone_from_the_views():
     view = store.get("PA01")
     assert not any(s.startswith("MT-PA02") for s in view.conditions_at(START_MS + 20_000))
     assert view.room_size_at(START_MS + 20_000) == 3
+
+
+def test_the_python_sampler_says_the_topology_when_told():
+    report = json.loads((FIXTURES / "getstats" / "first.json").read_text())
+    sampler = GetStatsSampler("RM", "PA01", "us1")
+    assert sampler.sample(report, topology="sfu").topology == "sfu"
+    assert sampler.sample(report).topology is None
