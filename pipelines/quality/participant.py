@@ -289,7 +289,8 @@ def advance(
         if cause_before is not None:
             st.cause = None
 
-    if not first and levels_of(st) == before and st.cause == cause_before:
+    # ``is``: upstream_cause returns the held cause itself while it stays (and None is None).
+    if not first and levels_of(st) == before and st.cause is cause_before:
         return None, False
     stats = None
     if windows is not None:
