@@ -169,7 +169,7 @@ def advance(
         outbound, st.outbound, has_window, th, idle_before, paused_before, idle, paused
     )
     st.inbound, audio_recv, video_recv = fold_inbound(
-        inbound, st.inbound, has_window, idle_before, paused_before, idle, paused
+        inbound, inbound_before, has_window, idle_before, paused_before, idle, paused
     )
     evidenced: list[str] | None = None  # paired tracks the adjustment took something off
     if upstream is not None:
@@ -190,7 +190,7 @@ def advance(
 
     if uplinks is not None and first:
         uplinks.append(UplinkChange("joined", room_sid, st.participant_sid, now))
-    cause_before = st.cause
+    cause_before = cause = st.cause  # ``cause``: kept in a local, not read back from ``st``
     if state in DEPARTED_STATES:
         st.level = 0
         st.limited_by = CONNECTION_STATE
@@ -275,9 +275,11 @@ def advance(
         windows = (ws_audio_send, ws_audio_recv, ws_video_send, ws_video_recv)
         _overall(st)
         if upstream is not None and evidenced is not None:
-            st.cause = upstream_cause(st, inbound, upstream, th, evidenced)
-        elif cause_before is not None:
-            st.cause = None
+            cause = upstream_cause(st, inbound, upstream, th, evidenced)
+        else:
+            cause = None
+        if cause is not cause_before:
+            st.cause = cause
         if uplinks is not None:
             derive_uplinks(
                 st, outbound, _uplink_window(ws_audio_send, audio_send),
@@ -287,10 +289,10 @@ def advance(
         st.level = 0
         st.limited_by = CONNECTION_STATE
         if cause_before is not None:
-            st.cause = None
+            st.cause = cause = None
 
     # ``is``: upstream_cause returns the held cause itself while it stays (and None is None).
-    if not first and levels_of(st) == before and st.cause is cause_before:
+    if not first and levels_of(st) == before and cause is cause_before:
         return None, False
     stats = None
     if windows is not None:
