@@ -22,6 +22,7 @@ from pipelines.adapters.sniff import InputFormat
 from pipelines.contracts import ContractError, StatsSample, decode_stats, encode
 from pipelines.contracts.codec import decode_json
 from pipelines.quality import Engine
+from pipelines.quality.attribution import RoomViews, UpstreamView, ViewLookup, ViewStore
 from pipelines.usage import ErrorLines
 
 __all__ = ["InputFormat", "ScoreSummary", "run", "score"]
@@ -74,14 +75,36 @@ def samples_from_getstats(
 
 
 def score(
-    samples: Iterable[StatsSample], engine: Engine, write: Callable[[bytes], object]
+    samples: Iterable[StatsSample],
+    engine: Engine,
+    write: Callable[[bytes], object],
+    *,
+    attribute: bool = True,
 ) -> ScoreSummary:
-    """Feed samples through the engine in batches, writing each event as one JSON line."""
+    """Feed samples through the engine in batches, writing each event as one JSON line.
+
+    ``attribute``: the input holds whole rooms, so publishers' uplink trouble is attributed
+    as the pipeline does (docs/levels.md, Whose network): the room views are built here, in
+    input (event-time) order, from the engine's uplink changes, each applied before the next
+    sample is scored, exactly as the pipeline's room stage forwards them.
+    """
     summary = ScoreSummary()
     batch: list[StatsSample] = []
+    views: ViewLookup | None = None
+    if attribute:
+        if engine.uplink_changes is None:
+            engine.uplink_changes = []
+        rooms, store = RoomViews(), ViewStore()
+
+        def view_of(participant_sid: str) -> UpstreamView | None:
+            for change in engine.take_uplink_changes():
+                store.apply(rooms.apply(change))
+            return store.get(participant_sid)
+
+        views = view_of
 
     def flush() -> None:
-        for event in engine.feed_batch(batch):
+        for event in engine.feed_batch(batch, views=views):
             write(encode(event) + b"\n")
             summary.events += 1
         summary.samples += len(batch)

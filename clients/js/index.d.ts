@@ -51,6 +51,14 @@ export interface NetworkQualityStats {
   video: NetworkQualityVideoStats | null;
 }
 
+/** Whose network explains what a participant receives: a publisher's uplink (SFU rooms). */
+export interface NetworkQualityCause {
+  kind: "upstream";
+  /** The publisher whose uplink it is. */
+  participantSid: string;
+  trackSid: string | null;
+}
+
 export declare class EventEmitter {
   on(event: string, listener: (...args: any[]) => void): this;
   once(event: string, listener: (...args: any[]) => void): this;
@@ -69,7 +77,9 @@ export declare class Participant extends EventEmitter {
   readonly networkQualityLevel: NetworkQualityLevel | null;
   /** null below verbosity 2. */
   readonly networkQualityStats: NetworkQualityStats | null;
-  on(event: "networkQualityLevelChanged", listener: (level: NetworkQualityLevel, stats: NetworkQualityStats | null) => void): this;
+  /** Set while a publisher's uplink, not this participant's downlink, explains what it receives. */
+  readonly networkQualityCause: NetworkQualityCause | null;
+  on(event: "networkQualityLevelChanged", listener: (level: NetworkQualityLevel, stats: NetworkQualityStats | null, cause: NetworkQualityCause | null) => void): this;
   on(event: "disconnected", listener: (participant: this) => void): this;
   on(event: string, listener: (...args: any[]) => void): this;
 }
@@ -114,6 +124,9 @@ export interface ConnectOptions {
   region?: string;
   /** Where samples are posted (default `${url}/ingest/v1/samples`). */
   ingestUrl?: string;
+  /** "sfu" or "p2p" (or a function returning it): lets the server attribute a publisher's
+   * uplink trouble, which it can only through an SFU. */
+  topology?: "sfu" | "p2p" | (() => "sfu" | "p2p" | null);
   /** false: follow levels only, publish nothing (stats published some other way). */
   publish?: boolean;
   /** One getStats() sample per interval (default 1000 ms); posted every batchIntervalMs (1000). */
@@ -151,6 +164,7 @@ export declare const stats: {
     fetch?: typeof fetch;
     onResult?: (status: number, body: unknown) => void;
     onError?: (error: unknown) => void;
+    topology?: "sfu" | "p2p" | (() => "sfu" | "p2p" | null);
   }): { stop(): Promise<void>; readonly pending: number; readonly dropped: number };
   sampleFromReport(report: unknown, identity: Record<string, unknown>): Record<string, unknown>;
   normalizeReport(report: unknown): Record<string, Record<string, unknown>>;

@@ -26,6 +26,7 @@ from pipelines.contracts.stats import (
     OutboundTrack,
     RemoteInbound,
     StatsSample,
+    Topology,
 )
 from pipelines.contracts.types import MAX_COUNTER
 
@@ -126,11 +127,14 @@ def sample_from_report(
     connection_state: ConnectionState = "connected",
     timestamp: int | None = None,
     muted_tracks: frozenset[str] = frozenset(),
+    topology: Topology | None = None,
 ) -> StatsSample:
     """Build one ``StatsSample`` from one getStats snapshot plus the participant's identity.
 
     ``muted_tracks``: ids of the local MediaStreamTracks the app has muted or disabled (not
     in getStats); their outbound tracks say ``muted``, so their silence is not a stall.
+    ``topology``: ``"sfu"`` or ``"p2p"`` as the app knows it (not in getStats either); the
+    room can attribute a publisher's uplink trouble only through an SFU.
 
     ``connection_state`` is already in our vocabulary (use :func:`map_connection_state` on W3C
     values: "disconnected" means different things in the two). ``timestamp`` defaults to the
@@ -155,6 +159,7 @@ def sample_from_report(
         candidate_pair=candidate_pair_from_report(stats),
         outbound=_cap(outbound_tracks(stats, muted_tracks), key=lambda t: t.bytes_sent),
         inbound=_cap(inbound_tracks(stats), key=lambda t: t.bytes_received),
+        topology=topology,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.adapters.getstats import map_connection_state, sample_from_report
-from pipelines.contracts.stats import StatsSample
+from pipelines.contracts.stats import StatsSample, Topology
 
 
 @dataclass
@@ -31,9 +31,11 @@ class GetStatsSampler:
         w3c_state: str = "connected",
         timestamp: int | None = None,
         muted_tracks: frozenset[str] = frozenset(),
+        topology: Topology | None = None,
     ) -> StatsSample:
         """The next sample; ``w3c_state`` is ``RTCPeerConnection.connectionState`` as is;
-        ``muted_tracks``: ids of the local tracks the app muted (their silence is no stall)."""
+        ``muted_tracks``: ids of the local tracks the app muted (their silence is no stall);
+        ``topology``: ``"sfu"`` or ``"p2p"``, where the call goes now."""
         self.seq += 1
         return sample_from_report(
             report,
@@ -44,4 +46,5 @@ class GetStatsSampler:
             connection_state=map_connection_state(w3c_state),
             timestamp=timestamp,
             muted_tracks=muted_tracks,
+            topology=topology,
         )

@@ -33,6 +33,7 @@ from pipelines.contracts.deadletter import (
 )
 from pipelines.contracts.level import (
     BandwidthStats,
+    Cause,
     ComponentStats,
     LatencyStats,
     LevelEvent,
@@ -54,6 +55,7 @@ __all__ = [
     "AlertParticipant",
     "BandwidthStats",
     "CandidatePair",
+    "Cause",
     "ComponentStats",
     "ContractError",
     "DeadLetter",

@@ -70,13 +70,25 @@ class MediaLevels(msgspec.Struct, rename="camel", gc=False):
     recv_stats: ComponentStats | None = None
 
 
+class Cause(msgspec.Struct, rename="camel", gc=False):
+    """Whose network explains what the participant receives: ``upstream`` names the publisher
+    (and its track) whose uplink trouble the room attributed, so that the participant's own
+    receive level did not fall for it (docs/levels.md, Whose network)."""
+
+    kind: Literal["upstream"]
+    participant_sid: Sid
+    track_sid: Sid
+
+
 class LevelEvent(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """A change of a participant's overall or any component level.
 
     ``event_id`` is ``"{participantSid}:{seq}"`` of the sample that caused it (with a suffix for
     events not caused by a sample), so replays produce the same id and sinks can upsert.
     ``limited_by`` names what holds the level down: ``"video.send.bandwidth"``,
-    ``"connectionState"``, ``"staleness"``; ``None`` when the level is 5.
+    ``"connectionState"``, ``"staleness"``; ``None`` when the level is 5. ``cause`` (optional)
+    says when a publisher's uplink, not the participant's own downlink, explains what it
+    receives.
     """
 
     schema: Literal["netquality.level.v1"]
@@ -91,3 +103,4 @@ class LevelEvent(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     video: MediaLevels
     limited_by: str | None = None
     departed: bool = False
+    cause: Cause | None = None

@@ -28,6 +28,10 @@ ConnectionState = Literal[
     "new", "connecting", "connected", "reconnecting", "disconnected", "failed", "closed"
 ]
 
+Topology = Literal["sfu", "p2p"]
+"""How the participant's media travels: through a media server (``sfu``), or straight to the
+other party (``p2p``). Not a getStats field: the app knows it."""
+
 
 class CandidatePair(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """The selected ICE candidate pair: the transport's own view of capacity and RTT."""
@@ -100,3 +104,7 @@ class StatsSample(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     inbound: Annotated[list[InboundTrack], Meta(max_length=MAX_TRACKS)] = msgspec.field(
         default_factory=list
     )
+    topology: Topology | None = None
+    """``sfu`` or ``p2p`` (optional): in a two-party P2P call the publisher's uplink and the
+    subscriber's downlink carry the same packets, so the room cannot say whose network lost
+    them; through an SFU it can (docs/levels.md, Whose network)."""

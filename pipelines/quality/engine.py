@@ -11,6 +11,13 @@ from dataclasses import dataclass
 
 from pipelines.contracts.level import LevelEvent
 from pipelines.contracts.stats import StatsSample
+from pipelines.quality.attribution import (
+    UplinkChange,
+    UplinkCondition,
+    UpstreamView,
+    ViewLookup,
+    uplinks_of,
+)
 from pipelines.quality.feed import feed_samples
 from pipelines.quality.participant import expire, mark_stale
 from pipelines.quality.state import ParticipantState
@@ -29,46 +36,90 @@ class EngineCounts:
 
 
 class Engine:
-    """Per-participant scoring over any mapping of states (a dict, or a Faust table)."""
+    """Per-participant scoring over any mapping of states (a dict, or a Faust table).
+
+    Room-aware attribution (``attribution``, docs/levels.md "Whose network") is opt-in on
+    both sides: ``uplinks=True`` derives each publisher's uplink conditions, collected until
+    :meth:`take_uplink_changes`; a ``view``/``views`` argument scores a subscriber with the
+    upstream conditions its view holds. Without them, scoring is exactly what it was.
+    """
 
     def __init__(
         self,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         states: MutableMapping[str, ParticipantState] | None = None,
         participant_ttl_s: float = 120.0,
+        uplinks: bool = False,
     ) -> None:
         self.thresholds = thresholds
         self.states: MutableMapping[str, ParticipantState] = {} if states is None else states
         self.participant_ttl_ms = participant_ttl_s * 1000.0
         self.counts = EngineCounts()
+        self.uplink_changes: list[UplinkChange] | None = [] if uplinks else None
+        """Uplink changes not yet taken; None while the engine derives none."""
 
-    def feed(self, sample: StatsSample, received_at: int | None = None) -> list[LevelEvent]:
-        """Apply one sample; returns 0, 1 or 2 events (a staleness event, then a change)."""
-        return self.feed_batch((sample,), received_at)
+    def feed(
+        self,
+        sample: StatsSample,
+        received_at: int | None = None,
+        view: UpstreamView | None = None,
+    ) -> list[LevelEvent]:
+        """Apply one sample; returns 0, 1 or 2 events (a staleness event, then a change).
+        ``view``: the participant's upstream view, if it has one."""
+        views = None if view is None else {sample.participant_sid: view}.get
+        return self.feed_batch((sample,), received_at, views)
 
     def feed_batch(
         self,
         samples: Iterable[StatsSample],
         received_at: int | Sequence[int] | None = None,
+        views: ViewLookup | None = None,
     ) -> list[LevelEvent]:
         """Apply many samples of many participants in order; events in input order.
 
         ``received_at`` is our clock for the whole batch, or one value per sample (a stream
         passes each message's produce time); it defaults to each sample's own timestamp
-        (offline scoring).
+        (offline scoring). ``views`` finds a participant's upstream view by its sid (a
+        mapping's ``get``), called just before each of its samples is scored.
         """
         if received_at is not None and not isinstance(received_at, int):
             times = list(received_at)
             samples = list(samples)
             if len(times) != len(samples):
                 raise ValueError(f"{len(samples)} samples but {len(times)} received_at values")
-            return self._feed(samples, times)
-        return self._feed(samples, received_at)
+            return self._feed(samples, times, views)
+        return self._feed(samples, received_at, views)
 
     def _feed(
-        self, samples: Iterable[StatsSample], received_at: int | list[int] | None
+        self,
+        samples: Iterable[StatsSample],
+        received_at: int | list[int] | None,
+        views: ViewLookup | None = None,
     ) -> list[LevelEvent]:
-        return feed_samples(samples, received_at, self.states, self.thresholds, self.counts)
+        return feed_samples(
+            samples,
+            received_at,
+            self.states,
+            self.thresholds,
+            self.counts,
+            views,
+            self.uplink_changes,
+        )
+
+    def take_uplink_changes(self) -> list[UplinkChange]:
+        """The uplink changes since the last call, in the order their samples were scored
+        (empty unless the engine was made with ``uplinks=True``): what a pipeline forwards
+        to the room (``attribution.RoomViews``)."""
+        if not self.uplink_changes:
+            return []
+        changes = self.uplink_changes[:]
+        self.uplink_changes.clear()
+        return changes
+
+    def uplinks_of(self, participant_sid: str) -> list[UplinkCondition]:
+        """A publisher's current uplink conditions (empty if unknown)."""
+        st = self.states.get(participant_sid)
+        return [] if st is None else uplinks_of(st)
 
     def sweep(self, now: int) -> list[LevelEvent]:
         """Mark silent participants stale (level 0) and expire those silent past the TTL.
@@ -91,6 +142,10 @@ class Engine:
             st = seen if isinstance(seen, ParticipantState) else self.states[key]
             if expired:
                 events.append(expire(st, st.timestamp + int(silent)))
+                if self.uplink_changes is not None:  # its tracks go with it (attribution)
+                    self.uplink_changes.append(
+                        UplinkChange("left", st.room_sid, st.participant_sid, events[-1].timestamp)
+                    )
                 del self.states[key]
                 self.counts.departed += 1
             else:

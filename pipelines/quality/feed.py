@@ -11,6 +11,7 @@ from typing import Protocol
 
 from pipelines.contracts.level import LevelEvent
 from pipelines.contracts.stats import StatsSample
+from pipelines.quality.attribution import UplinkChange, UplinkCondition, ViewLookup, upstream_for
 from pipelines.quality.participant import advance, mark_stale, new_participant
 from pipelines.quality.state import ParticipantState
 from pipelines.quality.thresholds import Thresholds
@@ -29,11 +30,16 @@ def feed_samples(
     states: MutableMapping[str, ParticipantState],
     th: Thresholds,
     counts: Counts,
+    views: ViewLookup | None = None,
+    uplinks: list[UplinkChange] | None = None,
 ) -> list[LevelEvent]:
     """Apply ``samples`` in order to ``states``; events in input order.
 
     ``received_at``: one clock for all, one value per sample, or None for each sample's own
     timestamp. ``counts`` is updated even when a sample (or the state mapping) raises.
+    ``views``: each participant's upstream view (looked up just before its sample is scored),
+    None to score everyone alone; ``uplinks``: where publishers' uplink changes go, None not
+    to derive them (see ``attribution``).
     """
     events: list[LevelEvent] = []
     stale_s = th.stale_after_s
@@ -65,7 +71,12 @@ def feed_samples(
                     if stale is not None:
                         events.append(stale)
             accepted += 1
-            event, gone = advance(st, sample, th, idle, paused)
+            upstream: dict[str, UplinkCondition] | None = None
+            if views is not None:
+                view = views(key)
+                if view is not None:
+                    upstream = upstream_for(view, sample, th)
+            event, gone = advance(st, sample, th, idle, paused, upstream, uplinks)
             if event is not None:
                 events.append(event)
                 emitted += 1

@@ -40,6 +40,8 @@ class Liveness(msgspec.Struct, array_like=True, gc=False):
     idle: Raw = Raw(b"\x90")
     paused: Raw = Raw(b"\x90")
     quiet: Raw = Raw(b"\xc2")
+    cause: Raw = Raw(b"\xc0")
+    uplink: Raw = Raw(b"\x80")
 
 
 if Liveness.__struct_fields__ != ParticipantState.__struct_fields__:

@@ -32,6 +32,7 @@ from msgspec.structs import astuple
 from pipelines.contracts.level import (
     LEVEL_SCHEMA,
     BandwidthStats,
+    Cause,
     ComponentStats,
     LatencyStats,
     LevelEvent,
@@ -39,6 +40,13 @@ from pipelines.contracts.level import (
     MediaLevels,
 )
 from pipelines.contracts.stats import CandidatePair, InboundTrack, OutboundTrack, StatsSample
+from pipelines.quality.attribution import (
+    UplinkChange,
+    UplinkCondition,
+    adjust_recv,
+    derive_uplinks,
+    upstream_cause,
+)
 from pipelines.quality.scoring import (
     bandwidth_score,
     decay,
@@ -82,7 +90,8 @@ _NO_EVIDENCE: Final = -2
 
 # Samples are read with one ``astuple`` call (see window.py): this relies on the field order.
 _SAMPLE_FIELDS = ("schema", "room_sid", "participant_sid", "region", "timestamp", "seq",
-                  "connection_state", "candidate_pair", "outbound", "inbound")  # fmt: skip
+                  "connection_state", "candidate_pair", "outbound", "inbound",
+                  "topology")  # fmt: skip
 _PAIR_FIELDS = ("available_outgoing_bitrate", "available_incoming_bitrate",
                 "current_round_trip_time")  # fmt: skip
 if (StatsSample.__struct_fields__, CandidatePair.__struct_fields__) != (
@@ -114,11 +123,16 @@ def advance(
     th: Thresholds,
     idle: list[str] | None = None,
     paused: list[str] | None = None,
+    upstream: dict[str, UplinkCondition] | None = None,
+    uplinks: list[UplinkChange] | None = None,
 ) -> tuple[LevelEvent | None, bool]:
     """Apply sample ``s`` (whose seq is newer than ``st.seq``) to ``st``.
 
     Returns the change event (or None) and whether the participant departed, in which case the
-    caller drops the state.
+    caller drops the state. ``upstream``: the paired publishers' uplink conditions to take out
+    of what this participant receives (``attribution.upstream_for``), None to score it alone.
+    ``uplinks``: where to append this participant's own uplink changes, None not to derive
+    them (``attribution.derive_uplinks``).
     """
     room_sid: str
     region: str
@@ -128,7 +142,7 @@ def advance(
     cp: CandidatePair | None
     outbound: list[OutboundTrack]
     inbound: list[InboundTrack]
-    _, room_sid, _, region, now, seq, state, cp, outbound, inbound = astuple(s)
+    _, room_sid, _, region, now, seq, state, cp, outbound, inbound, _ = astuple(s)
     before = levels_of(st)
     first = st.seq < 0
     window_start = st.timestamp
@@ -150,12 +164,20 @@ def advance(
         paused = []
     else:
         paused.clear()
+    inbound_before = st.inbound
     st.outbound, audio_send, video_send = fold_outbound(
         outbound, st.outbound, has_window, th, idle_before, paused_before, idle, paused
     )
     st.inbound, audio_recv, video_recv = fold_inbound(
-        inbound, st.inbound, has_window, idle_before, paused_before, idle, paused
+        inbound, inbound_before, has_window, idle_before, paused_before, idle, paused
     )
+    evidenced: list[str] | None = None  # paired tracks the adjustment took something off
+    if upstream is not None:
+        evidenced = []
+        audio_recv, video_recv = adjust_recv(
+            inbound, inbound_before, has_window, paused_before, audio_recv, video_recv, upstream,
+            evidenced,
+        )  # fmt: skip
     if idle or idle_before:
         st.idle = tuple(idle)
     if paused or paused_before:
@@ -166,9 +188,15 @@ def advance(
     st.room_sid = room_sid
     st.region = region
 
+    if uplinks is not None and first:
+        uplinks.append(UplinkChange("joined", room_sid, st.participant_sid, now))
+    cause_before = cause = st.cause  # ``cause``: kept in a local, not read back from ``st``
     if state in DEPARTED_STATES:
         st.level = 0
         st.limited_by = CONNECTION_STATE
+        st.cause = None
+        if uplinks is not None:
+            uplinks.append(UplinkChange("left", room_sid, st.participant_sid, now))
         return _event(st, seq, now, before, None, departed=True), True
 
     windows: tuple[WindowStats | None, ...] | None = None
@@ -246,16 +274,39 @@ def advance(
             )
         windows = (ws_audio_send, ws_audio_recv, ws_video_send, ws_video_recv)
         _overall(st)
+        if upstream is not None and evidenced is not None:
+            cause = upstream_cause(st, inbound, upstream, th, evidenced)
+        else:
+            cause = None
+        if cause is not cause_before:
+            st.cause = cause
+        if uplinks is not None:
+            derive_uplinks(
+                st, outbound, _uplink_window(ws_audio_send, audio_send),
+                _uplink_window(ws_video_send, video_send), now, th, uplinks,
+            )  # fmt: skip
     else:
         st.level = 0
         st.limited_by = CONNECTION_STATE
+        if cause_before is not None:
+            st.cause = cause = None
 
-    if not first and levels_of(st) == before:
+    # ``is``: upstream_cause returns the held cause itself while it stays (and None is None).
+    if not first and levels_of(st) == before and cause is cause_before:
         return None, False
     stats = None
     if windows is not None:
         stats = tuple(None if w is None else _component_stats(w, th) for w in windows)
     return _event(st, seq, now, before, stats, departed=False), False
+
+
+def _uplink_window(
+    ws: WindowStats | None, w: SendWindow | None
+) -> tuple[float, bool, float] | None:
+    """(pool loss, bandwidth-limited, bandwidth score) of a send component's window."""
+    if ws is None or w is None:
+        return None
+    return ws[3], w[6], ws[6]
 
 
 def mark_stale(st: ParticipantState, at_ms: int) -> LevelEvent | None:
@@ -266,6 +317,7 @@ def mark_stale(st: ParticipantState, at_ms: int) -> LevelEvent | None:
     st.stale = True
     st.level = 0
     st.limited_by = STALENESS
+    st.cause = None
     if levels_of(st) == before:
         return None
     return _event(st, st.seq, at_ms, before, None, departed=False, suffix="stale")
@@ -276,6 +328,7 @@ def expire(st: ParticipantState, at_ms: int) -> LevelEvent:
     before = levels_of(st)
     st.level = 0
     st.limited_by = STALENESS
+    st.cause = None
     return _event(st, st.seq, at_ms, before, None, departed=True, suffix="expired")
 
 
@@ -717,6 +770,7 @@ def _event(
         video=_media(st.video_send, st.video_recv, video_send, video_recv),
         limited_by=st.limited_by if st.level < 5 else None,
         departed=departed,
+        cause=None if st.cause is None else Cause("upstream", st.cause[0], st.cause[1]),
     )
 
 

@@ -87,6 +87,12 @@ class ParticipantState(msgspec.Struct, array_like=True):
     quiet: bool = False
     """Some component is quiet (or has only muted tracks): its flow must be looked at. False
     for the usual participant, whose components are then not read for it. Last field."""
+    cause: tuple[str, str] | None = None
+    """(publisher, track) whose upstream trouble the last scored sample attributed (the
+    event's ``cause``), None when nothing was: an event is due when it changes. Last field."""
+    uplink: dict[str, tuple[str, float, float]] = msgspec.field(default_factory=dict)
+    """Publishers, when the engine derives uplink conditions: each outbound track's (kind,
+    loss, limited) as last announced (``attribution.UplinkCondition``). Last field."""
 
 
 _state_encoder = msgspec.msgpack.Encoder()

@@ -15,7 +15,10 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+VIEW_LAG_MS: Final = 2_000
+"""How old the upstream view a subscriber's sample is scored with is (see ``view_lag_ms``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,26 @@ class Thresholds:
     # this), against the rate it received in clean windows: "what was received before the
     # trouble" (ARCHITECTURE.md), without flagging a quiet sender.
     recv_trouble_loss: float = 0.02
+
+    # Whose network (docs/levels.md): through an SFU, loss the publisher's uplink could not
+    # repair reaches every subscriber, so a subscriber's own downlink loss is
+    # 1 - (1 - L_sub) / (1 - L_pub). A publisher's uplink condition (the loss its send
+    # component pools, and how far a bandwidth-limited encoder falls short of its demand) is
+    # passed to its subscribers only when it moves past a step plus a margin, so that it
+    # changes rarely (every change goes to every subscriber of the room): 0.5 % of loss
+    # costs a video component 5 points at most (a level is 16), a 5 % step of the demand 5.
+    upstream_loss_step: float = 0.005
+    upstream_limited_step: float = 0.05
+    upstream_hysteresis: float = 0.5
+    """Share of a step the raw value must move beyond its quantised band to change it."""
+    # A subscriber sample at event time t is scored with the upstream conditions its view
+    # held at t - view_lag_ms, in the offline scorer and in the pipeline alike, so both emit
+    # the same events while the pipeline's view keeps up. The pipeline's view arrives through
+    # two internal hops (levels agent -> room stage -> the subscriber's view table), each a
+    # produce and a consume of about a batch interval (~0.1-0.5 s under load), after the
+    # publisher's own sample, itself published in 1 s batches: 2 s covers that with margin,
+    # and costs little (a publisher's trouble reaches its subscribers' pools about as late).
+    view_lag_ms: int = VIEW_LAG_MS
 
     @property
     def loss_decay_per_s(self) -> float:

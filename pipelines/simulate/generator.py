@@ -63,6 +63,8 @@ class _Sent:
     """What a participant's encoder sent in the last second (its subscribers receive it)."""
 
     video_bps: float = 0.0
+    upstream_loss: float = 0.0
+    """Scripted loss of its uplink alone (``uplink_loss``): its subscribers get it too."""
 
 
 @dataclass
@@ -117,6 +119,12 @@ class SimulatedParticipant:
                 factor *= e.capacity_factor
                 loss += e.extra_loss
         return Impairment(capacity_factor=factor, extra_loss=loss)
+
+    def uplink_loss(self, second: int) -> float:
+        return sum(
+            e.extra_loss for e in self.events
+            if e.kind == "uplink_loss" and e.start_s <= second < e.end_s
+        )  # fmt: skip
 
     def publishing_video(self, second: int) -> bool:
         return self.video_height(second) is not None
@@ -207,6 +215,7 @@ class Simulation:
             candidate_pair=candidate,
             outbound=outbound,
             inbound=inbound,
+            topology=spec.topology,
         )
 
     def _media(
@@ -214,7 +223,7 @@ class Simulation:
     ) -> tuple[list[OutboundTrack], list[InboundTrack], CandidatePair]:
         height = p.video_height(second)
         target = VIDEO_TARGET_BPS.get(height, 500_000.0) if height is not None else 0.0
-        subscriptions: list[tuple[str, str, float]] = []  # (track, kind, expected bps)
+        subscriptions: list[tuple[str, str, float, float]] = []  # (track, kind, bps, upstream)
         senders = [
             q for q in sorted(peers, key=lambda q: q.sid)
             if not p.spec.audio_only and q.publishing_video(second) and q.sent.video_bps > 0
@@ -226,26 +235,30 @@ class Simulation:
         if estimate >= 0 and len(senders) * layer + len(peers) * AUDIO_BPS > estimate:
             layer = LOW_LAYER_BPS
         for q in sorted(peers, key=lambda q: q.sid):
-            subscriptions.append((q.audio_track, "audio", AUDIO_BPS))
+            upstream = q.sent.upstream_loss
+            subscriptions.append((q.audio_track, "audio", AUDIO_BPS, upstream))
             if q in senders:
-                subscriptions.append((q.video_track, "video", min(layer, q.sent.video_bps)))
-        demand_down = sum(bps for _, _, bps in subscriptions)
+                bps = min(layer, q.sent.video_bps)
+                subscriptions.append((q.video_track, "video", bps, upstream))
+        demand_down = sum(bps for _, _, bps, _ in subscriptions)
         link = p.network.step(second, AUDIO_BPS + target, demand_down, p.impairment(second))
 
+        p.sent.upstream_loss = p.uplink_loss(second)
         outbound = [self._send(p, p.audio_track, "audio", AUDIO_BPS, None, link)]
         p.sent.video_bps = 0.0
         if height is not None:
             outbound.append(self._send(p, p.video_track, "video", target, height, link))
         # The SFU forwards audio first, and video within what is left of its estimate.
-        audio_down = sum(bps for _, kind, bps in subscriptions if kind == "audio")
+        audio_down = sum(bps for _, kind, bps, _ in subscriptions if kind == "audio")
         video_down = demand_down - audio_down
         room = max(link.estimate_down_bps - audio_down, 0.0)
         share = min(1.0, room / video_down) if video_down > 0 else 1.0
         inbound = [
             self._receive(
-                p, track, kind, expected, expected * (share if kind == "video" else 1.0), link
+                p, track, kind, expected, expected * (share if kind == "video" else 1.0), link,
+                upstream,
             )
-            for track, kind, expected in subscriptions
+            for track, kind, expected, upstream in subscriptions
         ]
         candidate = CandidatePair(
             available_outgoing_bitrate=round(link.estimate_up_bps),
@@ -277,7 +290,7 @@ class Simulation:
             AUDIO_PACKETS_PER_S if kind == "audio"
             else max(1, round(rate / 8 / VIDEO_PACKET_BYTES)) if rate > 0 else 0
         )
-        loss = link.loss_up + (link.overflow_up if kind == "video" else 0.0)
+        loss = link.loss_up + (link.overflow_up if kind == "video" else 0.0) + p.sent.upstream_loss
         lost = _draw_lost(rng, packets, loss)
         c = p.out_counters.setdefault(track, _Counters())
         c.bytes += int(rate / 8)
@@ -310,6 +323,7 @@ class Simulation:
         expected: float,
         rate: float,
         link: LinkSecond,
+        upstream: float = 0.0,
     ) -> InboundTrack:
         rng = p.rng
         packets = (
@@ -317,6 +331,8 @@ class Simulation:
             else max(1, round(rate / 8 / VIDEO_PACKET_BYTES)) if rate > 0 else 0
         )
         loss = link.loss_down + (link.overflow_down if kind == "video" else 0.0)
+        if upstream > 0.0:  # what the publisher's uplink lost never left the SFU
+            loss = 1.0 - (1.0 - min(loss, 1.0)) * (1.0 - upstream)
         lost = _draw_lost(rng, packets, loss)
         c = p.in_counters.setdefault(track, _Counters())
         c.bytes += int(rate * (packets - lost) / max(packets, 1) / 8)

@@ -80,13 +80,17 @@ class ParticipantSpec:
     leave_s: int | None = None
     phase_ms: int = 0
     """Offset of its stats timer within each second (clients are not in lockstep)."""
+    topology: Literal["sfu", "p2p"] | None = None
+    """What its samples say of the call's topology (None: they do not say)."""
 
     @property
     def audio_only(self) -> bool:
         return self.video_height is None
 
 
-EventKind = Literal["collapse", "loss_burst", "reconnect", "video_height"]
+EventKind = Literal["collapse", "loss_burst", "reconnect", "video_height", "uplink_loss"]
+"""``uplink_loss`` loses ``extra_loss`` of what the participant sends only: through the SFU
+it reaches each of its subscribers on top of their own downlink (a bad publisher)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +242,24 @@ def default_scenario(
                 phase_ms=leaver.phase_ms,
             )
     return Scenario(tuple(specs), tuple(events), room_sids[0], tuple(room_sids))
+
+
+def bad_publisher_scenario(
+    start_s: int = 20, end_s: int = 60, loss: float = 0.15, region: str = "eu-west"
+) -> Scenario:
+    """Whose network (docs/levels.md): one SFU room of four on good 5G, all with video,
+    where the first participant's uplink loses ``loss`` from ``start_s`` to ``end_s``. Only
+    that publisher's level should fall; its three subscribers' events name it."""
+    room_sid = f"RM-{region}-sfu"
+    members = tuple(
+        ParticipantSpec(
+            f"PA-{region}-sfu-{i + 1}", room_sid, region, "5g", 360, phase_ms=250 * i,
+            topology="sfu",
+        )
+        for i in range(4)
+    )
+    event = ScriptedEvent(
+        "uplink_loss", members[0].participant_sid, start_s, end_s, extra_loss=loss,
+        label="bad publisher uplink",
+    )  # fmt: skip
+    return Scenario(members, (event,), None, (room_sid,))

@@ -25,7 +25,14 @@ from pipelines.web.api import DEFAULT_RANGE
 from pipelines.web.auth import Grant
 from pipelines.web.errors import ApiError
 from pipelines.web.guard import COOKIE
-from pipelines.web.views import MEDIA, ParamError, TimeRange, fitted_range, parse_range
+from pipelines.web.views import (
+    MEDIA,
+    ParamError,
+    TimeRange,
+    cause_text,
+    fitted_range,
+    parse_range,
+)
 
 BARS = "▃▄▅▆▇"
 PRESETS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
@@ -274,6 +281,15 @@ async def region_page(request: Request) -> Response:
     return layout(f"Region {region}", body, crumbs=crumbs)
 
 
+def _limit(view: dict[str, Any]) -> str:
+    """What limits the participant, and whose uplink explains what it receives (if known)."""
+    limit = e(view["limitedBy"] or "")
+    cause = cause_text(view.get("cause"))
+    if cause:
+        limit += f' <small class="cause">{e(cause)}</small>'
+    return limit
+
+
 def participant_row(view: dict[str, Any]) -> str:
     """One participant: bars, level, what limits it, and each component with its metric."""
     comps = []
@@ -293,7 +309,7 @@ def participant_row(view: dict[str, Any]) -> str:
         f'<tr data-participant="{e(sid)}" data-level="{view["level"]}">'
         + td("participant", e(sid), "sid") + td("signal", bars(view["level"]))
         + td("level", str(view["level"]), f'num lv{view["level"]}t')
-        + td("limited by", e(view["limitedBy"] or ""), "limit")
+        + td("limited by", _limit(view), "limit")
         + "".join(comps) + "</tr>"
     )
 

@@ -22,6 +22,13 @@ MEDIA = ("audio", "video")
 DIRECTIONS = ("send", "recv")
 
 
+def cause_text(cause: dict[str, Any] | None) -> str:
+    """``limited by PA02's uplink`` for an event's upstream cause; empty without one."""
+    if not cause or cause.get("kind") != "upstream" or not cause.get("participantSid"):
+        return ""
+    return f"limited by {cause['participantSid']}'s uplink"
+
+
 def limiting_metric(stats: dict[str, Any] | None) -> str | None:
     """The metric with the lowest level in a component's stats (first wins on ties)."""
     if not stats:
@@ -76,6 +83,7 @@ def view_from_event(event: LevelEvent) -> dict[str, Any]:
                         event.limited_by),
         "limitedBy": event.limited_by,
         "departed": event.departed,
+        "cause": raw.get("cause"),
     }
 
 
@@ -100,6 +108,7 @@ def view_from_row(row: dict[str, Any]) -> dict[str, Any]:
                         row["limited_by"]),
         "limitedBy": row["limited_by"],
         "departed": bool(row.get("departed")),
+        "cause": row.get("cause"),
     }
 
 
@@ -107,6 +116,8 @@ def shape(view: dict[str, Any], verbosity: int) -> dict[str, Any]:
     """Cut a participant view down to a Twilio-style verbosity (1, 2 or 3)."""
     out = {k: view[k] for k in ("participantSid", "roomSid", "eventId", "timestamp", "level",
                                 "previousLevel", "departed")}
+    if view.get("cause"):  # whose network: small, and the point of an SFU room's view
+        out["cause"] = view["cause"]
     if verbosity >= 2:
         out["limitedBy"] = view["limitedBy"]
         for media in MEDIA:

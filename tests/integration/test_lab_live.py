@@ -6,8 +6,8 @@ read back from the levels topic, checked against the same bands as the recorded 
 The outage scenario is the one run live: it exercises the whole path (ICE through the relay,
 the connection state, the level's fall to 0 and its return). A band that today's engine is
 known to miss (its ``today`` note; the offline corpus test runs it as a strict xfail) is left
-out here, where a live run could not fail strictly: the ones left need the room's view to
-tell whose network it is (docs/levels.md, Known limits).
+out here, where a live run could not fail strictly: the ones left are two-party P2P, where
+no room view can tell whose network it is (docs/levels.md, Whose network).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from pipelines.contracts import (
     AlertParticipant,
     BandwidthStats,
     CandidatePair,
+    Cause,
     ComponentStats,
     ContractError,
     DeadLetter,
@@ -70,6 +71,7 @@ MODELS: dict[str, dict[str, type[msgspec.Struct]]] = {
     "netquality.stats.batch.v1": {"": StatsBatch},
     "netquality.level.v1": {
         "": LevelEvent,
+        "cause": Cause,
         "mediaLevels": MediaLevels,
         "componentStats": ComponentStats,
         "bandwidthStats": BandwidthStats,

@@ -4,8 +4,8 @@ Each run is a real headless-Chromium call through the impairment relay (``netqua
 recorded as an rtcstats dump; the expected level bands, with their reasons and tolerances,
 are in one table: tests/fixtures/lab/expected.json. A band today's engine misses carries a
 ``today`` note there and runs as a strict xfail: it turns red once the engine meets it, so
-the note gets removed. Those left need the room's view (whose network it is): see
-docs/levels.md, Known limits.
+the note gets removed. Those left are the subscriber's side of A's uplink trouble in these
+two-party P2P calls, which no room view can attribute: see docs/levels.md, Whose network.
 
 Beside the levels, each run checks that getStats showed what the relay applied, so a broken
 relay cannot pass for a lenient engine.

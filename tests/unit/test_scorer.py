@@ -13,8 +13,9 @@ import pytest
 from pipelines.contracts import decode_level, encode
 from pipelines.demo_data import RTCSTATS
 from pipelines.quality import Engine
-from pipelines.scorer import run
+from pipelines.scorer import run, score
 from pipelines.testing import Conditions, ScriptedParticipant
+from tests.unit.scripted_room import START_MS, four_members, room_samples
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DUMPS = sorted(RTCSTATS.iterdir(), key=lambda d: d.name)
@@ -152,3 +153,72 @@ def test_cli_exit_status_says_whether_lines_were_skipped(tmp_path):
     assert bad.returncode == 1
     assert b"stdin:2: skipped: invalid_json" in bad.stderr
     assert len(bad.stdout.splitlines()) == 1
+
+
+# --- whose network (issue 27): the scorer builds the room's views itself -----------------
+
+
+def score_room(members, seconds: int = 70, **kwargs):
+    """Score a scripted SFU room; events by participant."""
+    out = io.BytesIO()
+    score(room_samples(members, seconds), Engine(), out.write, **kwargs)
+    by: dict[str, list] = {}
+    for line in out.getvalue().splitlines():
+        event = decode_level(line)
+        by.setdefault(event.participant_sid, []).append(event)
+    return by
+
+
+def lowest(events, from_s: float, to_s: float = 1e9) -> int:
+    """The lowest level held between from_s and to_s (s since the room's start)."""
+    held, low = 5, 5
+    for e in events:
+        t = (e.timestamp - START_MS) / 1000
+        if t > to_s:
+            break
+        held = e.level
+        if t >= from_s:
+            low = min(low, held)
+    return low
+
+
+def test_a_bad_publisher_falls_alone_and_its_subscribers_name_it():
+    members = four_members()
+    members[1].uplink.append((20, 45, 0.20))  # PA02's uplink loses 20 % from 20 s to 45 s
+    by = score_room(members)
+    assert lowest(by["PA02"], 20, 45) <= 2
+    for sid in ("PA01", "PA03", "PA04"):
+        # The onset can cost a level or two (the view lags 2 s behind and the publisher's
+        # pool needs a few seconds); then the subscriber is back and stays there.
+        assert lowest(by[sid], 0, 45) >= 3, sid
+        assert lowest(by[sid], 35, 70) == 5, sid
+        named = {e.cause.participant_sid for e in by[sid] if e.cause is not None}
+        assert named == {"PA02"}, sid
+        assert by[sid][-1].cause is None  # cleared once the uplink is clean again
+    # Without the room's view every subscriber is blamed for it.
+    members = four_members()
+    members[1].uplink.append((20, 45, 0.20))
+    alone = score_room(members, attribute=False)
+    assert all(lowest(alone[sid], 20, 45) <= 2 for sid in ("PA01", "PA03", "PA04"))
+
+
+def test_one_bad_subscriber_falls_alone():
+    members = four_members()
+    members[2].downlink.append((20, 45, 0.10))  # PA03's own downlink
+    by = score_room(members)
+    assert lowest(by["PA03"], 20, 45) <= 2
+    assert not any(e.cause for e in by["PA03"])
+    for sid in ("PA01", "PA02", "PA04"):
+        assert lowest(by[sid], 0) == 5, sid
+        assert not any(e.cause for e in by[sid])
+
+
+def test_attribution_needs_the_room_the_engine_alone_scores_as_today():
+    members = four_members()
+    members[1].uplink.append((20, 45, 0.20))
+    samples = room_samples(members, 60)
+    out = io.BytesIO()
+    score(samples, Engine(), out.write, attribute=False)
+    assert [decode_level(line) for line in out.getvalue().splitlines()] == Engine().feed_batch(
+        samples
+    )

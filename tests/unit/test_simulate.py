@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.cli import main
-from pipelines.contracts.codec import decode_stats, encode
+from pipelines.contracts.codec import decode_level, decode_stats, encode
 from pipelines.contracts.stats import StatsSample
 from pipelines.quality import Engine
+from pipelines.scorer import score
 from pipelines.simulate import Simulation, default_scenario
-from pipelines.simulate.scenario import PROFILES
+from pipelines.simulate.scenario import PROFILES, bad_publisher_scenario
 from pipelines.simulate.traces import TRACES_DIR, access_rtts_s, load_traces
 
 INCIDENT = (20, 60)
@@ -265,3 +266,28 @@ def test_live_view_draws_bars_by_region(monkeypatch):
 def test_demo_offline_still_scores_the_bundled_dumps(capsys):
     assert main(["demo", "--offline"]) == 0
     assert "video.send.bandwidth" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_bad_publisher_in_an_sfu_room_falls_alone_and_is_named(seed):
+    """The whose-network scenario, scored as ``netquality score`` does (with the room's views)."""
+    scenario = bad_publisher_scenario(start_s=20, end_s=60, loss=0.15)
+    samples = run(Simulation(scenario, seed=seed), 80)
+    assert {s.topology for s in samples} == {"sfu"}
+    publisher, *subscribers = (p.participant_sid for p in scenario.participants)
+    out = io.BytesIO()
+    score(samples, Engine(), out.write)
+    start = samples[0].timestamp // 1000 * 1000
+    levels: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    named: dict[str, set[str]] = defaultdict(set)
+    for line in out.getvalue().splitlines():
+        event = decode_level(line)
+        levels[event.participant_sid].append(((event.timestamp - start) // 1000, event.level))
+        if event.cause is not None:
+            named[event.participant_sid].add(event.cause.participant_sid)
+    assert all(level_at(levels[publisher], t) <= 2 for t in range(25, 60))
+    for sid in subscribers:
+        assert named[sid] == {publisher}, sid
+        assert all(level_at(levels[sid], t) >= 3 for t in range(80)), sid  # the onset, at most
+        assert all(level_at(levels[sid], t) >= 4 for t in range(35, 80)), sid
+    assert publisher not in named

@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.config import Settings
 from pipelines.contracts import LevelEvent, MediaLevels
-from pipelines.contracts.level import BandwidthStats, ComponentStats, LatencyStats, LossStats
+from pipelines.contracts.level import (
+    BandwidthStats,
+    Cause,
+    ComponentStats,
+    LatencyStats,
+    LossStats,
+)
 from pipelines.web.auth import (
     TokenConfigError,
     TokenRegistry,
@@ -20,6 +27,7 @@ from pipelines.web.auth import (
     parse_tokens,
 )
 from pipelines.web.feed import merge_snapshot
+from pipelines.web.pages import participant_row
 from pipelines.web.views import (
     ParamError,
     bucket_seconds,
@@ -119,6 +127,16 @@ def test_views_are_cut_to_twilio_verbosity() -> None:
     assert three["video"]["sendStats"]["bandwidth"]["actual"] == 1.0
     assert three["video"]["sendLimitedBy"] == "bandwidth"
     assert three["audio"]["sendStats"] is None
+
+
+def test_an_upstream_cause_reaches_every_verbosity_and_the_room_page() -> None:
+    cause = Cause(kind="upstream", participant_sid="PA02", track_sid="MT07")
+    view = view_from_event(msgspec.structs.replace(_event(5, 1000), cause=cause))
+    expected = {"kind": "upstream", "participantSid": "PA02", "trackSid": "MT07"}
+    assert all(shape(view, v)["cause"] == expected for v in (1, 2, 3))
+    assert "cause" not in shape(view_from_event(_event(5, 1000)), 1)
+    assert "limited by PA02&#x27;s uplink" in participant_row(view)
+    assert "uplink" not in participant_row(view_from_event(_event(5, 1000)))
 
 
 def test_limiting_metric_is_the_lowest_level_first_on_ties() -> None:

@@ -13,6 +13,11 @@
  * Verbosity follows Twilio's NetworkQualityVerbosity: 0 none (remote only), 1 minimal (the
  * level), 2 moderate (+ audio/video send and recv levels), 3 detailed (+ sendStats/recvStats
  * with bandwidth, latency and fractionLost). Defaults as Twilio's: local 1, remote 0.
+ *
+ * Whose network: when the server attributes what a participant receives to a publisher's
+ * uplink (an SFU room), its events carry a cause, {kind: "upstream", participantSid,
+ * trackSid}. Twilio's listener takes (level, stats); the cause comes third, and as
+ * `participant.networkQualityCause` (null when none), at every verbosity.
  */
 import { start, worstState } from "./stats.js";
 import { EventEmitter } from "./events.js";
@@ -75,6 +80,13 @@ function statsFrom(view, level, v) {
   return { level, audio: media(view.audio), video: media(view.video) };
 }
 
+/** The view's cause ({kind, participantSid, trackSid}), or null. */
+function causeFrom(view) {
+  const cause = view && view.cause;
+  if (!cause || typeof cause !== "object" || typeof cause.participantSid !== "string") return null;
+  return { kind: cause.kind, participantSid: cause.participantSid, trackSid: cause.trackSid ?? null };
+}
+
 class Participant extends EventEmitter {
   constructor(sid) {
     super();
@@ -82,8 +94,9 @@ class Participant extends EventEmitter {
     this.identity = sid;
     this.networkQualityLevel = null;
     this.networkQualityStats = null;
+    this.networkQualityCause = null;
     this._view = null;
-    this._shown = JSON.stringify([null, null]);
+    this._shown = JSON.stringify([null, null, null]);
   }
 
   /** Keep the newest view (older ones arrive only out of order: dropped). */
@@ -94,12 +107,14 @@ class Participant extends EventEmitter {
   }
 
   _show(level, stats, quiet) {
-    const key = JSON.stringify([level, stats]);
+    const cause = level === null ? null : causeFrom(this._view);
+    const key = JSON.stringify([level, stats, cause]);
     if (key === this._shown) return;
     this._shown = key;
     this.networkQualityLevel = level;
     this.networkQualityStats = stats;
-    if (!quiet && level !== null) this.emit("networkQualityLevelChanged", level, stats);
+    this.networkQualityCause = cause;
+    if (!quiet && level !== null) this.emit("networkQualityLevelChanged", level, stats, cause);
   }
 }
 
@@ -186,6 +201,7 @@ class Room extends EventEmitter {
         batchIntervalMs: this._options.batchIntervalMs || 1000,
         fetch: this._options.fetch,
         onError: this._options.onError,
+        topology: this._options.topology,
       };
       this._publisher = start(this._publishOptions);
     }

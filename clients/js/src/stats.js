@@ -88,6 +88,8 @@ function pyRound(x) {
   return Math.round(x);
 }
 /** Drop null fields so the JSON matches the contract's "omit what is unknown". */
+const TOPOLOGIES = new Set(["sfu", "p2p"]);
+
 function compact(obj) {
   const out = {};
   for (const [k, v] of Object.entries(obj)) if (has(v)) out[k] = v;
@@ -352,8 +354,10 @@ function mapConnectionState(state) {
  * One netquality.stats.v1 sample from one getStats report (same as sample_from_report).
  * mutedTracks: ids of the local MediaStreamTracks the app has muted or disabled; their
  * outbound tracks say muted, so that their silence is not read as a stall.
+ * topology: "sfu" or "p2p" (not a getStats field: the app knows it), so that the server can
+ * tell a publisher's uplink trouble from this participant's downlink (only through an SFU).
  */
-function sampleFromReport(raw, { roomSid, participantSid, region, seq, connectionState = "connected", timestamp = null, mutedTracks = null }) {
+function sampleFromReport(raw, { roomSid, participantSid, region, seq, connectionState = "connected", timestamp = null, mutedTracks = null, topology = null }) {
   const report = normalizeReport(raw);
   let ts = timestamp;
   if (!has(ts)) {
@@ -371,6 +375,7 @@ function sampleFromReport(raw, { roomSid, participantSid, region, seq, connectio
     candidatePair: candidatePairFromReport(report),
     outbound: outboundTracks(report, mutedTracks),
     inbound: inboundTracks(report),
+    topology: TOPOLOGIES.has(topology) ? topology : null,
   });
 }
 
@@ -407,7 +412,9 @@ function worstState(pcs) {
  * Start publishing. Options: peerConnections (or peerConnection), endpoint, token, roomSid,
  * participantSid, region; intervalMs (1000: one sample per tick), batchIntervalMs (5000: how
  * often samples are posted), maxBatch (100), maxQueue (600: oldest samples dropped beyond),
- * maxBackoffMs (60000), fetch (injectable), onResult(status, body) and onError(error).
+ * maxBackoffMs (60000), fetch (injectable), onResult(status, body) and onError(error);
+ * topology: "sfu" or "p2p", or a function returning it (an app that moves a call between
+ * P2P and its SFU says where it is now).
  */
 /** Ids of the tracks this participant sends but has muted (enabled = false) or that the
  * browser mutes (no source data): not stalls. */
@@ -451,6 +458,7 @@ function start(options) {
         connectionState: worstState(pcs),
         timestamp: Date.now(),
         mutedTracks: mutedLocalTracks(pcs),
+        topology: typeof options.topology === "function" ? options.topology() : options.topology,
       });
       state.queue.push(sample);
       if (state.queue.length > maxQueue) state.dropped += state.queue.splice(0, state.queue.length - maxQueue).length;

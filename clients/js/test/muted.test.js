@@ -29,3 +29,10 @@ it("without muted tracks no outbound stream carries the field", () => {
   assert.ok(sample.outbound.length >= 1);
   assert.ok(sample.outbound.every((t) => !("muted" in t)));
 });
+
+it("the topology option is passed through, anything else left out", () => {
+  assert.equal(stats.sampleFromReport(report, { ...identity, topology: "sfu" }).topology, "sfu");
+  assert.equal(stats.sampleFromReport(report, { ...identity, topology: "p2p" }).topology, "p2p");
+  assert.ok(!("topology" in stats.sampleFromReport(report, { ...identity, topology: "mesh" })));
+  assert.ok(!("topology" in stats.sampleFromReport(report, identity)));
+});

@@ -118,6 +118,22 @@ describe("verbosity", () => {
     assert.equal(stats.video.send, 3);
   });
 
+  it("a cause (whose network) comes third with the event and stays on the participant", async () => {
+    const { room, source } = await join({ networkQuality: { local: 1, remote: 1 } });
+    const remote = room.participants.get("PA2");
+    const changes = record(remote, "networkQualityLevelChanged");
+    const cause = { kind: "upstream", participantSid: "PA3", trackSid: "MT7" };
+    source.serverEvent("level", view("PA2", 4, 2000, { cause }), 2000);
+    source.serverEvent("level", view("PA2", 4, 2500, { cause }), 2500); // nothing changed
+    source.serverEvent("level", view("PA2", 4, 3000), 3000); // the cause went: an event
+    assert.deepEqual(changes, [[4, null, cause], [4, null, null]]);
+    assert.equal(remote.networkQualityCause, null);
+    const local = record(room.localParticipant, "networkQualityLevelChanged");
+    source.serverEvent("level", view("PA1", 5, 3000, { cause }), 3000);
+    assert.deepEqual(local, [[5, null, cause]]);
+    assert.deepEqual(room.localParticipant.networkQualityCause, cause);
+  });
+
   it("setNetworkQualityConfiguration: less detail at once, more detail from a reopened feed", async () => {
     const { room, source } = await join({ networkQuality: { local: 1, remote: 1 } });
     const remote = room.participants.get("PA2");

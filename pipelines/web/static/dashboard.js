@@ -103,7 +103,14 @@
     cell(tr, "sid", v.participantSid, "participant");
     cell(tr, "", barsNode(v.level), "signal");
     cell(tr, `num lv${v.level}t`, v.level, "level");
-    cell(tr, "limit", v.limitedBy || "", "limited by");
+    const upstream = v.cause && v.cause.kind === "upstream" && v.cause.participantSid;
+    const limit = cell(tr, "limit", v.limitedBy && upstream ? `${v.limitedBy} ` : v.limitedBy || "", "limited by");
+    if (upstream) {
+      const small = document.createElement("small");
+      small.className = "cause";
+      small.textContent = `limited by ${v.cause.participantSid}'s uplink`; // as views.cause_text
+      limit.appendChild(small);
+    }
     for (const media of ["audio", "video"]) {
       for (const dir of ["send", "recv"]) {
         const m = v[media] || {};

@@ -104,6 +104,8 @@
       return Math.round(x);
     }
     /** Drop null fields so the JSON matches the contract's "omit what is unknown". */
+    const TOPOLOGIES = new Set(["sfu", "p2p"]);
+
     function compact(obj) {
       const out = {};
       for (const [k, v] of Object.entries(obj)) if (has(v)) out[k] = v;
@@ -368,8 +370,10 @@
      * One netquality.stats.v1 sample from one getStats report (same as sample_from_report).
      * mutedTracks: ids of the local MediaStreamTracks the app has muted or disabled; their
      * outbound tracks say muted, so that their silence is not read as a stall.
+     * topology: "sfu" or "p2p" (not a getStats field: the app knows it), so that the server can
+     * tell a publisher's uplink trouble from this participant's downlink (only through an SFU).
      */
-    function sampleFromReport(raw, { roomSid, participantSid, region, seq, connectionState = "connected", timestamp = null, mutedTracks = null }) {
+    function sampleFromReport(raw, { roomSid, participantSid, region, seq, connectionState = "connected", timestamp = null, mutedTracks = null, topology = null }) {
       const report = normalizeReport(raw);
       let ts = timestamp;
       if (!has(ts)) {
@@ -387,6 +391,7 @@
         candidatePair: candidatePairFromReport(report),
         outbound: outboundTracks(report, mutedTracks),
         inbound: inboundTracks(report),
+        topology: TOPOLOGIES.has(topology) ? topology : null,
       });
     }
 
@@ -423,7 +428,9 @@
      * Start publishing. Options: peerConnections (or peerConnection), endpoint, token, roomSid,
      * participantSid, region; intervalMs (1000: one sample per tick), batchIntervalMs (5000: how
      * often samples are posted), maxBatch (100), maxQueue (600: oldest samples dropped beyond),
-     * maxBackoffMs (60000), fetch (injectable), onResult(status, body) and onError(error).
+     * maxBackoffMs (60000), fetch (injectable), onResult(status, body) and onError(error);
+     * topology: "sfu" or "p2p", or a function returning it (an app that moves a call between
+     * P2P and its SFU says where it is now).
      */
     /** Ids of the tracks this participant sends but has muted (enabled = false) or that the
      * browser mutes (no source data): not stalls. */
@@ -467,6 +474,7 @@
             connectionState: worstState(pcs),
             timestamp: Date.now(),
             mutedTracks: mutedLocalTracks(pcs),
+            topology: typeof options.topology === "function" ? options.topology() : options.topology,
           });
           state.queue.push(sample);
           if (state.queue.length > maxQueue) state.dropped += state.queue.splice(0, state.queue.length - maxQueue).length;
@@ -647,6 +655,11 @@
      * Verbosity follows Twilio's NetworkQualityVerbosity: 0 none (remote only), 1 minimal (the
      * level), 2 moderate (+ audio/video send and recv levels), 3 detailed (+ sendStats/recvStats
      * with bandwidth, latency and fractionLost). Defaults as Twilio's: local 1, remote 0.
+     *
+     * Whose network: when the server attributes what a participant receives to a publisher's
+     * uplink (an SFU room), its events carry a cause, {kind: "upstream", participantSid,
+     * trackSid}. Twilio's listener takes (level, stats); the cause comes third, and as
+     * `participant.networkQualityCause` (null when none), at every verbosity.
      */
     const { start, worstState } = modules["stats.js"];
     const { EventEmitter } = modules["events.js"];
@@ -709,6 +722,13 @@
       return { level, audio: media(view.audio), video: media(view.video) };
     }
 
+    /** The view's cause ({kind, participantSid, trackSid}), or null. */
+    function causeFrom(view) {
+      const cause = view && view.cause;
+      if (!cause || typeof cause !== "object" || typeof cause.participantSid !== "string") return null;
+      return { kind: cause.kind, participantSid: cause.participantSid, trackSid: cause.trackSid ?? null };
+    }
+
     class Participant extends EventEmitter {
       constructor(sid) {
         super();
@@ -716,8 +736,9 @@
         this.identity = sid;
         this.networkQualityLevel = null;
         this.networkQualityStats = null;
+        this.networkQualityCause = null;
         this._view = null;
-        this._shown = JSON.stringify([null, null]);
+        this._shown = JSON.stringify([null, null, null]);
       }
 
       /** Keep the newest view (older ones arrive only out of order: dropped). */
@@ -728,12 +749,14 @@
       }
 
       _show(level, stats, quiet) {
-        const key = JSON.stringify([level, stats]);
+        const cause = level === null ? null : causeFrom(this._view);
+        const key = JSON.stringify([level, stats, cause]);
         if (key === this._shown) return;
         this._shown = key;
         this.networkQualityLevel = level;
         this.networkQualityStats = stats;
-        if (!quiet && level !== null) this.emit("networkQualityLevelChanged", level, stats);
+        this.networkQualityCause = cause;
+        if (!quiet && level !== null) this.emit("networkQualityLevelChanged", level, stats, cause);
       }
     }
 
@@ -820,6 +843,7 @@
             batchIntervalMs: this._options.batchIntervalMs || 1000,
             fetch: this._options.fetch,
             onError: this._options.onError,
+            topology: this._options.topology,
           };
           this._publisher = start(this._publishOptions);
         }
