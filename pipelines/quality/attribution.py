@@ -22,7 +22,9 @@ track, ``E x L_pub`` never left the SFU: they come off its expected and (clamped
 lost counts before pooling, so what is left is its own downlink's loss,
 ``1 - (1 - L_sub) / (1 - L_pub)``; a send-limited publisher (``limited`` r < 1) scales that
 track's expected bitrate by r. Two-party P2P calls cannot be attributed: both ends see the
-same lost packets (:func:`upstream_for`).
+same lost packets, so only samples that say ``topology: "sfu"`` are attributed, and only
+publishers whose samples say it tell the room anything (:func:`upstream_for`,
+``feed.feed_samples``).
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ from pipelines.quality.scoring import loss_effect
 from pipelines.quality.state import ComponentState, ParticipantState, TrackCounters
 from pipelines.quality.thresholds import Thresholds
 
-MIN_SFU_ROOM = 3
-"""Participants in view from which a sample that does not say its topology is taken to go
-through an SFU: mesh P2P beyond two parties is rare among peers (Jitsi uses P2P only for
-two; LiveKit and Twilio group rooms are SFU), and two parties may well be P2P."""
+SFU = "sfu"
+"""The only topology attributed: a sample must say its call goes through an SFU. Guessing
+from the room's size would blame the wrong participant whenever the guess is wrong (mesh
+P2P), while not attributing only scores as before."""
 VIEW_HISTORY_MS = 10_000
 """How far back a view keeps superseded entries: the lag plus clock skew between clients."""
 VIEW_HISTORY_MAX = 8
@@ -170,18 +172,14 @@ def upstream_for(
 ) -> dict[str, UplinkCondition] | None:
     """The upstream conditions to score ``sample`` with, or None to score it as today.
 
-    The entries in force at ``timestamp - view_lag_ms``; None when the sample says ``p2p``,
-    or says nothing and the room had fewer than :data:`MIN_SFU_ROOM` participants then (a
-    two-party call may be P2P, where the publisher's uplink and the subscriber's downlink
-    carry the same packets and nothing can be attributed), or when no track is in view.
+    The entries in force at ``timestamp - view_lag_ms``; None unless the sample says its
+    topology is :data:`SFU` (in P2P the publisher's uplink and the subscriber's downlink carry
+    the same packets and nothing can be attributed; unsaid, it may be P2P), or when no track
+    is in view.
     """
-    topology = sample.topology
-    if topology == "p2p":
+    if sample.topology != SFU:
         return None
-    at_ms = sample.timestamp - th.view_lag_ms
-    if topology is None and view.room_size_at(at_ms) < MIN_SFU_ROOM:
-        return None
-    conditions = view.conditions_at(at_ms)
+    conditions = view.conditions_at(sample.timestamp - th.view_lag_ms)
     return conditions or None
 
 

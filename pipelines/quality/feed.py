@@ -11,7 +11,13 @@ from typing import Protocol
 
 from pipelines.contracts.level import LevelEvent
 from pipelines.contracts.stats import StatsSample
-from pipelines.quality.attribution import UplinkChange, UplinkCondition, ViewLookup, upstream_for
+from pipelines.quality.attribution import (
+    SFU,
+    UplinkChange,
+    UplinkCondition,
+    ViewLookup,
+    upstream_for,
+)
 from pipelines.quality.participant import advance, mark_stale, new_participant
 from pipelines.quality.state import ParticipantState
 from pipelines.quality.thresholds import Thresholds
@@ -39,7 +45,8 @@ def feed_samples(
     timestamp. ``counts`` is updated even when a sample (or the state mapping) raises.
     ``views``: each participant's upstream view (looked up just before its sample is scored),
     None to score everyone alone; ``uplinks``: where publishers' uplink changes go, None not
-    to derive them (see ``attribution``).
+    to derive them (see ``attribution``). Both apply only to samples that say their topology
+    is ``"sfu"``: the others are scored as without them, and tell the room nothing.
     """
     events: list[LevelEvent] = []
     stale_s = th.stale_after_s
@@ -72,11 +79,12 @@ def feed_samples(
                         events.append(stale)
             accepted += 1
             upstream: dict[str, UplinkCondition] | None = None
-            if views is not None:
+            sfu = sample.topology == SFU
+            if views is not None and sfu:
                 view = views(key)
                 if view is not None:
                     upstream = upstream_for(view, sample, th)
-            event, gone = advance(st, sample, th, idle, paused, upstream, uplinks)
+            event, gone = advance(st, sample, th, idle, paused, upstream, uplinks if sfu else None)
             if event is not None:
                 events.append(event)
                 emitted += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,6 @@ from pipelines.clients.getstats import GetStatsSampler
 from pipelines.contracts.stats import STATS_SCHEMA, InboundTrack, StatsSample
 from pipelines.quality import DEFAULT_THRESHOLDS, Engine
 from pipelines.quality.attribution import (
-    MIN_SFU_ROOM,
     RoomViews,
     UplinkChange,
     UplinkCondition,
@@ -107,7 +107,7 @@ def test_quantised_holds_near_an_edge():
 # --- the view ----------------------------------------------------------------------------
 
 
-def sample(sid="PA01", at=START_MS, topology=None) -> StatsSample:
+def sample(sid="PA01", at=START_MS, topology="sfu") -> StatsSample:
     return StatsSample(
         schema=STATS_SCHEMA, room_sid="RM", participant_sid=sid, region="us1", timestamp=at,
         seq=1, connection_state="connected", topology=topology,
@@ -130,10 +130,10 @@ def test_view_lag_boundary():
 def test_p2p_is_never_attributed():
     later = START_MS + VIEW_LAG_MS
     assert upstream_for(view_with(4), sample(at=later, topology="p2p"), TH) is None
-    # Not said: two parties may be P2P; three are taken to be an SFU room.
-    assert upstream_for(view_with(MIN_SFU_ROOM - 1), sample(at=later), TH) is None
-    assert upstream_for(view_with(MIN_SFU_ROOM), sample(at=later), TH) is not None
-    assert upstream_for(view_with(2), sample(at=later, topology="sfu"), TH) is not None
+    # Not said: it may be P2P, whatever the room's size (a wrong guess blames the wrong one).
+    assert upstream_for(view_with(2), sample(at=later, topology=None), TH) is None
+    assert upstream_for(view_with(10), sample(at=later, topology=None), TH) is None
+    assert upstream_for(view_with(2), sample(at=later), TH) is not None
 
 
 def test_a_missing_publisher_means_no_view():
@@ -169,13 +169,21 @@ def test_room_views_forward_to_others_and_forget_who_left():
 def test_the_engine_reports_changed_conditions_only_and_gone_on_expiry():
     engine = Engine(uplinks=True, participant_ttl_s=60)
     p = ScriptedParticipant("PA02", publish_video=True, exact_loss=True)
+    engine.feed(p.step())
+    assert engine.take_uplink_changes() == []  # it does not say it goes through an SFU
+    engine = Engine(uplinks=True, participant_ttl_s=60)
+    p = ScriptedParticipant("PA02", publish_video=True, exact_loss=True)
+
+    def sfu(sample):
+        return msgspec.structs.replace(sample, topology="sfu")
+
     for _ in range(5):
-        engine.feed(p.step())
+        engine.feed(sfu(p.step()))
     changes = engine.take_uplink_changes()
     assert [c.what for c in changes] == ["joined", "uplink", "uplink"]
     assert {c.condition.loss for c in changes[1:]} == {0.0}
     for _ in range(10):
-        engine.feed(p.step(Conditions(loss=0.1)))
+        engine.feed(sfu(p.step(Conditions(loss=0.1))))
     losses = [c.condition.loss for c in engine.take_uplink_changes()]
     assert 0 < len(losses) <= 12 and max(losses) >= 0.07
     assert {c.track_sid for c in engine.uplinks_of("PA02")} == {"MTa-PA02", "MTv-PA02"}
@@ -274,3 +282,18 @@ def test_the_python_sampler_says_the_topology_when_told():
     sampler = GetStatsSampler("RM", "PA01", "us1")
     assert sampler.sample(report, topology="sfu").topology == "sfu"
     assert sampler.sample(report).topology is None
+
+
+def test_a_room_that_does_not_say_its_topology_scores_as_today_and_tells_nothing():
+    members = four_members()
+    members[1].uplink.append((10, 30, 0.2))
+    samples = room_samples(members, 40, topology=None)
+    engine, rooms, store = Engine(uplinks=True), RoomViews(), ViewStore()
+
+    def view_of(sid):
+        for change in engine.take_uplink_changes():
+            store.apply(rooms.apply(change))
+        return store.get(sid)
+
+    assert engine.feed_batch(samples, views=view_of) == Engine().feed_batch(samples)
+    assert engine.take_uplink_changes() == [] and not store.views
