@@ -450,13 +450,23 @@ class ViewStore:
 
     def apply(self, updates: Iterable[ViewUpdate]) -> None:
         for update in updates:
-            if not update.track_sid and update.room_size == 0:
-                self.views.pop(update.subscriber_sid, None)
-                continue
-            view = self.views.get(update.subscriber_sid)
+            sid = update.subscriber_sid
+            view = updated_view(self.views.get(sid), update)
             if view is None:
-                view = self.views[update.subscriber_sid] = UpstreamView()
-            view.apply(update)
+                self.views.pop(sid, None)
+            else:
+                self.views[sid] = view
 
     def get(self, participant_sid: str) -> UpstreamView | None:
         return self.views.get(participant_sid)
+
+
+def updated_view(view: UpstreamView | None, update: ViewUpdate) -> UpstreamView | None:
+    """``view`` (a new one when None) with ``update`` applied, or None when the update says
+    the subscriber left (its view is dropped): what a view store or table does per record."""
+    if not update.track_sid and update.room_size == 0:
+        return None
+    if view is None:
+        view = UpstreamView()
+    view.apply(update)
+    return view

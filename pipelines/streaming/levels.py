@@ -14,10 +14,13 @@ Per batch, in this order:
    re-published as a bare sample keyed correctly and skipped here: it comes back on the right
    partition, so a participant's state, its changelog partition and its samples always share
    one partition;
-3. the engine scores the batch; events go to ``netquality.levels.v1`` and the latest level to
-   the compacted ``netquality.levels.current.v1`` (a departed participant also gets a
-   tombstone there), and, bundled per room partition (``pipelines/streaming/bundles.py``), to
-   the rollups' and alerting's internal by-room topics; the agent waits for the broker's acks;
+3. the engine scores the batch (a subscriber's SFU sample with its upstream view, joined from
+   the views table: ``pipelines/streaming/upstream.py``); events go to
+   ``netquality.levels.v1`` and the latest level to the compacted
+   ``netquality.levels.current.v1`` (a departed participant also gets a tombstone there),
+   and, bundled per room partition (``pipelines/streaming/bundles.py``), to the rollups' and
+   alerting's internal by-room topics, and the SFU publishers' uplink changes to the
+   attribution room hop's; the agent waits for the broker's acks;
 4. only then are the changed states written to the changelog-backed table, at most every
    :data:`FLUSH_INTERVAL_S` while batches keep coming (a participant changed by many batches
    of a backlog is written once); a batch is acknowledged, so its offset can be committed,
@@ -50,11 +53,13 @@ from pipelines.contracts import (
 from pipelines.contracts.stats import StatsSample
 from pipelines.observability import METRICS
 from pipelines.quality import Engine
+from pipelines.quality.attribution import ViewLookup
 from pipelines.quality.partitioner import default_partition
 from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.stage import Emitter, HeldBatches, InputBatch, KeyedStates
+from pipelines.streaming.upstream import uplink_records
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +196,11 @@ class LevelsProcessor:
         """Internal topics keyed by room that also get every level event (the rollups and
         alerting stages register theirs): routed here, in the step that made the events,
         instead of by agents re-reading the levels topic one Faust event at a time."""
+        self.uplinks_topic: str | None = None
+        """Where the engine's uplink changes go, by room (the attribution room hop's input),
+        when the engine derives them (``Engine(uplinks=True)``; set by the wiring)."""
+        self.views: ViewLookup | None = None
+        """The subscribers' upstream views (the join's table), None to score each alone."""
 
     async def process(self, batch: InputBatch) -> bool:
         """Decode, route, score and publish one batch; then persist the changed states if a
@@ -283,7 +293,7 @@ class LevelsProcessor:
             began = time.perf_counter()
             self.counts.samples += len(samples)
             METRICS.samples.inc(len(samples))
-            out = self.engine.feed_batch(samples, received_at=produced)
+            out = self.engine.feed_batch(samples, received_at=produced, views=self.views)
             # Each participant's clock against the stream's, from its latest sample here: an
             # event's stream time is its own time less that offset (see RoomLevel.stream_time).
             pairs = zip(samples, produced, strict=True)
@@ -291,6 +301,7 @@ class LevelsProcessor:
             pending.extend(
                 await self._publish(out, lambda e: e.timestamp - offset[e.participant_sid])
             )
+            pending.extend(await self._route_uplinks())
             if pending:
                 await asyncio.gather(*pending)
             METRICS.batch_seconds.labels(service="worker").observe(time.perf_counter() - began)
@@ -314,6 +325,7 @@ class LevelsProcessor:
         async with self.lock:
             out = self.engine.sweep(now)
             pending = await self._publish(out, lambda e: now)
+            pending.extend(await self._route_uplinks())
             if pending:
                 await asyncio.gather(*pending)
         await self.flush()
@@ -349,6 +361,15 @@ class LevelsProcessor:
         self.counts.events += len(events)
         for level, n in Counter(event.level for event in events).items():
             METRICS.level_events.labels(level=str(level)).inc(n)
+        return list(await self.producer.send(records))
+
+    async def _route_uplinks(self) -> list[Awaitable[Any]]:
+        """The engine's uplink changes since the last call to the room hop, bundled by room
+        partition (in scoring order, so a room's changes stay in order); returns the acks."""
+        changes = self.engine.take_uplink_changes()
+        if not changes or self.uplinks_topic is None:
+            return []
+        records = uplink_records(self.uplinks_topic, changes, self.room_partition_of)
         return list(await self.producer.send(records))
 
     async def _dead_letter(

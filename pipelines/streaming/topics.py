@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipelines.config import Settings
 from pipelines.kafka.clients import KafkaClients, admin_session, blocking
+from pipelines.streaming.upstream import upstream_topic
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,13 @@ def check_co_partitioned(settings: Settings, bootstrap_servers: str | None = Non
     bootstrap = bootstrap_servers or settings.kafka_bootstrap_servers
     if not bootstrap:
         raise ValueError("no bootstrap servers to check partitions against")
-    topics = [settings.topic_stats, settings.topic_levels, settings.topic_levels_current]
+    # The attribution views' topic too: its partitions must be the stats topic's, so that
+    # Faust's assignor (co-partitioned: same count, same subscribers) gives a participant's
+    # stats and view partitions to one worker (pipelines/streaming/upstream.py).
+    topics = [
+        settings.topic_stats, settings.topic_levels, settings.topic_levels_current,
+        upstream_topic(settings),
+    ]  # fmt: skip
     wrong = {
         name: count
         for name, count in describe_partitions(bootstrap, topics, settings).items()

@@ -28,9 +28,11 @@ from pipelines.quality.liveness import load_liveness
 from pipelines.quality.packing import dump_state_exact
 from pipelines.quality.rollups import dump_region, dump_room, load_region, load_room
 from pipelines.quality.rollups_due import load_room_due as load_room_rollups_due
+from pipelines.quality.room.views import ROOM_VIEWS, RoomViewsLogic, dump_view, load_view
 from pipelines.streaming import alerts as alerts_stage
 from pipelines.streaming import levels as levels_stage
 from pipelines.streaming import rollups as rollups_stage
+from pipelines.streaming import upstream
 from pipelines.streaming.alerts import AlertsProcessor, alert_rules
 from pipelines.streaming.clock import event_time_bounds
 from pipelines.streaming.faust.declare import batch_agent, before_stop, raw_topic, table_states
@@ -50,6 +52,7 @@ from pipelines.streaming.levels import (
     PartitionOf,
 )
 from pipelines.streaming.rollups import RollupsProcessor
+from pipelines.streaming.upstream import RoomViewsStage, ViewsJoin
 
 
 def attach_levels(app: faust.App, settings: Settings, thresholds: Thresholds) -> LevelsProcessor:
@@ -81,7 +84,11 @@ def attach_levels(app: faust.App, settings: Settings, thresholds: Thresholds) ->
         peek=load_liveness,
         changelog_topic=table.changelog_topic.get_topic_name(),
     )
-    engine = Engine(thresholds, states, participant_ttl_s=settings.participant_ttl_s)
+    # Uplink changes derived for SFU publishers only (samples that say so); the room hop and
+    # the views join are declared by attach_attribution.
+    engine = Engine(
+        thresholds, states, participant_ttl_s=settings.participant_ttl_s, uplinks=True
+    )
     processor = LevelsProcessor(
         settings,
         engine,
@@ -193,6 +200,43 @@ class _RoomStage:
             processor.forget_cache()
 
         del tick, on_revoked
+
+
+def attach_attribution(
+    app: faust.App, settings: Settings, levels: LevelsProcessor
+) -> tuple[RoomViewsStage, ViewsJoin]:
+    """Declare attribution's two hops on ``app`` (pipelines/streaming/upstream.py): the room
+    stage over ``{app_id}-uplinks-by-room`` (table ``room-upstream``, by room partition) and
+    the views join over ``{app_id}-upstream`` (table ``upstream-views``, by the participant's
+    partition, co-partitioned with the stats topic and the ``participants`` table); the
+    levels agent routes its uplink changes to the first and reads the second."""
+    by_room = raw_topic(app, settings, upstream.uplinks_by_room_topic(settings), internal=True)
+    views_topic = raw_topic(app, settings, upstream.upstream_topic(settings), internal=True)
+    producer = BatchProducer(app_producer(app))
+    rooms = table_states(
+        app, settings, "room-upstream", by_room, RoomViewsLogic.snapshot, ROOM_VIEWS.restore,
+        levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT,
+    )  # fmt: skip
+    stage = RoomViewsStage(
+        ROOM_VIEWS, rooms, views_topic.get_topic_name(), producer, levels.partition_of
+    )
+    views = table_states(
+        app, settings, "upstream-views", views_topic, dump_view, load_view, levels.partition_of,
+        keep_decoded=DECODED_STATES_KEPT,
+    )  # fmt: skip
+    join = ViewsJoin(views, producer)
+    levels.uplinks_topic = by_room.get_topic_name()
+    levels.views = join.get
+    batch_agent(app, by_room, "upstream-rooms", stage.rooms_batch)
+    batch_agent(app, views_topic, "upstream-views", join.upstream_batch)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        stage.forget_cache()
+        join.forget_cache()
+
+    del on_revoked
+    return stage, join
 
 
 def attach_rollups(app: faust.App, settings: Settings, levels: LevelsProcessor) -> RollupsProcessor:

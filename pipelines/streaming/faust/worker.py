@@ -12,7 +12,12 @@ from pipelines.config import Settings
 from pipelines.quality import load_thresholds
 from pipelines.streaming.faust.app import create_app
 from pipelines.streaming.faust.declare import before_stop
-from pipelines.streaming.faust.wiring import attach_alerts, attach_levels, attach_rollups
+from pipelines.streaming.faust.wiring import (
+    attach_alerts,
+    attach_attribution,
+    attach_levels,
+    attach_rollups,
+)
 from pipelines.streaming.heap_trim import HEAP_TRIM_INTERVAL_S, HeapTrimPolicy, _malloc_trim
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     """The Faust app with every agent of the worker attached (settings must be resolved)."""
     app = create_app(settings)
     levels = attach_levels(app, settings, load_thresholds(settings.thresholds_file))
+    attach_attribution(app, settings, levels)
     attach_rollups(app, settings, levels)
     attach_alerts(app, settings, levels)
     attach_heap_trim(app)
