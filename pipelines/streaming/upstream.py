@@ -65,8 +65,8 @@ class RoomViewsStage:
     ``LogicKind`` of ``pipelines.quality.room.logic``), out as view updates by subscriber.
 
     Per batch: each room's logic from its state (or new), its changes applied in order, the
-    view updates sent and acknowledged, the states flushed to their changelog, and only then
-    the batch acknowledged."""
+    view updates sent and acknowledged, the states flushed to their changelog; the intake
+    acknowledges the batch only after that (the handler returned)."""
 
     def __init__(
         self,
@@ -107,7 +107,6 @@ class RoomViewsStage:
             await asyncio.gather(*pending)
         if by_room:
             await self.rooms.flush_batched(self.producer)
-        batch.release()
 
     def apply(self, by_room: dict[str, list[UplinkChange]]) -> list[ViewUpdate]:
         """Each room's changes through its logic; the updates in order per room."""
@@ -155,7 +154,8 @@ class ViewsJoin:
         self.updates += len(updates)
 
     async def upstream_batch(self, batch: InputBatch) -> None:
-        """Apply a batch of bundled updates, write the changed views, then acknowledge."""
+        """Apply a batch of bundled updates and write the changed views (the intake then
+        acknowledges the batch)."""
         updates: list[ViewUpdate] = []
         for raw in records_of(batch.records, "upstream-views"):
             try:
@@ -165,7 +165,6 @@ class ViewsJoin:
         if updates:
             self.apply(updates)
             await self.views.flush_batched(self.producer)
-        batch.release()
 
     def forget_cache(self) -> None:
         self.views.forget_cache()
