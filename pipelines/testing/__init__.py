@@ -1,5 +1,6 @@
-"""Test support: scripted participants (:mod:`.participants`) and a harness that drives a
-stage's processor without Faust or a broker (:mod:`.stages`)."""
+"""Test support: scripted participants (:mod:`.participants`), a scripted SFU room for the
+attribution tests (:mod:`.room`) and a harness that drives a stage's processor without Faust
+or a broker (:mod:`.stages`)."""
 
 from pipelines.testing.participants import (
     AUDIO_BITRATE,

@@ -26,7 +26,7 @@ from pipelines.quality.attribution import (
 )
 from pipelines.quality.thresholds import VIEW_LAG_MS
 from pipelines.testing import Conditions, ScriptedParticipant
-from tests.unit.scripted_room import START_MS, four_members, room_samples
+from pipelines.testing.room import START_MS, four_members, room_samples
 
 TH = DEFAULT_THRESHOLDS
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -15,7 +15,7 @@ from pipelines.demo_data import RTCSTATS
 from pipelines.quality import Engine
 from pipelines.scorer import run, score
 from pipelines.testing import Conditions, ScriptedParticipant
-from tests.unit.scripted_room import START_MS, four_members, room_samples
+from pipelines.testing.room import START_MS, four_members, room_samples
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DUMPS = sorted(RTCSTATS.iterdir(), key=lambda d: d.name)

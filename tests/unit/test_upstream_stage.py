@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 
-from scripted_room import four_members, room_samples
-
 from pipelines.config import Settings
 from pipelines.contracts import decode_level, encode
 from pipelines.quality import Engine, load_state
@@ -26,6 +24,7 @@ from pipelines.streaming import levels as levels_module
 from pipelines.streaming.bundles import unbundle
 from pipelines.streaming.levels import LevelsProcessor, PartitionOf
 from pipelines.streaming.upstream import RoomViewsStage, ViewsJoin
+from pipelines.testing.room import four_members, room_samples
 from pipelines.testing.stages import (
     InRecord,
     MemoryStates,
