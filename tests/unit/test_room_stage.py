@@ -186,7 +186,7 @@ def test_outputs_are_acknowledged_before_the_states_are_flushed() -> None:
     topics = [t for t, *_ in emitter.acked]
     assert "rollups" in topics and "by-region" in topics
     last_output = max(i for i, t in enumerate(topics) if t != "changelog")
-    assert topics[last_output + 1:] == ["changelog"]  # the batch's state write comes after
+    assert topics[last_output + 1 :] == ["changelog"]  # the batch's state write comes after
     assert processor.rooms.changed() == 0
 
 
