@@ -75,15 +75,14 @@ def run(args: argparse.Namespace) -> int:
         if args.output == "kafka":
             from pipelines.config import Settings  # noqa: PLC0415
             from pipelines.runtime import Runtime  # noqa: PLC0415
-            from pipelines.streaming.topics import ensure_topics  # noqa: PLC0415
+            from pipelines.runtime.service import prepare  # noqa: PLC0415
 
-            settings = Settings.from_env()
-            runtime = stack.enter_context(Runtime(settings, database=False, find_demo=True))
+            runtime = Runtime(Settings.from_env(), database=False, find_demo=True)
+            stack.callback(runtime.close)
+            settings = prepare(runtime)  # endpoints and topics, as every service's start-up
             if runtime.broker is not None:
                 console.print("[yellow]KAFKA_BOOTSTRAP_SERVERS is unset and no demo runs: "
                               "publishing to a throwaway embedded broker[/]")
-            settings = runtime.settings
-            ensure_topics(settings)
             output = KafkaOutput(settings)
         elif args.output == "-":
             output = JsonLinesOutput(sys.stdout.buffer)

@@ -6,8 +6,8 @@ time of *all* partitions, a room in the partition behind is moved past events of
 that are still unread: its minutes close without them (they come later as corrections, or
 are dropped once past the correction window) and its alerts fire on a condition that those
 events would have ended. Swept with its own partition's clock it ends exactly as an even
-drain does. (docs/clock-policy-draft.md; the streaming floor's version is to come with the
-generic room stage.)
+drain does. (docs/architecture.md, "The room stage"; the streaming floor's version is
+tests/unit/test_room_stage.py.)
 """
 
 from __future__ import annotations

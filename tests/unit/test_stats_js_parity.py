@@ -18,6 +18,7 @@ import pytest
 
 from pipelines.adapters import rtcstats, sample_from_report, samples_from_rtcstats_file
 from pipelines.contracts import StatsSample, decode_stats
+from pipelines.demo_data import RTCSTATS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCRIPT = (
@@ -58,7 +59,7 @@ def _rtcstats_cases(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict, St
         return sample
 
     monkeypatch.setattr(rtcstats, "sample_from_report", recording)
-    for dump in sorted((FIXTURES / "rtcstats").iterdir()):
+    for dump in sorted(RTCSTATS.iterdir()):
         list(samples_from_rtcstats_file(dump))
     return cases
 

@@ -46,7 +46,10 @@ class RoomAlertsLogic:
         self.state = state
         self.rules = rules
 
-    def apply(self, records: Sequence[RoomLevel], stream_time: int) -> list[RoomOut]:
+    def apply(self, records: Sequence[RoomLevel], stream_time: int) -> Sequence[RoomOut]:
+        if len(records) == 1:  # the stage's hot path: one level event, no list of our own
+            alerts, summary = self.state.apply(records[0], self.rules)
+            return alerts if summary is None else [*alerts, summary]
         out: list[RoomOut] = []
         for record in records:
             alerts, summary = self.state.apply(record, self.rules)

@@ -24,6 +24,8 @@ class RoomRollupsLogic:
         self.state = state
 
     def apply(self, records: Sequence[RoomLevel], stream_time: int) -> list[MinuteRollup]:
+        if len(records) == 1:  # the stage's hot path: one level event, no list of our own
+            return self.state.apply(records[0])
         out: list[MinuteRollup] = []
         for record in records:
             out.extend(self.state.apply(record))

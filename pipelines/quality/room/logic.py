@@ -15,9 +15,9 @@ time* (ms, the partition's event-time clock that the stage keeps), never the wal
 * :meth:`KeyLogic.is_idle`: the key may be deleted (bytewax's ``DISCARD``);
 * :meth:`KeyLogic.snapshot` and :meth:`LogicKind.restore`: the table value and back.
 
-Which stream time a stage hands a key is its clock policy: see docs/clock-policy-draft.md
-(the partition's own, never one clock for all partitions). The stream time handed to
-:meth:`~KeyLogic.advance` may go back (a clock following the wall clock while idle, then the
+Which stream time a stage hands a key is its clock policy: see docs/architecture.md, "The
+room stage" (the partition's own, never one clock for all partitions). The stream time handed
+to :meth:`~KeyLogic.advance` may go back (a clock following the wall clock while idle, then the
 stream again): the states ignore a lower one.
 """
 
