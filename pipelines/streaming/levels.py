@@ -55,11 +55,11 @@ from pipelines.observability import METRICS
 from pipelines.quality import Engine
 from pipelines.quality.attribution import ViewLookup
 from pipelines.quality.partitioner import default_partition
+from pipelines.quality.room.views import encode_record
 from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.stage import Emitter, HeldBatches, InputBatch, KeyedStates
-from pipelines.streaming.upstream import uplink_records
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +369,10 @@ class LevelsProcessor:
         changes = self.engine.take_uplink_changes()
         if not changes or self.uplinks_topic is None:
             return []
-        records = uplink_records(self.uplinks_topic, changes, self.room_partition_of)
+        room_partition_of = self.room_partition_of
+        records = bundled(
+            self.uplinks_topic, ((room_partition_of(c.room_sid), encode_record(c)) for c in changes)
+        )
         return list(await self.producer.send(records))
 
     async def _dead_letter(

@@ -3,9 +3,10 @@
 1. The levels agent (keyed by participant, ``Engine(uplinks=True)``) routes each step's
    :class:`~pipelines.quality.attribution.UplinkChange` records (only SFU publishers make
    any), bundled by room partition, to ``{app_id}-uplinks-by-room``
-   (:func:`uplink_records`).
-2. A room stage folds them per room (:mod:`pipelines.quality.room.views`, a ``LogicKind``
-   over :class:`~pipelines.quality.attribution.RoomViews`) and publishes the
+   (``LevelsProcessor._route_uplinks``).
+2. The generic room stage (:mod:`pipelines.streaming.room_stage`) folds them per room
+   (:mod:`pipelines.quality.room.views`, a ``LogicKind`` over
+   :class:`~pipelines.quality.attribution.RoomViews`) and publishes the
    :class:`~pipelines.quality.attribution.ViewUpdate` records, bundled by the partition the
    default partitioner gives the *subscriber*, to ``{app_id}-upstream``
    (:class:`RoomViewsStage`). That topic has the stats topic's partition count, so Faust's
@@ -25,17 +26,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from pipelines.config import Settings
 from pipelines.quality.attribution import UplinkChange, UpstreamView, ViewUpdate, updated_view
-from pipelines.quality.room.logic import KeyLogic, LogicKind
-from pipelines.quality.room.views import decode_change, decode_update, encode_record
+from pipelines.quality.event_time import EventTimeBounds
+from pipelines.quality.room.views import (
+    ROOM_VIEWS,
+    RoomViewsLogic,
+    decode_change,
+    decode_update,
+    encode_record,
+)
 from pipelines.streaming.bundles import bundled, records_of
-from pipelines.streaming.stage import Emitter, InputBatch, KeyedStates, Record
+from pipelines.streaming.levels import PartitionOf
+from pipelines.streaming.room_stage import Floor, RoomStage
+from pipelines.streaming.stage import Emitter, InputBatch, KeyedStates
 
 log = logging.getLogger(__name__)
 
@@ -51,82 +61,58 @@ def upstream_topic(settings: Settings) -> str:
     return f"{settings.app_id}-upstream"
 
 
-def uplink_records(
-    topic: str, changes: Iterable[UplinkChange], room_partition_of: Any
-) -> list[Record]:
-    """The records that carry ``changes`` to the room hop, in order per room partition."""
-    return bundled(
-        topic, ((room_partition_of(c.room_sid), encode_record(c)) for c in changes)
-    )
-
-
 class RoomViewsStage:
-    """The room hop: a batch of uplink changes, folded per room by ``kind``'s logic (a
-    ``LogicKind`` of ``pipelines.quality.room.logic``), out as view updates by subscriber.
-
-    Per batch: each room's logic from its state (or new), its changes applied in order, the
-    view updates sent and acknowledged, the states flushed to their changelog; the intake
-    acknowledges the batch only after that (the handler returned)."""
+    """The room hop: the generic :class:`~pipelines.streaming.room_stage.RoomStage` over
+    :mod:`pipelines.quality.room.views`' logic (a room's :class:`RoomViews`), its outputs
+    sent by subscriber. Per batch the stage folds each change into its room, this sends the
+    view updates and waits for their acks, and the stage then flushes the rooms' states; the
+    intake acknowledges the batch only after that. Nothing is due on a clock (no timer)."""
 
     def __init__(
         self,
-        kind: LogicKind[UplinkChange, ViewUpdate],
-        rooms: KeyedStates[KeyLogic[UplinkChange, ViewUpdate]],
+        rooms: KeyedStates[Any],
         upstream_topic: str,
         producer: Emitter,
-        partition_of: Any,
+        partition_of: PartitionOf,
+        bounds: EventTimeBounds,
     ) -> None:
-        self.kind = kind
-        self.rooms = rooms
         self.upstream_topic = upstream_topic
         self.producer = producer
         self.partition_of = partition_of
-        """The participant partitioner (the stats topic's): where a subscriber's view goes."""
-        self.changes = 0
+        """Kafka's default partitioner: of a room (its state) and of a subscriber (its view,
+        in the stats topic's partition)."""
         self.updates = 0
+        floor: Floor[UplinkChange, ViewUpdate] = Floor(
+            "upstream", "uplink change", ROOM_VIEWS, decode_change, RoomViewsLogic,
+            self._publish, timed=False,
+        )  # fmt: skip
+        self.stage = RoomStage(
+            floor, rooms, producer, partition_of, bounds, asyncio.Lock(), time.time
+        )
+
+    @property
+    def changes(self) -> int:
+        """Uplink changes read."""
+        return self.stage.read
 
     async def rooms_batch(self, batch: InputBatch) -> None:
-        by_room: dict[str, list[UplinkChange]] = {}
-        key_of = self.kind.key_of
-        for raw in records_of(batch.records, "upstream-rooms"):
-            try:
-                change = decode_change(raw)
-            except msgspec.DecodeError as exc:  # only our own agent writes here: never crash
-                log.warning("upstream rooms: skipping an undecodable change: %s", exc)
-                continue
-            by_room.setdefault(key_of(change), []).append(change)
-        updates = self.apply(by_room)
-        if updates:
-            partition_of = self.partition_of
-            pending = await self.producer.send(
-                bundled(
-                    self.upstream_topic,
-                    ((partition_of(u.subscriber_sid), encode_record(u)) for u in updates),
-                )
-            )
-            await asyncio.gather(*pending)
-        if by_room:
-            await self.rooms.flush_batched(self.producer)
+        await self.stage.batch(batch)
 
-    def apply(self, by_room: dict[str, list[UplinkChange]]) -> list[ViewUpdate]:
-        """Each room's changes through its logic; the updates in order per room."""
-        rooms = self.rooms
-        out: list[ViewUpdate] = []
-        for room, changes in by_room.items():
-            self.changes += len(changes)
-            logic = rooms.get(room)
-            if logic is None:
-                logic = self.kind.start(changes[0], 0)
-            out += logic.apply(changes, 0)
-            if logic.is_idle():
-                rooms.pop(room, None)
-            else:
-                rooms[room] = logic
-        self.updates += len(out)
-        return out
+    async def _publish(self, updates: list[ViewUpdate]) -> None:
+        if not updates:
+            return
+        self.updates += len(updates)
+        partition_of = self.partition_of
+        pending = await self.producer.send(
+            bundled(
+                self.upstream_topic,
+                ((partition_of(u.subscriber_sid), encode_record(u)) for u in updates),
+            )
+        )
+        await asyncio.gather(*pending)
 
     def forget_cache(self) -> None:
-        self.rooms.forget_cache()
+        self.stage.forget_cache()
 
 
 class ViewsJoin:

@@ -14,14 +14,16 @@ from pipelines.quality.liveness import load_liveness
 from pipelines.quality.packing import dump_state_exact
 from pipelines.quality.room.views import (
     ROOM_VIEWS,
-    RoomViewsLogic,
     decode_update,
+    dump_room_views,
     dump_view,
+    load_room_views,
     load_view,
 )
 from pipelines.scorer import score
 from pipelines.streaming import levels as levels_module
 from pipelines.streaming.bundles import unbundle
+from pipelines.streaming.clock import event_time_bounds
 from pipelines.streaming.levels import LevelsProcessor, PartitionOf
 from pipelines.streaming.upstream import RoomViewsStage, ViewsJoin
 from pipelines.testing.room import four_members, room_samples
@@ -120,10 +122,12 @@ class Pipeline:
             self.emitter, partition_of,
         )  # fmt: skip
         self.rooms = MemoryStates(
-            RoomViewsLogic.snapshot, ROOM_VIEWS.restore, partition_of=partition_of.of_key
+            dump_room_views, load_room_views, partition_of=partition_of.of_key
         )
         self.views = MemoryStates(dump_view, load_view, partition_of=partition_of.of_key)
-        self.stage = RoomViewsStage(ROOM_VIEWS, self.rooms, "upstream", self.emitter, partition_of)
+        self.stage = RoomViewsStage(
+            self.rooms, "upstream", self.emitter, partition_of, event_time_bounds(SETTINGS)
+        )
         self.join = ViewsJoin(self.views, self.emitter)
         self.levels.uplinks_topic = "uplinks-by-room"
         self.levels.views = self.join.get
@@ -192,7 +196,10 @@ def test_the_views_survive_a_restart_through_their_changelogs():
         rooms, views = pipeline.rooms.crash(), pipeline.views.crash()
         assert views.stored and rooms.stored
         pipeline.rooms, pipeline.views = rooms, views
-        pipeline.stage.rooms, pipeline.join.views = rooms, views
+        pipeline.stage = RoomViewsStage(
+            rooms, "upstream", pipeline.emitter, partition_of, event_time_bounds(SETTINGS)
+        )
+        pipeline.join.views = views
         for step in samples[25:]:
             pipeline.step(step)
         events = pipeline.events()

@@ -44,6 +44,15 @@ def decode_update(data: bytes) -> ViewUpdate:
     return _update_json.decode(data)
 
 
+def dump_room_views(views: RoomViews) -> bytes:
+    """A room's views as its table value (the room stage's table keeps the state's bytes)."""
+    return _rooms.dump(views)
+
+
+def load_room_views(data: bytes) -> RoomViews:
+    return _rooms.load(data)
+
+
 def dump_view(view: UpstreamView) -> bytes:
     """A subscriber's view as its table value (the levels worker's view table)."""
     return _views.dump(view)
@@ -56,15 +65,15 @@ def load_view(data: bytes) -> UpstreamView:
 class RoomViewsLogic:
     """One room's :class:`RoomViews` behind the room stage's calls (a ``KeyLogic``)."""
 
-    __slots__ = ("views",)
+    __slots__ = ("state",)
 
-    def __init__(self, views: RoomViews) -> None:
-        self.views = views
+    def __init__(self, state: RoomViews) -> None:
+        self.state = state
 
     def apply(self, records: Sequence[UplinkChange], stream_time: int) -> list[ViewUpdate]:
         out: list[ViewUpdate] = []
         for change in records:
-            out += self.views.apply(change)
+            out += self.state.apply(change)
         return out
 
     def advance(self, stream_time: int) -> Sequence[ViewUpdate]:
@@ -78,10 +87,10 @@ class RoomViewsLogic:
 
     def is_idle(self) -> bool:
         """Everyone left: nothing to tell a newcomer."""
-        return not self.views.rooms
+        return not self.state.rooms
 
     def snapshot(self) -> bytes:
-        return _rooms.dump(self.views)
+        return _rooms.dump(self.state)
 
 
 class RoomViewsKind:

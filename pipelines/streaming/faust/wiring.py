@@ -28,7 +28,7 @@ from pipelines.quality.liveness import load_liveness
 from pipelines.quality.packing import dump_state_exact
 from pipelines.quality.rollups import dump_region, dump_room, load_region, load_room
 from pipelines.quality.rollups_due import load_room_due as load_room_rollups_due
-from pipelines.quality.room.views import ROOM_VIEWS, RoomViewsLogic, dump_view, load_view
+from pipelines.quality.room.views import dump_room_views, dump_view, load_room_views, load_view
 from pipelines.streaming import alerts as alerts_stage
 from pipelines.streaming import levels as levels_stage
 from pipelines.streaming import rollups as rollups_stage
@@ -214,12 +214,13 @@ def attach_attribution(
     views_topic = raw_topic(app, settings, upstream.upstream_topic(settings), internal=True)
     producer = BatchProducer(app_producer(app))
     rooms = table_states(
-        app, settings, "room-upstream", by_room, RoomViewsLogic.snapshot, ROOM_VIEWS.restore,
+        app, settings, "room-upstream", by_room, dump_room_views, load_room_views,
         levels.room_partition_of, keep_decoded=ROOM_STATES_KEPT,
     )  # fmt: skip
     stage = RoomViewsStage(
-        ROOM_VIEWS, rooms, views_topic.get_topic_name(), producer, levels.partition_of
-    )
+        rooms, views_topic.get_topic_name(), producer, levels.partition_of,
+        event_time_bounds(settings),
+    )  # fmt: skip
     views = table_states(
         app, settings, "upstream-views", views_topic, dump_view, load_view, levels.partition_of,
         keep_decoded=DECODED_STATES_KEPT,
