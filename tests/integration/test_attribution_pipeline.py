@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import io
 import time
-from collections import defaultdict
 
-import msgspec
 import pytest
+from test_levels_agent import by_participant
 
 from pipelines.contracts import decode_level, encode
 from pipelines.quality import Engine, load_thresholds
@@ -38,14 +37,6 @@ def scorer_events(samples, thresholds) -> dict[str, list[dict]]:
     out = io.BytesIO()
     score(samples, Engine(load_thresholds(thresholds)), out.write)
     return by_participant(decode_level(line) for line in out.getvalue().splitlines())
-
-
-def by_participant(events) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = defaultdict(list)
-    for event in events:
-        if not event.event_id.endswith(":stale"):
-            out[event.participant_sid].append(msgspec.to_builtins(event))
-    return dict(out)
 
 
 def lowest(events: list[dict], from_s: float, to_s: float = 1e9) -> int:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 
+from test_stage_harness import stats_records
+
 from pipelines.config import Settings
-from pipelines.contracts import decode_level, encode
+from pipelines.contracts import decode_level
 from pipelines.quality import Engine, load_state
 from pipelines.quality.attribution import RoomViews, ViewStore
 from pipelines.quality.liveness import load_liveness
@@ -90,16 +92,6 @@ def test_a_view_round_trips_through_its_table_codec():
 
 
 # --- both hops through the harness ----------------------------------------------------------
-
-
-def stats_records(samples) -> list[InRecord]:
-    return [
-        InRecord(
-            encode(s), s.participant_sid.encode(), partition_of(s.participant_sid),
-            topic="stats", timestamp=s.timestamp / 1000,
-        )
-        for s in samples
-    ]  # fmt: skip
 
 
 def as_input(records, topic: str) -> RecordBatch:
