@@ -45,7 +45,7 @@ async def section_latency(base: Any, sizes: BenchSizes, workdir: Path, progress:
     participants = max(rate, 1)  # one sample per participant per second
     steps = max(int(seconds), 1)
     progress.note(f"latency: {rate:,} samples/s for {steps} s ({participants:,} participants)")
-    samples = bench_samples(participants * steps, participants, sizes.seed + 7)
+    samples = bench_samples(participants * steps, participants, sizes.seed + 7, sizes.topology)
     settings = fresh_settings(base, workdir, "latency", sizes.partitions)
     bootstrap = str(settings.kafka_bootstrap_servers)
     partition_of = PartitionOf(sizes.partitions)

@@ -29,7 +29,9 @@ async def section_drain(base: Any, sizes: BenchSizes, workdir: Path, progress: A
         f"drain: generating {sizes.drain_samples:,} samples of {sizes.drain_participants:,}"
         " participants"
     )
-    samples = bench_samples(sizes.drain_samples, sizes.drain_participants, sizes.seed)
+    samples = bench_samples(
+        sizes.drain_samples, sizes.drain_participants, sizes.seed, sizes.topology
+    )
     expected = expected_event_ids(samples)
     out: dict[str, Any] = {"participants": sizes.drain_participants}
     settings = fresh_settings(base, workdir, "drain", sizes.partitions)
@@ -67,7 +69,9 @@ def section_sink(sizes: BenchSizes, progress: Any) -> dict[str, Any]:
 
 
 async def section_scale(base: Any, sizes: BenchSizes, workdir: Path, progress: Any) -> dict:
-    samples = bench_samples(sizes.scale_samples, sizes.scale_participants, sizes.seed + 5)
+    samples = bench_samples(
+        sizes.scale_samples, sizes.scale_participants, sizes.seed + 5, sizes.topology
+    )
     expected = expected_event_ids(samples)
     out: dict[str, Any] = {"samples": len(samples), "partitions": sizes.partitions}
     for workers in (1, 2):

@@ -27,5 +27,9 @@ class BenchSizes:
     scale_participants: int = 10_000
     partitions: int = 8
     seed: int = 1
+    topology: str = ""
+    """What the mix's samples say of their call (``sfu``: every room attributes, the levels
+    agent's two attribution hops carry its publishers' uplinks); empty: what the simulator
+    says (its default scenario says nothing, so nothing is attributed)."""
     timeout_s: float = 300.0
     """Per measurement: a drain or latency run that takes longer reports what it saw."""
