@@ -85,6 +85,10 @@ LEVEL_CHANGES = "level_changes"
 DEFAULT_PARTITION = f"{LEVEL_CHANGES}_default"
 _PARTITION_RE = re.compile(rf"^{LEVEL_CHANGES}_(p\d{{8}}|default)$")
 _PARTITION_LOCK = "netquality.level_changes.partitions"
+_CAUSE = (
+    'Whose network: {"kind": "upstream", "participantSid", "trackSid"} of the publisher whose'
+    " uplink the room attributed (docs/levels.md); NULL when none (migration 0005)"
+)
 
 
 class LevelChange(Base):
@@ -144,6 +148,7 @@ class LevelChange(Base):
         server_default=text("'{}'::json"),
         comment='{"audio": {"sendStats", "recvStats"}, "video": {...}} as in the event',
     )
+    cause: Mapped[dict[str, Any] | None] = mapped_column(JSON(), comment=_CAUSE)
     ingested_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -270,6 +275,7 @@ class CurrentLevel(Base):
     limited_by: Mapped[str | None]
     event_id: Mapped[str] = mapped_column(String(EVENT_ID))
     departed: Mapped[bool] = mapped_column(server_default=text("false"))
+    cause: Mapped[dict[str, Any] | None] = mapped_column(JSON(), comment=_CAUSE)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

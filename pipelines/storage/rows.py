@@ -32,6 +32,7 @@ LEVEL_CHANGE_COLUMNS = (
     "video_recv",
     "limited_by",
     "departed",
+    "cause",
     "stats",
 )
 CURRENT_LEVEL_COLUMNS = (
@@ -47,6 +48,7 @@ CURRENT_LEVEL_COLUMNS = (
     "limited_by",
     "event_id",
     "departed",
+    "cause",
 )
 ALERT_COLUMNS = (
     "alert_id",
@@ -119,6 +121,12 @@ def stats_json(event: LevelEvent) -> str:
     ).decode()
 
 
+def cause_json(event: LevelEvent) -> str | None:
+    """The event's ``cause`` as the ``cause`` columns' JSON text (None: SQL NULL)."""
+    cause = event.cause
+    return None if cause is None else _json.encode(cause).decode()
+
+
 def level_change_row(event: LevelEvent, stats: str | None = None) -> tuple[Any, ...]:
     """A ``level_changes`` row (stats as JSON text: ``stats`` when the caller has it already,
     as the sink cuts it from the message bytes, else encoded from the event)."""
@@ -136,6 +144,7 @@ def level_change_row(event: LevelEvent, stats: str | None = None) -> tuple[Any, 
         event.video.recv,
         event.limited_by,
         event.departed,
+        cause_json(event),
         stats_json(event) if stats is None else stats,
     )
 
@@ -155,6 +164,7 @@ def current_level_row(event: LevelEvent) -> tuple[Any, ...]:
         event.limited_by,
         event.event_id,
         event.departed,
+        cause_json(event),
     )
 
 

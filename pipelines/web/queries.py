@@ -143,7 +143,7 @@ class Queries:
         """Level changes of a room after ``since`` as views (a feed client's resume)."""
         rows = self._all(
             "SELECT event_id, ts, room_sid, participant_sid, region, level, previous_level,"
-            " audio_send, audio_recv, video_send, video_recv, limited_by, departed, stats"
+            " audio_send, audio_recv, video_send, video_recv, limited_by, departed, stats, cause"
             " FROM level_changes WHERE room_sid = :room AND ts > :since"
             " ORDER BY ts, event_id LIMIT :limit",
             room=room_sid, since=since, limit=self.limits.max_rows,
@@ -154,7 +154,7 @@ class Queries:
         limit = self.limits.max_rows
         changes = self._all(
             "SELECT event_id, ts, participant_sid, level, previous_level, audio_send,"
-            " audio_recv, video_send, video_recv, limited_by, departed FROM level_changes"
+            " audio_recv, video_send, video_recv, limited_by, departed, cause FROM level_changes"
             " WHERE room_sid = :room AND ts >= :start AND ts < :end"
             " ORDER BY ts, event_id LIMIT :limit",
             room=room_sid, start=span.start, end=span.end, limit=limit + 1,
@@ -195,6 +195,7 @@ class Queries:
                     "video": {"send": r["video_send"], "recv": r["video_recv"]},
                     "limitedBy": r["limited_by"],
                     "departed": r["departed"],
+                    **({"cause": r["cause"]} if r["cause"] else {}),
                 }
                 for r in changes[:limit]
             ],

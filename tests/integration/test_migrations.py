@@ -50,7 +50,7 @@ VIEWS = {
     "v_participant_stability",
     "v_alerts",
 }
-HEAD = "0004_history_json"
+HEAD = "0005_level_cause"
 
 
 def _level_change(event_id: str, ts: datetime, **overrides: Any) -> dict[str, Any]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, datetime
 
+import msgspec
 import psycopg
 
-from pipelines.contracts import LevelEvent, encode
+from pipelines.contracts import LevelEvent, decode_level, encode
 from pipelines.quality import Engine, load_thresholds
 from pipelines.runtime import libpq_url
+from pipelines.scorer import score
 from pipelines.storage.writer import LEVEL_CHANGES, Batch, BatchWriter
 from pipelines.testing import Conditions, ScriptedParticipant, scripted_session
+from pipelines.testing.room import four_members, room_samples
 
 
 def many_level_events(participants: int = 40, steps: int = 20) -> list[LevelEvent]:
@@ -221,3 +225,33 @@ def test_dead_letters_are_counted_per_hour_topic_and_code_exactly_once(
     wait_until(lambda: replay.sink.counts.batches >= 1, what="replay consumed the topic")
     replay.stop()
     assert db_query(url, statement) == want  # a replay under a new group counts nothing twice
+
+
+def test_a_level_events_cause_is_stored_in_history_and_current_state(
+    sink_settings, kafka_io, sinks, db_query, wait_until, row_count
+):
+    """Whose network (issue 27): after a reload the dashboards read the cause from here."""
+    members = four_members()
+    members[1].uplink.append((20, 45, 0.20))  # PA02's uplink: its subscribers name it
+    out = io.BytesIO()
+    score(room_samples(members, 40), Engine(), out.write)
+    events = [decode_level(line) for line in out.getvalue().splitlines()]
+    named = [e for e in events if e.cause is not None]
+    assert named
+    publish_events(kafka_io, sink_settings, events)
+    sinks(sink_settings)
+    url = sink_settings.database_url
+    wait_until(lambda: row_count(url, "level_changes") >= len(events), what="history rows")
+    rows = dict(db_query(url, "SELECT event_id, cause FROM level_changes"))
+    for e in events:
+        want = None if e.cause is None else msgspec.to_builtins(e.cause)
+        assert rows[e.event_id] == want, e.event_id
+    last = {e.participant_sid: e for e in events}
+    wait_until(
+        lambda: db_query(url, "SELECT count(*) FROM current_levels")[0][0] == len(last),
+        what="current levels",
+    )
+    current = dict(db_query(url, "SELECT participant_sid, cause FROM current_levels"))
+    assert current == {
+        sid: None if e.cause is None else msgspec.to_builtins(e.cause) for sid, e in last.items()
+    }
