@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.contracts import LevelEvent, MediaLevels, decode_alert, encode
-from pipelines.contracts.level import LEVEL_SCHEMA
+from pipelines.contracts.level import LEVEL_SCHEMA, Cause
 from pipelines.quality.alerting import (
     AlertRules,
     RegionAlerts,
@@ -299,3 +300,48 @@ def test_a_demo_incident_from_20_to_60_s_opens_and_resolves_within_two_minutes()
     assert 20 * S <= opened.timestamp - T0 <= 45 * S
     assert 60 * S <= resolved.timestamp - T0 <= 110 * S
     assert opened.degraded == 3 and opened.worst[0].limited_by
+
+
+def test_a_publisher_whose_uplink_explains_the_room_gets_the_alert_not_the_room() -> None:
+    """Whose network (issue 27): three subscribers name PA02's uplink; their dips do not make
+    a degraded room, and PA02, at a bad level (2, not the stuck rule's 1), gets a participant
+    alert whose message says whose uplink limits how many."""
+    ev = Seq()
+    cause = Cause("upstream", "PA02", "MT-PA02-video")
+
+    def named(pid: str, at_s: float, level: int) -> LevelEvent:
+        return msgspec.structs.replace(ev(pid, at_s, level), cause=cause)
+
+    events = [ev(p, 0, 5) for p in ("PA01", "PA02", "PA03", "PA04")]
+    events += [ev("PA02", 20, 2, limited_by="video.send.fractionLost")]
+    # The onset: the subscribers dip before their views name the publisher (view lag)...
+    events += [named(p, 21, 2) for p in ("PA01", "PA03", "PA04")]
+    # ... and are back once attributed, still naming it.
+    events += [named(p, 30, 4) for p in ("PA01", "PA03", "PA04")]
+    events += [ev("PA02", 60, 5)] + [ev(p, 62, 5) for p in ("PA01", "PA03", "PA04")]
+    _, out = run(events, until_s=150)
+    assert room_alerts(out) == []
+    stuck = [a for a in out if a.kind == "participant_stuck"]
+    assert [(a.status, a.participant_sid) for a in stuck] == [
+        ("opened", "PA02"), ("resolved", "PA02")]  # fmt: skip
+    assert stuck[0].timestamp == T0 + 51 * S  # named by 3 since 21 s, sustained 30 s
+    assert stuck[0].message.startswith("PA02's uplink limits 3 subscribers: level 2")
+    assert "video.send.fractionLost" in stuck[0].message
+    # Without the causes the same levels are a degraded room, and nobody is stuck.
+    plain = Seq()
+    events = [plain(p, 0, 5) for p in ("PA01", "PA02", "PA03", "PA04")]
+    events += [plain("PA02", 20, 2)] + [plain(p, 21, 2) for p in ("PA01", "PA03", "PA04")]
+    events += [plain("PA02", 60, 5)] + [plain(p, 62, 5) for p in ("PA01", "PA03", "PA04")]
+    _, out = run(events, until_s=150)
+    statuses = [a.status for a in room_alerts(out)]
+    assert statuses[0] == "opened" and statuses[-1] == "resolved"
+    assert not [a for a in out if a.kind == "participant_stuck"]
+
+
+def test_a_cause_naming_someone_not_in_the_room_explains_nothing() -> None:
+    ev = Seq()
+    cause = Cause("upstream", "PA99", "MT-PA99-video")
+    events = [ev(p, 0, 5) for p in ("PA01", "PA02", "PA03")]
+    events += [msgspec.structs.replace(ev(p, 10, 2), cause=cause) for p in ("PA01", "PA02")]
+    _, out = run(events, until_s=60)
+    assert [a.status for a in room_alerts(out)] == ["opened"]

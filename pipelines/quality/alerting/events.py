@@ -13,9 +13,10 @@ AlertKind = Literal["room_degraded", "region_degraded", "participant_stuck"]
 def _event(
     kind: AlertKind, status: Status, at: int, alert_id: str, tracker: AlertTracker,
     snapshot: Snapshot, region: str, room_sid: str | None = None,
-    participant_sid: str | None = None,
+    participant_sid: str | None = None, subscribers: int = 0,
 ) -> AlertEvent:  # fmt: skip
-    """The ``netquality.alert.v1`` message for one transition."""
+    """The ``netquality.alert.v1`` message for one transition; ``subscribers``: how many of
+    the room's subscribers name this participant's uplink (whose network)."""
     opened_at = tracker.opened_at if tracker.opened_at is not None else at
     who = participant_sid or room_sid or region
     if status == "resolved":
@@ -24,7 +25,11 @@ def _event(
         worst = snapshot.worst[0] if snapshot.worst else None
         level = worst.level if worst else "?"
         why = f" (limited by {worst.limited_by})" if worst and worst.limited_by else ""
-        message = f"{who} stuck at level {level}{why}"
+        if subscribers:
+            s = "" if subscribers == 1 else "s"
+            message = f"{who}'s uplink limits {subscribers} subscriber{s}: level {level}{why}"
+        else:
+            message = f"{who} stuck at level {level}{why}"
     else:
         message = (
             f"{who}: {snapshot.degraded} of {snapshot.participants} participants "

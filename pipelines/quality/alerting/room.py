@@ -22,6 +22,8 @@ class Present(msgspec.Struct, array_like=True, frozen=True):
     limited_by: str | None
     event_ids: tuple[str, ...] = ()
     """Recent event ids, to drop replays of the same level event."""
+    cause: str | None = None
+    """The publisher whose uplink its latest event names (whose network), if any."""
 
 
 class PendingLevel(msgspec.Struct, array_like=True, frozen=True):
@@ -33,6 +35,7 @@ class PendingLevel(msgspec.Struct, array_like=True, frozen=True):
     limited_by: str | None
     departed: bool
     event_id: str
+    cause: str | None = None
 
 
 class RoomSummary(msgspec.Struct, frozen=True, rename="camel"):
@@ -96,9 +99,10 @@ class RoomAlerts(msgspec.Struct, array_like=True):
             return [], None
         if event.region:
             self.region = event.region
+        cause = event.cause
         held = PendingLevel(
             event.timestamp, event.participant_sid, event.level, event.limited_by,
-            event.departed, event.event_id,
+            event.departed, event.event_id, None if cause is None else cause.participant_sid,
         )  # fmt: skip
         self.pending.insert(bisect_right(self.pending, held.timestamp, key=_pending_time), held)
         self.max_event_ms = max(self.max_event_ms, event.timestamp)
@@ -129,7 +133,9 @@ class RoomAlerts(msgspec.Struct, array_like=True):
                 self.present.pop(held.participant_sid, None)
             else:
                 ids = (*(current.event_ids if current else ()), held.event_id)[-KEEP_EVENT_IDS:]
-                self.present[held.participant_sid] = Present(held.level, held.limited_by, ids)
+                self.present[held.participant_sid] = Present(
+                    held.level, held.limited_by, ids, held.cause
+                )
             out.extend(self._observe(now, rules))
             summary = self._summary(now, rules) or summary
         out.extend(self._advance_trackers(watermark, rules))
@@ -148,6 +154,7 @@ class RoomAlerts(msgspec.Struct, array_like=True):
             ):
                 out.append(_event("room_degraded", status, at, alert_id, room, snap,
                                   self.region, room_sid=self.room_sid))  # fmt: skip
+        named = self._named() if self.stuck else {}
         for sid, tracker in list(self.stuck.items()):
             psnap = self._participant_snapshot(sid, rules)
             for status, at, alert_id in tracker.advance(
@@ -155,7 +162,8 @@ class RoomAlerts(msgspec.Struct, array_like=True):
             ):
                 out.append(
                     _event("participant_stuck", status, at, alert_id, tracker, psnap,
-                           self.region, room_sid=self.room_sid, participant_sid=sid)
+                           self.region, room_sid=self.room_sid, participant_sid=sid,
+                           subscribers=named.get(sid, 0))
                 )  # fmt: skip
             self._forget_if_idle(sid, tracker, now, rules)
         return out
@@ -173,12 +181,32 @@ class RoomAlerts(msgspec.Struct, array_like=True):
         ids = [self.room.alert_id] if self.room.alert_id else []
         return ids + [t.alert_id for t in self.stuck.values() if t.alert_id]
 
+    def _named(self) -> dict[str, int]:
+        """Present publishers -> how many present subscribers' events name their uplink."""
+        named: dict[str, int] = {}
+        present = self.present
+        for p in present.values():
+            if p.cause is not None and p.cause in present:
+                named[p.cause] = named.get(p.cause, 0) + 1
+        return named
+
     def _observe(self, now: int, rules: AlertRules) -> list[AlertEvent]:
+        """The room's and each participant's condition after a change (whose network: a
+        participant whose trouble a present publisher's uplink explains is not the room's
+        trouble, and a publisher whose uplink limits ``room.min_degraded`` subscribers or
+        more while it is at the room's bad level gets the participant alert instead)."""
         at_or_below = rules.room.at_or_below
-        degraded = sum(1 for p in self.present.values() if p.level <= at_or_below)
-        self.room.observe(now, Snapshot(len(self.present), degraded, [], {}).meets(rules.room))
-        for sid, p in self.present.items():
-            stuck = p.level <= rules.participant.at_or_below
+        present = self.present
+        degraded = sum(
+            1 for p in present.values()
+            if p.level <= at_or_below and (p.cause is None or p.cause not in present)
+        )  # fmt: skip
+        self.room.observe(now, Snapshot(len(present), degraded, [], {}).meets(rules.room))
+        named = self._named()
+        for sid, p in present.items():
+            stuck = p.level <= rules.participant.at_or_below or (
+                p.level <= at_or_below and named.get(sid, 0) >= rules.room.min_degraded
+            )
             tracker = self.stuck.get(sid)
             if tracker is None and stuck:
                 tracker = self.stuck[sid] = AlertTracker()
@@ -219,7 +247,10 @@ class RoomAlerts(msgspec.Struct, array_like=True):
         p = self.present.get(sid)
         if p is None:
             return EMPTY
-        return snapshot_of({sid: (p.level, p.limited_by, None)}, rules.participant, 1)
+        # Above the stuck rule's level, only a publisher whose uplink limits the room is held
+        # (see _observe): judged at the room's bad level, so the alert names its level.
+        rule = rules.participant if p.level <= rules.participant.at_or_below else rules.room
+        return snapshot_of({sid: (p.level, p.limited_by, None)}, rule, 1)
 
     def _summary(self, now: int, rules: AlertRules) -> RoomSummary | None:
         levels = {sid: (p.level, p.limited_by, self.room_sid) for sid, p in self.present.items()}

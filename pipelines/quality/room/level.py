@@ -17,7 +17,7 @@ import sys
 
 import msgspec
 
-from pipelines.contracts.level import EventId, LevelEvent
+from pipelines.contracts.level import Cause, EventId, LevelEvent
 from pipelines.contracts.types import Level, Region, Sid, TimestampMs
 
 
@@ -38,6 +38,14 @@ class RoomLevel(msgspec.Struct, rename="camel", omit_defaults=True, frozen=True,
     levels agent read it; ``timestamp`` is the client's clock. The room stages judge the one
     against the other (``pipelines.quality.event_time``); ``None`` in records written before
     it was stamped (and in tests that write level events themselves)."""
+    cause: Cause | None = None
+    """Whose uplink the room attributed this participant's received trouble to (the level
+    event's ``cause``): alerting blames that publisher, not the room."""
+
+    @property
+    def cause_sid(self) -> str | None:
+        """The publisher the cause names, if any."""
+        return None if self.cause is None else self.cause.participant_sid
 
     @classmethod
     def of(cls, event: LevelEvent, stream_time: int | None = None) -> RoomLevel:
@@ -45,6 +53,7 @@ class RoomLevel(msgspec.Struct, rename="camel", omit_defaults=True, frozen=True,
         return cls(
             event.event_id, event.room_sid, event.participant_sid, event.region,
             event.timestamp, event.level, event.limited_by, event.departed, stream_time,
+            event.cause,
         )  # fmt: skip
 
 
@@ -71,7 +80,7 @@ def decode_room_level(data: bytes) -> RoomLevel:
     return RoomLevel(
         r.event_id, _intern(r.room_sid), _intern(r.participant_sid), _intern(r.region),
         r.timestamp, r.level, None if limited_by is None else _intern(limited_by), r.departed,
-        r.stream_time,
+        r.stream_time, r.cause,
     )  # fmt: skip
 
 
