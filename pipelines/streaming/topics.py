@@ -206,7 +206,10 @@ def describe_partitions(
 
     async def describe() -> dict[str, int]:
         async with admin_session(clients, 30.0) as admin:
-            return await _partition_counts(admin, topics)
+            # Only topics that exist: describing one may create it (a metadata request that
+            # allows auto-creation; Tansu does), with the broker's default partition count.
+            existing = set(await admin.list_topics())
+            return await _partition_counts(admin, [t for t in topics if t in existing])
 
     return blocking(describe())
 
