@@ -47,7 +47,7 @@ from pipelines.runtime.process import ManagedProcess
 from pipelines.simulate.generator import Simulation
 from pipelines.simulate.outputs import KafkaOutput
 from pipelines.simulate.runner import SimulationCounts, run_simulation
-from pipelines.simulate.scenario import default_scenario
+from pipelines.simulate.scenario import demo_scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +136,12 @@ class LevelsObserver(threading.Thread):
         state.participants[event.participant_sid] = ParticipantView(
             event.room_sid, event.region, event.level, event.limited_by, event.departed
         )
+        # Whose network: a subscriber kept up by the room's view shows whose uplink it was.
+        cause = event.cause
+        limited = event.limited_by if cause is None else f"{cause.participant_sid}'s uplink"
         state.note_change(Change(
             time.monotonic(), event.participant_sid, event.room_sid, event.previous_level,
-            event.level, event.limited_by,
+            event.level, limited,
         ))
 
 
@@ -201,7 +204,7 @@ class LiveDemo:
             raise ValueError("LiveDemo needs resolved settings (see pipelines.runtime.Runtime)")
         self.settings = settings
         self.console = console
-        self.scenario = default_scenario(rooms, participants, seed=seed)
+        self.scenario = demo_scenario(rooms, participants, seed=seed)
         self.seed = seed
         self.log_dir = log_dir or (settings.state_dir / "logs")
         self.state = LiveState()

@@ -263,3 +263,19 @@ def bad_publisher_scenario(
         label="bad publisher uplink",
     )  # fmt: skip
     return Scenario(members, (event,), None, (room_sid,))
+
+
+def demo_scenario(
+    rooms: int = 12, participants: tuple[int, int] = (4, 6), seed: int = 0
+) -> Scenario:
+    """The live demo's fleet: :func:`default_scenario` plus the whose-network room of
+    :func:`bad_publisher_scenario` in us-east (``RM-us-east-sfu``, its samples say ``sfu``):
+    its first publisher's uplink loses 15 % from 20 s to 60 s, and the dashboards show its
+    three subscribers "limited by PA-us-east-sfu-1's uplink" while only the publisher falls.
+    The bench and the tests keep :func:`default_scenario` (nothing there says its topology)."""
+    base = default_scenario(rooms, participants, seed=seed)
+    sfu = bad_publisher_scenario(region="us-east")
+    return Scenario(
+        base.participants + sfu.participants, base.events + sfu.events, base.incident_room,
+        base.rooms + sfu.rooms,
+    )  # fmt: skip
