@@ -51,6 +51,11 @@ VIEW_HISTORY_MAX = 8
 
 NO_CONDITION = ("", 0.0, 1.0)
 """(kind, loss, limited) before anything is known: no loss, not limited."""
+CLEAN = (0.0, 1.0)
+"""(loss, limited) that takes nothing off (the rule then scores as without it, and names no
+cause): a track's first condition is announced only when it is not this, and a track that
+goes while clean is not announced gone (a subscriber's view treats no entry alike). In a
+join storm most tracks are clean: announcing them was most of the attribution's records."""
 
 
 class UplinkCondition(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -244,16 +249,17 @@ def derive_uplinks(
     after: dict[str, tuple[str, float, float]] = {}
     for track in outbound:
         sid, kind_ = track.track_sid, track.kind
-        loss, limited = kinds.get(kind_, (0.0, 1.0))
+        loss, limited = kinds.get(kind_, CLEAN)
         now = (kind_, loss, limited)
         after[sid] = now
-        if before.get(sid) != now:
+        was = before.get(sid)
+        if was != now and (was is not None or (loss, limited) != CLEAN):
             condition = UplinkCondition(st.participant_sid, sid, kind_, loss, limited)
             out.append(
                 UplinkChange("uplink", st.room_sid, st.participant_sid, at_ms, sid, condition)
             )
-    for sid in before:
-        if sid not in after:
+    for sid, (_, loss, limited) in before.items():
+        if sid not in after and (loss, limited) != CLEAN:
             out.append(UplinkChange("gone", st.room_sid, st.participant_sid, at_ms, sid))
     if after != before:
         st.uplink = after
