@@ -14,7 +14,7 @@ adding the column rewrites nothing and costs an insert nothing.
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 revision = "0005_level_cause"
 down_revision = "0004_history_json"
@@ -28,8 +28,8 @@ _COMMENT = (
 
 
 def upgrade() -> None:
-    for table in ("level_changes", "current_levels"):
-        op.add_column(table, sa.Column("cause", JSON(), nullable=True, comment=_COMMENT))
+    op.add_column("level_changes", sa.Column("cause", JSON(), nullable=True, comment=_COMMENT))
+    op.add_column("current_levels", sa.Column("cause", JSONB(), nullable=True, comment=_COMMENT))
 
 
 def downgrade() -> None:

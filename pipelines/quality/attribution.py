@@ -44,9 +44,12 @@ SFU = "sfu"
 """The only topology attributed: a sample must say its call goes through an SFU. Guessing
 from the room's size would blame the wrong participant whenever the guess is wrong (mesh
 P2P), while not attributing only scores as before."""
-VIEW_HISTORY_MS = 10_000
-"""How far back a view keeps superseded entries: the lag plus clock skew between clients."""
-VIEW_HISTORY_MAX = 8
+VIEW_HISTORY_MS = 60_000
+"""How far back a view keeps superseded entries: the lag, clock skew between clients, and a
+replay: after a crash or a stop the levels agent scores again, from its last committed
+offset, samples whose views have since moved on (seconds, more on a loaded machine; with 10
+s a restart under load changed a subscriber's events)."""
+VIEW_HISTORY_MAX = 16
 """Entries kept per track at most, whatever their age (a flapping publisher)."""
 
 NO_CONDITION = ("", 0.0, 1.0)

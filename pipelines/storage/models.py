@@ -275,7 +275,9 @@ class CurrentLevel(Base):
     limited_by: Mapped[str | None]
     event_id: Mapped[str] = mapped_column(String(EVENT_ID))
     departed: Mapped[bool] = mapped_column(server_default=text("false"))
-    cause: Mapped[dict[str, Any] | None] = mapped_column(JSON(), comment=_CAUSE)
+    # jsonb, not json: the sink's upsert compares the stored row with the incoming one, and
+    # json has no equality.
+    cause: Mapped[dict[str, Any] | None] = mapped_column(JSONB(), comment=_CAUSE)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

@@ -11,7 +11,7 @@ of :data:`STEP_S`: the publisher's samples of a step first; then, once the views
 changelog shows every subscriber holding the publisher's newest condition (so the view
 holds it in memory too), the subscribers' samples of that step. That is the order live
 traffic has (a sample is produced a second after the one before); a step is short enough
-that a view, which keeps 10 s of history, still holds what the step's samples look up.
+that a view, which keeps 60 s of history, still holds what the step's samples look up.
 """
 
 from __future__ import annotations
