@@ -7,6 +7,7 @@ from pipelines.testing.participants import (
     VIDEO_PACKET_BYTES,
     Conditions,
     ScriptedParticipant,
+    random_stream,
     scripted_session,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "VIDEO_PACKET_BYTES",
     "Conditions",
     "ScriptedParticipant",
+    "random_stream",
     "scripted_session",
 ]
