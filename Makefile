@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 
 # The engine's unit and property tests, run a second time on the pure-Python core (the first,
 # full run uses the compiled one when the install built it; see docs/architecture.md, "Compiled core").
-ENGINE_TESTS := tests/unit/test_engine_rules.py tests/unit/test_engine_properties.py \
-	tests/unit/test_engine_batch.py tests/unit/test_scorer.py
+ENGINE_TESTS := tests/unit/quality/test_engine_rules.py tests/unit/quality/test_engine_properties.py \
+	tests/unit/quality/test_engine_batch.py tests/unit/test_scorer.py
 
 # Test processes: each starts its own embedded broker and Postgres. The suite mostly waits on
 # them and on worker processes, so three share two cores (`make test TEST_PROCESSES=0`: serial).

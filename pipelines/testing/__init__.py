@@ -8,6 +8,7 @@ from pipelines.testing.participants import (
     VIDEO_PACKET_BYTES,
     Conditions,
     ScriptedParticipant,
+    random_stream,
     scripted_session,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "VIDEO_PACKET_BYTES",
     "Conditions",
     "ScriptedParticipant",
+    "random_stream",
     "scripted_session",
 ]

@@ -7,7 +7,10 @@ browser's getStats would produce them, so every test drives the real decoder and
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+
+import msgspec
 
 from pipelines.contracts.stats import (
     STATS_SCHEMA,
@@ -212,3 +215,50 @@ def scripted_session() -> list[StatsSample]:
         for participant, conditions in scripts:
             samples.append(participant.step(conditions[step]))
     return samples
+
+
+_STATES = ["connected"] * 12 + ["reconnecting", "failed", "new", "connecting", "disconnected"]
+
+
+def random_stream(seed: int, participants: int = 8, samples: int = 300) -> list[StatsSample]:
+    """Interleaved samples of ``participants`` with every kind of trouble the engine handles."""
+    rnd = random.Random(seed)
+    people = [
+        ScriptedParticipant(
+            f"PA{i}",
+            room_sid=f"RM{i % 3}",
+            publish_audio=rnd.random() < 0.9,
+            publish_video=rnd.random() < 0.7,
+            video_height=rnd.choice([0, 180, 360, 720, 1080, 2160]),
+            subscribe_audio=rnd.randint(0, 3),
+            subscribe_video=rnd.randint(0, 3),
+            subscribed_video_bitrate=rnd.choice([200_000.0, 1_000_000.0]),
+        )
+        for i in range(participants)
+    ]
+    out: list[StatsSample] = []
+    while len(out) < samples:
+        p = rnd.choice(people)
+        trouble = rnd.random()
+        if trouble < 0.03:  # the client re-created its peer connection: counters restart
+            p._out.clear()
+            p._in.clear()
+        elif trouble < 0.06:  # silence: a gap, sometimes past the stale threshold
+            p.seq += rnd.choice([2, 11, 40])
+        conditions = Conditions(
+            uplink=rnd.choice([5e6, 5e6, 1e6, 300e3, 20e3, 0.0]),
+            downlink=rnd.choice([10e6, 10e6, 500e3, 0.0]),
+            loss=rnd.choice([0.0, 0.0, 0.0, 0.01, 0.05, 0.2, 0.6]),
+            rtt=rnd.choice([0.04, 0.3, 1.5, 3.0]),
+            jitter=rnd.choice([0.003, 0.05, 0.3]),
+            state=rnd.choice(_STATES),  # type: ignore[arg-type]
+        )
+        sample = p.step(conditions)
+        if rnd.random() < 0.1:
+            sample = msgspec.structs.replace(sample, candidate_pair=None)
+        out.append(sample)
+        if rnd.random() < 0.05:
+            out.append(sample)  # duplicate delivery
+        if rnd.random() < 0.03 and len(out) > 5:
+            out.append(out[-5])  # late, out of order
+    return out

@@ -26,7 +26,7 @@ from pipelines.lab.expect import failures, load_bands
 from pipelines.lab.profile import profile_from_json
 from pipelines.lab.report import Second, dump_samples, rescore, timeline
 
-CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "lab"
+CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "lab"
 BANDS = load_bands(CORPUS / "expected.json")
 
 @cache

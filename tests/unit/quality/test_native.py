@@ -22,7 +22,7 @@ from setuptools import Distribution, Extension
 
 from pipelines.quality import COMPILED, _native
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PIPELINES = Path(_native.__file__).resolve().parents[1]
 
 PROBE = """

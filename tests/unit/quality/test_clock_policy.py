@@ -7,7 +7,7 @@ that are still unread: its minutes close without them (they come later as correc
 are dropped once past the correction window) and its alerts fire on a condition that those
 events would have ended. Swept with its own partition's clock it ends exactly as an even
 drain does. (docs/architecture.md, "The room stage"; the streaming floor's version is
-tests/unit/test_room_stage.py.)
+tests/unit/streaming/test_room_stage.py.)
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from pipelines.adapters import (
 from pipelines.contracts import StatsSample, decode_stats, encode
 from pipelines.demo_data import RTCSTATS
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DUMPS = RTCSTATS
 SNAPSHOTS = FIXTURES / "getstats"
 

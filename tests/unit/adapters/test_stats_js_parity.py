@@ -20,9 +20,9 @@ from pipelines.adapters import rtcstats, sample_from_report, samples_from_rtcsta
 from pipelines.contracts import StatsSample, decode_stats
 from pipelines.demo_data import RTCSTATS
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCRIPT = (
-    Path(__file__).resolve().parents[2] / "pipelines" / "ingest" / "static" / "netquality-stats.js"
+    Path(__file__).resolve().parents[3] / "pipelines" / "ingest" / "static" / "netquality-stats.js"
 )
 NODE = shutil.which("node")
 

@@ -87,7 +87,7 @@ def test_render_and_filter() -> None:
 def test_the_documented_receiver_snippet_verifies_our_signatures() -> None:
     import time
 
-    readme = (Path(__file__).parents[2] / "docs" / "alerts.md").read_text()
+    readme = (Path(__file__).parents[3] / "docs" / "alerts.md").read_text()
     start = readme.index("A receiver verifies like this:")
     code = readme[readme.index("```python\n", start) + 10 : readme.index("```\n", start + 40)]
     scope: dict = {}

@@ -13,10 +13,10 @@ import asyncio
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_engine_batch import random_stream
 
 from pipelines.quality import Engine, ParticipantState, dump_state, load_state
 from pipelines.quality.liveness import load_liveness
+from pipelines.testing import random_stream
 from pipelines.testing.stages import MemoryStates, RecordingEmitter
 
 _LOOP = asyncio.new_event_loop()

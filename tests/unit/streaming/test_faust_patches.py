@@ -13,7 +13,7 @@ from pipelines.streaming.faust import patches
 from pipelines.streaming.faust.app import create_app
 from pipelines.streaming.faust.patches import PATCHES, TESTED, FaustSeamError, check
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _one_line(error: pytest.ExceptionInfo[FaustSeamError]) -> str:

@@ -49,7 +49,7 @@ from pipelines.contracts.codec import MAX_DEADLETTER_BYTES, MAX_MESSAGE_BYTES
 from pipelines.contracts.deadletter import MAX_ORIGINAL_BYTES
 from pipelines.contracts.types import MAX_COUNTER
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = Path(__file__).resolve().parents[3] / "schemas"
 EXAMPLES_DIR = SCHEMAS_DIR / "examples"
 
 DECODERS: dict[str, Callable[[bytes | str], msgspec.Struct]] = {

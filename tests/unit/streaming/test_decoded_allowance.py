@@ -12,10 +12,10 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_engine_batch import random_stream
 
 from pipelines.quality import Engine, dump_state, load_state
 from pipelines.streaming.decoded_allowance import DecodedAllowance
+from pipelines.testing import random_stream
 from pipelines.testing.stages import MemoryStates, RecordingEmitter
 
 _LOOP = asyncio.new_event_loop()

@@ -29,7 +29,7 @@ from pipelines.testing import Conditions, ScriptedParticipant
 from pipelines.testing.room import START_MS, four_members, room_samples
 
 TH = DEFAULT_THRESHOLDS
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
 
 
 def track(sid: str, received: int, lost: int, kind: str = "video", expected=None) -> InboundTrack:

@@ -12,7 +12,7 @@ import pytest
 from pipelines.contracts import decode_stats
 
 SCRIPT = (
-    Path(__file__).resolve().parents[2] / "pipelines" / "ingest" / "static" / "netquality-stats.js"
+    Path(__file__).resolve().parents[3] / "pipelines" / "ingest" / "static" / "netquality-stats.js"
 )
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")

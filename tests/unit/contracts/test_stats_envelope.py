@@ -18,7 +18,7 @@ from pipelines.contracts import (
     encode,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
 VALID = json.loads((EXAMPLES / "netquality.stats.v1/valid/video-send-recv.json").read_text())
 BATCH = "netquality.stats.batch.v1"
 
