@@ -252,7 +252,7 @@ class Settings:
         metadata=_env("NETQUALITY_WEB_HEARTBEAT_S", "Seconds between live-feed heartbeats"),
     )
 
-    # -- alerting (rules: pipelines/quality/alerting.py; delivery: pipelines/notify/) --
+    # -- alerting (rules: pipelines/quality/alerting/; delivery: pipelines/notify/) --
     alert_rules_file: Path | None = field(
         default=None,
         metadata=_env(

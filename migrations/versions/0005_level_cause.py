@@ -7,8 +7,9 @@ Create Date: 2026-12-07
 A subscriber whose received trouble is its publisher's uplink keeps its level, and its event
 says whose uplink it was (``cause``, docs/levels.md, Whose network). Stored beside the level
 so that the dashboards still say "limited by PA02's uplink" after a reload (they read the
-current state and the history from here) and analysts can count it. ``json`` like ``stats``
-(written once, read whole); NULL for the events without one, which is almost all of them, so
+current state and the history from here) and analysts can count it. ``level_changes.cause``
+is ``json`` like ``stats`` (written once, read whole); ``current_levels.cause`` is ``jsonb``
+because the sink's upsert compares rows (``IS DISTINCT FROM``) and ``json`` has no equality; NULL for the events without one, which is almost all of them, so
 adding the column rewrites nothing and costs an insert nothing.
 """
 

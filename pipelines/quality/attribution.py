@@ -158,6 +158,8 @@ def _append(history: list, entry: tuple) -> None:  # type: ignore[type-arg]
     i = len(history)
     while i > 0 and history[i - 1][0] > entry[0]:
         i -= 1
+    if i > 0 and history[i - 1] == entry:
+        return  # a replayed update (after a restart) repeats what the view holds
     history.insert(i, entry)
     horizon = history[-1][0] - VIEW_HISTORY_MS
     drop = 0
@@ -430,6 +432,10 @@ class RoomViews(msgspec.Struct):
                 return updates
         others = [other for other in room.members if other != sid]
         if change.what == "uplink" and change.condition is not None:
+            if room.since.get(change.track_sid) == at and room.tracks[change.track_sid] == (
+                change.condition
+            ):
+                return updates  # a replayed change (after a restart): the views have it
             room.tracks[change.track_sid] = change.condition
             room.since[change.track_sid] = at
             updates += [ViewUpdate(o, at, change.track_sid, change.condition) for o in others]

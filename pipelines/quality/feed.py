@@ -46,7 +46,9 @@ def feed_samples(
     ``views``: each participant's upstream view (looked up just before its sample is scored),
     None to score everyone alone; ``uplinks``: where publishers' uplink changes go, None not
     to derive them (see ``attribution``). Both apply only to samples that say their topology
-    is ``"sfu"``: the others are scored as without them, and tell the room nothing.
+    is ``"sfu"``: the others are scored as without them, and tell the room nothing but their
+    expiry (the engine sends every expired participant's ``left``; the room hop drops those of
+    rooms it never heard of).
     """
     events: list[LevelEvent] = []
     stale_s = th.stale_after_s

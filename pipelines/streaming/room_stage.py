@@ -52,7 +52,8 @@ class Floor(Generic[In, Out]):
     """What a room stage's floor is made of (see the module docstring)."""
 
     stage: str
-    """``rollups`` or ``alerts``: logs, metrics and the bundles' stage name."""
+    """``rollups``, ``alerts`` or ``upstream`` (whose network): logs, metrics and the bundles'
+    stage name."""
     what: str
     """What a record is, for the logs (``level event``, ``room minute``, ``room summary``)."""
     kind: LogicKind[In, Out]

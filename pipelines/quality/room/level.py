@@ -42,11 +42,6 @@ class RoomLevel(msgspec.Struct, rename="camel", omit_defaults=True, frozen=True,
     """Whose uplink the room attributed this participant's received trouble to (the level
     event's ``cause``): alerting blames that publisher, not the room."""
 
-    @property
-    def cause_sid(self) -> str | None:
-        """The publisher the cause names, if any."""
-        return None if self.cause is None else self.cause.participant_sid
-
     @classmethod
     def of(cls, event: LevelEvent, stream_time: int | None = None) -> RoomLevel:
         """The room stages' view of a level event."""
