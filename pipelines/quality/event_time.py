@@ -6,7 +6,7 @@ stages close minutes and open alerts on event time, so one client whose clock is
 every minute in between, for every room, and open alerts in the past or the future. What the
 stream itself knows is when each sample reached it: its produce time, written by our publisher
 or ingest service. The levels agent stamps that on every event it routes to the room stages
-(:attr:`~pipelines.quality.room_level.RoomLevel.stream_time`), the room stages' clock follows
+(:attr:`~pipelines.quality.room.level.RoomLevel.stream_time`), the room stages' clock follows
 it, and :func:`judge_event_time` decides each event against that clock:
 
 * ``"accepted"``: within ``behind_ms`` before and ``ahead_ms`` after the clock;

@@ -27,7 +27,7 @@ whose own (client) time is too far from that clock is dropped and counted
 so no alert opens in the past or the future of the stream. Only recently written rooms stay
 decoded (:data:`~pipelines.streaming.levels.ROOM_STATES_KEPT`); the timer reads the others'
 bytes through
-``pipelines.quality.alerting_due`` and decodes only the rooms with something due, and a room
+``pipelines.quality.alerting.due`` and decodes only the rooms with something due, and a room
 decoded again catches up with the sweeps it missed
 (:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
 what it would be with every room decoded.
@@ -58,7 +58,7 @@ from pipelines.quality.alerting.logic import (
     RoomAlertsLogic,
 )
 from pipelines.quality.event_time import EventTimeBounds, Verdict
-from pipelines.quality.room_level import decode_room_level
+from pipelines.quality.room.level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit
 from pipelines.streaming.levels import PartitionOf

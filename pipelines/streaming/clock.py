@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipelines.config import Settings
 from pipelines.quality.event_time import EventTimeBounds, Verdict, judge_event_time
-from pipelines.quality.room_level import RoomLevel
+from pipelines.quality.room.level import RoomLevel
 
 
 class StreamClock:

@@ -55,8 +55,8 @@ from pipelines.observability import METRICS
 from pipelines.quality import Engine
 from pipelines.quality.attribution import ViewLookup
 from pipelines.quality.partitioner import default_partition
+from pipelines.quality.room.level import encode_room_level
 from pipelines.quality.room.views import encode_record
-from pipelines.quality.room_level import encode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import StreamClock
 from pipelines.streaming.stage import Emitter, HeldBatches, InputBatch, KeyedStates

@@ -36,7 +36,7 @@ Re-emitted minutes carry the same key with a higher ``revision``; the sink upser
 is counted twice.
 Only recently written rooms stay decoded (:data:`~pipelines.streaming.levels.ROOM_STATES_KEPT`);
 the timer reads the
-others' bytes through ``pipelines.quality.rollups_due`` and decodes only rooms that can close
+others' bytes through ``pipelines.quality.rollups.due`` and decodes only rooms that can close
 a minute, and a room decoded again catches up with the watermarks of the sweeps it missed
 (:class:`~pipelines.streaming.missed_sweeps.MissedSweeps`), so every output and state is
 what it would be with every room decoded.
@@ -68,7 +68,7 @@ from pipelines.quality.rollups.logic import (
     RoomRollupsKind,
     RoomRollupsLogic,
 )
-from pipelines.quality.room_level import decode_room_level
+from pipelines.quality.room.level import decode_room_level
 from pipelines.streaming.bundles import bundled
 from pipelines.streaming.clock import DEFAULT_BOUNDS, admit
 from pipelines.streaming.levels import PartitionOf

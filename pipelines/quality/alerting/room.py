@@ -114,7 +114,7 @@ class RoomAlerts(msgspec.Struct, array_like=True):
 
     def catch_up(self, now: int, rules: AlertRules) -> list[AlertEvent]:
         """What sweeps to stream time ``now`` did to this room while it was not decoded and
-        had nothing due (``pipelines.quality.alerting_due``): its clock, and stuck trackers
+        had nothing due (``pipelines.quality.alerting.due``): its clock, and stuck trackers
         forgotten after their cool-down. Held events stay held (a later sweep releases them);
         the result is empty when nothing was due, as the sweep found."""
         return self._advance_trackers(now - int(rules.allowed_lateness_s * 1000), rules)

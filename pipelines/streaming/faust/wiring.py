@@ -23,11 +23,11 @@ from pipelines.quality.alerting import (
     load_region_alerts,
     load_room_alerts,
 )
-from pipelines.quality.alerting_due import load_room_due as load_room_alerts_due
+from pipelines.quality.alerting.due import load_room_due as load_room_alerts_due
 from pipelines.quality.liveness import load_liveness
 from pipelines.quality.packing import dump_state_exact
 from pipelines.quality.rollups import dump_region, dump_room, load_region, load_room
-from pipelines.quality.rollups_due import load_room_due as load_room_rollups_due
+from pipelines.quality.rollups.due import load_room_due as load_room_rollups_due
 from pipelines.quality.room.views import dump_room_views, dump_view, load_room_views, load_view
 from pipelines.streaming import alerts as alerts_stage
 from pipelines.streaming import levels as levels_stage

@@ -19,7 +19,7 @@ from pipelines.quality.event_time import (
     max_minutes_before_clock,
 )
 from pipelines.quality.rollups import DEFAULT_ALLOWED_LATENESS_MS, MINUTE_MS, RoomRollups, minute_of
-from pipelines.quality.room_level import RoomLevel, decode_room_level
+from pipelines.quality.room.level import RoomLevel, decode_room_level
 from pipelines.streaming.clock import DEFAULT_BOUNDS, StreamClock, admit, event_time_bounds
 
 BOUNDS = EventTimeBounds(behind_ms=300_000, ahead_ms=60_000)

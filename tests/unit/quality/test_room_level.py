@@ -23,7 +23,7 @@ from pipelines.contracts.level import (
 )
 from pipelines.quality.alerting import AlertRules, RoomAlerts
 from pipelines.quality.rollups import RoomRollups
-from pipelines.quality.room_level import RoomLevel, decode_room_level, encode_room_level
+from pipelines.quality.room.level import RoomLevel, decode_room_level, encode_room_level
 
 T0 = 1_763_900_000_000
 RULES = AlertRules()

@@ -1,7 +1,7 @@
 """The room stages with only a few rooms decoded behave exactly as with every room decoded.
 
 Alerts and rollups keep the most recently written rooms decoded (``ROOM_STATES_KEPT``); their
-timers read the other rooms' bytes through a peek (``alerting_due``, ``rollups_due``), decode
+timers read the other rooms' bytes through a peek (``alerting.due``, ``rollups.due``), decode
 only rooms with something due, and a room decoded again catches up with the sweeps it missed
 (``MissedSweeps``). Over random level events, timer ticks (stream time going back as well as
 forward) and rebalances, every published record and the final table bytes must be those of the
@@ -32,7 +32,7 @@ from pipelines.quality.alerting import (
     load_region_alerts,
     load_room_alerts,
 )
-from pipelines.quality.alerting_due import load_room_due as load_alerts_due
+from pipelines.quality.alerting.due import load_room_due as load_alerts_due
 from pipelines.quality.rollups import (
     RoomRollups,
     dump_region,
@@ -40,8 +40,8 @@ from pipelines.quality.rollups import (
     load_region,
     load_room,
 )
-from pipelines.quality.rollups_due import load_room_due as load_rollups_due
-from pipelines.quality.room_level import RoomLevel
+from pipelines.quality.rollups.due import load_room_due as load_rollups_due
+from pipelines.quality.room.level import RoomLevel
 from pipelines.streaming.alerts import AlertsProcessor
 from pipelines.streaming.bundles import bundle, unbundle
 from pipelines.streaming.levels import PartitionOf

@@ -21,7 +21,7 @@ from pipelines.quality.alerting import (
 from pipelines.quality.liveness import load_liveness
 from pipelines.quality.packing import dump_state_exact
 from pipelines.quality.rollups import dump_region, dump_room, load_region, load_room
-from pipelines.quality.room_level import RoomLevel
+from pipelines.quality.room.level import RoomLevel
 from pipelines.streaming import alerts as alerts_module
 from pipelines.streaming import levels as levels_module
 from pipelines.streaming import rollups as rollups_module
